@@ -1,0 +1,295 @@
+//! The command line, parsed by clap and validated into a `Config`.
+//!
+//! Everything the event loop needs is decided here, before any socket is
+//! opened: addresses are resolved, defaults that depend on the backend are
+//! filled in, and contradictions are rejected with clap's usage error (exit 2).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// How the proxy reaches the debugger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// TCP-connect to the debugger on --host:--port (v8-style), retrying while it is not up yet.
+    Connect,
+    /// Start the debugger command given after `--` and talk over its stdin/stdout (gdb-style).
+    Spawn,
+    /// Listen on --host:--port and wait for the debugger to connect in (xdebug-style).
+    Listen,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Connect => "connect",
+            BackendKind::Spawn => "spawn",
+            BackendKind::Listen => "listen",
+        }
+    }
+}
+
+/// What happens when the debugger goes away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// One proxy per debug session: flush to clients, close them, exit.
+    Session,
+    /// Stay up, keep clients connected, wait for the next debugger.
+    Persistent,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dbgproxy",
+    version,
+    about = "A multi-client debug proxy: many IDE clients, one debugger backend.",
+    long_about = "A multi-client debug proxy: many IDE clients, one debugger backend.\n\n\
+        Clients are served on 127.0.0.1:(PORT+1). Once clients can connect and the \
+        debugger is reachable, the proxy writes the ready marker \"ß\" and a newline \
+        to stdout, and nothing else ever goes to stdout. Logs go to stderr (RUST_LOG, -v, -q).",
+    after_help = "Example:\n  dbgproxy --backend connect --port 5858   # debugger on 5858, clients on 5859\n  nc 127.0.0.1 5859"
+)]
+struct Cli {
+    /// The debugger's port ("debugport"). Clients are served on PORT+1 unless --client-port is given.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    port: u16,
+
+    /// How the debugger is reached.
+    #[arg(long, value_enum, default_value_t = BackendKind::Connect)]
+    backend: BackendKind,
+
+    /// Where the debugger is (connect), or where to wait for it (listen).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    host: String,
+
+    /// The address clients are served on. Never all interfaces unless asked (0.0.0.0).
+    #[arg(long = "listen", value_name = "ADDR", default_value = "127.0.0.1")]
+    listen_host: String,
+
+    /// The port clients are served on [default: PORT+1].
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u16).range(1..))]
+    client_port: Option<u16>,
+
+    /// Milliseconds between attempts to connect to the debugger.
+    #[arg(long, value_name = "MS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    retry_interval: u64,
+
+    /// Connect attempts before giving up on the first debugger (0 = no limit).
+    /// Reconnects in persistent mode never give up.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    retries: u32,
+
+    /// What to do when the debugger goes away [default: session for connect and spawn,
+    /// persistent for listen].
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+
+    /// Exit 0 after this many seconds with no client and no debugger connected (0 = never).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    idle_timeout: u64,
+
+    /// Clients allowed at once; further clients are accepted and closed at once, with a log line.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    max_clients: u32,
+
+    /// Bytes kept while nobody can take them: debugger output while no client is
+    /// connected (oldest dropped past this), and client input waiting for the debugger
+    /// (clients are no longer read past this).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    backlog_bytes: u64,
+
+    /// Bytes queued for one client before it is disconnected as too slow.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    client_buffer: u64,
+
+    /// Milliseconds to flush queued output to clients when shutting down.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    drain_timeout: u64,
+
+    /// More log detail on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    /// Only warnings and errors on stderr. RUST_LOG overrides.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// The debugger command, for --backend spawn (everything after `--`, run without a shell).
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// A validated configuration: everything the proxy needs, nothing left to parse.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub backend: BackendKind,
+    /// Where the debugger is (connect) or where to listen for it (listen).
+    pub debugger_addr: SocketAddr,
+    pub client_addr: SocketAddr,
+    pub debug_port: u16,
+    pub retry_interval: Duration,
+    /// `None`: retry for ever.
+    pub retries: Option<u32>,
+    pub mode: Mode,
+    pub idle_timeout: Option<Duration>,
+    pub max_clients: usize,
+    pub backlog_bytes: usize,
+    pub client_buffer: usize,
+    pub drain_timeout: Duration,
+    pub command: Vec<String>,
+    pub log_level: log::LevelFilter,
+}
+
+impl Config {
+    /// Parses the process's arguments; on a usage error prints clap's message and exits 2.
+    pub fn from_args() -> Config {
+        let cli = Cli::parse();
+        match Config::from_cli(cli) {
+            Ok(config) => config,
+            Err(e) => e.exit(),
+        }
+    }
+
+    fn from_cli(cli: Cli) -> Result<Config, clap::Error> {
+        use clap::CommandFactory;
+        use clap::error::ErrorKind;
+        let usage = |kind: ErrorKind, msg: String| Cli::command().error(kind, msg);
+
+        let client_port = match cli.client_port {
+            Some(p) => p,
+            None => cli.port.checked_add(1).ok_or_else(|| {
+                usage(
+                    ErrorKind::ValueValidation,
+                    "--port 65535 leaves no room for the client port (PORT+1): give --client-port"
+                        .into(),
+                )
+            })?,
+        };
+        let debugger_addr = resolve(&cli.host, cli.port)
+            .map_err(|m| usage(ErrorKind::ValueValidation, format!("--host {m}")))?;
+        let client_addr = resolve(&cli.listen_host, client_port)
+            .map_err(|m| usage(ErrorKind::ValueValidation, format!("--listen {m}")))?;
+        if cli.backend == BackendKind::Listen && debugger_addr == client_addr {
+            return Err(usage(
+                ErrorKind::ArgumentConflict,
+                format!("the debugger and the clients cannot both use {client_addr}"),
+            ));
+        }
+        match (cli.backend, cli.command.is_empty()) {
+            (BackendKind::Spawn, true) => {
+                return Err(usage(
+                    ErrorKind::MissingRequiredArgument,
+                    "--backend spawn needs the debugger command after `--`".into(),
+                ));
+            }
+            (BackendKind::Connect | BackendKind::Listen, false) => {
+                return Err(usage(
+                    ErrorKind::ArgumentConflict,
+                    format!(
+                        "a command after `--` is only for --backend spawn, not {}",
+                        cli.backend.name()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        let mode = cli.mode.unwrap_or(match cli.backend {
+            BackendKind::Listen => Mode::Persistent,
+            BackendKind::Connect | BackendKind::Spawn => Mode::Session,
+        });
+        let log_level = match (cli.quiet, cli.verbose) {
+            (true, _) => log::LevelFilter::Warn,
+            (false, 0) => log::LevelFilter::Info,
+            (false, 1) => log::LevelFilter::Debug,
+            (false, _) => log::LevelFilter::Trace,
+        };
+        Ok(Config {
+            backend: cli.backend,
+            debugger_addr,
+            client_addr,
+            debug_port: cli.port,
+            retry_interval: Duration::from_millis(cli.retry_interval),
+            retries: (cli.retries > 0).then_some(cli.retries),
+            mode,
+            idle_timeout: (cli.idle_timeout > 0).then(|| Duration::from_secs(cli.idle_timeout)),
+            max_clients: cli.max_clients as usize,
+            backlog_bytes: usize::try_from(cli.backlog_bytes).unwrap_or(usize::MAX),
+            client_buffer: usize::try_from(cli.client_buffer).unwrap_or(usize::MAX),
+            drain_timeout: Duration::from_millis(cli.drain_timeout),
+            command: cli.command,
+            log_level,
+        })
+    }
+}
+
+/// Resolves `host` (an IP address or a name) once, at start-up. IPv4 is preferred
+/// because debuggers commonly listen on 127.0.0.1 only while `localhost` may
+/// resolve to ::1 first.
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("{host:?} does not resolve: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{host:?} resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        let cli = Cli::try_parse_from(std::iter::once("dbgproxy").chain(args.iter().copied()))?;
+        Config::from_cli(cli)
+    }
+
+    #[test]
+    fn defaults_follow_the_cloud9_conventions() {
+        let c = parse(&["--port", "5858"]).unwrap();
+        assert_eq!(c.backend, BackendKind::Connect);
+        assert_eq!(c.debugger_addr, "127.0.0.1:5858".parse().unwrap());
+        assert_eq!(c.client_addr, "127.0.0.1:5859".parse().unwrap());
+        assert_eq!(c.retry_interval, Duration::from_millis(300));
+        assert_eq!(c.retries, Some(100));
+        assert_eq!(c.mode, Mode::Session);
+        assert_eq!(c.idle_timeout, None);
+        assert_eq!(c.max_clients, 64);
+        assert_eq!(c.backlog_bytes, 1 << 20);
+        assert_eq!(c.client_buffer, 8 << 20);
+    }
+
+    #[test]
+    fn listen_defaults_to_persistent() {
+        let c = parse(&["--port", "9000", "--backend", "listen"]).unwrap();
+        assert_eq!(c.mode, Mode::Persistent);
+        assert_eq!(c.client_addr.port(), 9001);
+    }
+
+    #[test]
+    fn client_port_overrides_port_plus_one_and_65535_needs_it() {
+        assert!(parse(&["--port", "65535"]).is_err());
+        let c = parse(&["--port", "65535", "--client-port", "4000"]).unwrap();
+        assert_eq!(c.client_addr.port(), 4000);
+    }
+
+    #[test]
+    fn spawn_needs_a_command_and_others_refuse_one() {
+        assert!(parse(&["--port", "1", "--backend", "spawn"]).is_err());
+        assert!(parse(&["--port", "1", "--", "gdb"]).is_err());
+        let c = parse(&["--port", "1", "--backend", "spawn", "--", "gdb", "-q"]).unwrap();
+        assert_eq!(c.command, ["gdb", "-q"]);
+    }
+
+    #[test]
+    fn zero_retries_means_no_limit() {
+        assert_eq!(
+            parse(&["--port", "1", "--retries", "0"]).unwrap().retries,
+            None
+        );
+    }
+}
