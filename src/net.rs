@@ -1,0 +1,88 @@
+//! Socket set-up shared by the client side and the backends: listeners built with
+//! socket2, and the options every interactive socket gets.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use mio::net::{TcpListener, TcpStream};
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+
+/// Pending connections the kernel holds for us; an IDE reconnecting many
+/// windows at once must not see refusals.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds a non-blocking listener. `role` names it in the error ("clients",
+/// "the debugger") so a port clash says which of the proxy's ports it was.
+pub fn listen(addr: SocketAddr, role: &str, hint: &str) -> Result<TcpListener> {
+    bind(addr).map_err(|e| {
+        let what = match e.kind() {
+            io::ErrorKind::AddrInUse => format!("address already in use ({hint})"),
+            io::ErrorKind::PermissionDenied => {
+                "permission denied (ports below 1024 need privileges)".to_string()
+            }
+            io::ErrorKind::AddrNotAvailable => {
+                "address not available (is it an address of this machine?)".to_string()
+            }
+            _ => e.to_string(),
+        };
+        anyhow!("cannot listen on {addr} for {role}: {what}")
+    })
+}
+
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // SO_REUSEADDR lets a restarted proxy bind while old connections sit in
+    // TIME_WAIT. Never SO_REUSEPORT: a second instance must fail, not share.
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Options for every connected socket, either side: no Nagle (a proxy with it
+/// adds ~40 ms to every multi-segment message) and keepalive, so a client whose
+/// machine vanished is noticed in a long-lived session.
+pub fn tune(stream: &TcpStream) {
+    let sock = SockRef::from(stream);
+    if let Err(e) = sock.set_tcp_nodelay(true) {
+        log::debug!("TCP_NODELAY: {e}");
+    }
+    let keepalive = TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10));
+    if let Err(e) = sock.set_tcp_keepalive(&keepalive) {
+        log::debug!("SO_KEEPALIVE: {e}");
+    }
+}
+
+/// Starts a non-blocking connect; completion is signalled by WRITABLE.
+pub fn connect(addr: SocketAddr) -> Result<TcpStream> {
+    TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))
+}
+
+/// Whether a non-blocking connect has finished, per mio's recipe: no pending
+/// socket error, and a peer address. `Ok(false)` means still in progress.
+pub fn connect_finished(stream: &TcpStream) -> io::Result<bool> {
+    if let Some(e) = stream.take_error()? {
+        return Err(e);
+    }
+    match stream.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Accept errors that mean the process or system is out of descriptors or
+/// buffers: these pause accepting instead of spinning on a listener that stays
+/// readable (actix-server's rule), and never end the proxy.
+pub fn out_of_resources(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}

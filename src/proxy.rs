@@ -1,0 +1,697 @@
+//! The event loop: one `mio::Poll`, many clients, one debugger.
+//!
+//! This is where bytes go. From the debugger: to every open client's bounded
+//! out-queue as one shared chunk, or into the backlog while no client is
+//! connected. From clients: into the one bounded queue to the debugger, which
+//! holds input until the debugger is reachable; when it is full, clients are
+//! not read until it drains.
+//!
+//! Readiness is edge-triggered, so each source has a "ready" flag that stays
+//! set until a read or accept says `WouldBlock`. Events only set flags and
+//! flush writes; `pump` does the reading, with a budget per source per turn so
+//! that one chatty peer cannot starve the rest. Work left over makes the next
+//! poll return at once.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+
+use crate::backends::{Backend, Link, Progress};
+use crate::client::{self, Client, Input};
+use crate::config::Config;
+use crate::lifecycle::{AfterLoss, Lifecycle, Phase};
+use crate::net;
+use crate::queue::{ChunkQueue, Flush};
+
+const LISTENER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+// Tokens 2..16 belong to the backends (see `backends::DEBUGGER`).
+const FIRST_CLIENT: usize = 16;
+
+/// One read buffer, reused for every read: a 64 KiB read moves a bulk
+/// transfer in few syscalls, and only what was read is copied out of it.
+const READ_BUF: usize = 64 * 1024;
+const DEBUGGER_READS_PER_TURN: usize = 16;
+const CLIENT_READS_PER_TURN: usize = 4;
+const ACCEPTS_PER_TURN: usize = 256;
+/// How long accepting pauses when the process is out of descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(500);
+
+/// What the proxy has done, for the closing log line (and later `status`).
+#[derive(Default, Debug)]
+pub struct Stats {
+    pub bytes_from_debugger: u64,
+    pub bytes_to_debugger: u64,
+    pub backlog_bytes_dropped: u64,
+    pub clients_served: u64,
+    pub clients_dropped_slow: u64,
+    pub clients_refused: u64,
+    pub debugger_sessions: u64,
+    pub accept_pauses: u64,
+    pub input_pauses: u64,
+}
+
+/// Runs a proxy for `config` until it is told to stop or its debugger session
+/// ends; returns the process exit code.
+pub fn run(config: Config) -> Result<u8> {
+    Proxy::new(config)?.run()
+}
+
+struct Proxy {
+    config: Config,
+    poll: Poll,
+    signals: Signals,
+    /// `None` once the proxy stops accepting (shutting down).
+    listener: Option<TcpListener>,
+    listener_ready: bool,
+    accept_paused_until: Option<Instant>,
+    accept_trouble_logged: bool,
+
+    clients: Slab<Client>,
+    next_client_id: u64,
+    /// Clients whose readiness is not drained yet (may hold stale keys: harmless).
+    readable_clients: Vec<usize>,
+    /// Clients with output queued since their last flush.
+    dirty_clients: Vec<usize>,
+
+    backend: Backend,
+    link: Option<Link>,
+    link_readable: bool,
+    link_since: Instant,
+    /// Client input on its way to the debugger, or waiting for it.
+    to_debugger: ChunkQueue,
+    input_paused: bool,
+    /// Debugger output kept while no client is connected.
+    backlog: ChunkQueue,
+    backlog_overflowing: bool,
+
+    lifecycle: Lifecycle,
+    drain_started: bool,
+    failure: Option<anyhow::Error>,
+    stats: Stats,
+    buf: Box<[u8]>,
+}
+
+impl Proxy {
+    fn new(config: Config) -> Result<Proxy> {
+        let poll = Poll::new().context("creating the event poller")?;
+        let hint = format!(
+            "is another dbgproxy running for port {}?",
+            config.debug_port
+        );
+        let mut listener = net::listen(config.client_addr, "clients", &hint)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .context("registering the client listener")?;
+        let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .context("registering signal handlers")?;
+        let backend = Backend::new(&config)?;
+        log::info!(
+            "listening for clients on {} ({} backend, {} mode)",
+            config.client_addr,
+            config.backend.name(),
+            format!("{:?}", config.mode).to_lowercase()
+        );
+        Ok(Proxy {
+            lifecycle: Lifecycle::new(config.mode, config.drain_timeout, config.idle_timeout),
+            config,
+            poll,
+            signals,
+            listener: Some(listener),
+            listener_ready: true,
+            accept_paused_until: None,
+            accept_trouble_logged: false,
+            clients: Slab::new(),
+            next_client_id: 1,
+            readable_clients: Vec::new(),
+            dirty_clients: Vec::new(),
+            backend,
+            link: None,
+            link_readable: false,
+            link_since: Instant::now(),
+            to_debugger: ChunkQueue::new(),
+            input_paused: false,
+            backlog: ChunkQueue::new(),
+            backlog_overflowing: false,
+            drain_started: false,
+            failure: None,
+            stats: Stats::default(),
+            buf: vec![0; READ_BUF].into_boxed_slice(),
+        })
+    }
+
+    fn run(mut self) -> Result<u8> {
+        let mut events = Events::with_capacity(1024);
+        let now = Instant::now();
+        let progress = self.backend.start(self.poll.registry(), now);
+        self.on_progress(progress, now);
+        let mut more = true;
+        loop {
+            if let Some(e) = self.failure.take() {
+                return Err(e);
+            }
+            if let Phase::Done { code } = self.lifecycle.phase() {
+                self.finish();
+                return Ok(code);
+            }
+            let now = Instant::now();
+            let timeout = if more {
+                Some(Duration::ZERO)
+            } else {
+                self.next_deadline()
+                    .map(|d| d.saturating_duration_since(now))
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e).context("waiting for events");
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                self.dispatch(event, now);
+            }
+            self.on_timers(now);
+            more = self.pump(now);
+            self.after_turn(now);
+        }
+    }
+
+    fn dispatch(&mut self, event: &Event, now: Instant) {
+        let token = event.token();
+        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+        let writable = event.is_writable() || event.is_write_closed() || event.is_error();
+        match token {
+            LISTENER => self.listener_ready = true,
+            SIGNALS => self.on_signals(now),
+            t if self.link.as_ref().is_some_and(|l| l.owns(t)) => {
+                if readable {
+                    self.link_readable = true;
+                }
+                if writable {
+                    self.flush_debugger(now);
+                }
+            }
+            t if self.backend.owns(t) => {
+                let progress = self.backend.on_event(self.poll.registry(), event, now);
+                self.on_progress(progress, now);
+            }
+            Token(t) if t >= FIRST_CLIENT => {
+                let key = t - FIRST_CLIENT;
+                let Some(client) = self.clients.get_mut(key) else {
+                    return;
+                };
+                if readable && !client.readable {
+                    client.readable = true;
+                    self.readable_clients.push(key);
+                }
+                if writable {
+                    self.flush_client(key);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Does the reading, accepting and flushing that readiness allows, within
+    /// this turn's budget. Returns whether work is left for another turn.
+    fn pump(&mut self, now: Instant) -> bool {
+        if self.lifecycle.running() {
+            self.accept(now);
+        }
+        if self.link_readable {
+            self.read_debugger(now);
+        }
+        self.read_clients();
+        for key in std::mem::take(&mut self.dirty_clients) {
+            self.flush_client(key);
+        }
+        self.flush_debugger(now);
+
+        let accepting = self.listener_ready && self.accept_paused_until.is_none();
+        let clients_waiting = !self.readable_clients.is_empty() && !self.input_full();
+        (accepting && self.lifecycle.running())
+            || (self.link_readable && self.link.is_some())
+            || clients_waiting
+    }
+
+    fn after_turn(&mut self, now: Instant) {
+        if matches!(self.lifecycle.phase(), Phase::Draining { .. }) {
+            if !self.drain_started {
+                self.begin_drain();
+            }
+            if self.clients.is_empty() {
+                self.lifecycle.drained();
+            }
+        }
+        self.lifecycle
+            .track_idle(now, self.clients.len(), self.link.is_some());
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.backend.deadline(),
+            self.accept_paused_until,
+            self.lifecycle.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn on_timers(&mut self, now: Instant) {
+        if self.backend.deadline().is_some_and(|d| d <= now) {
+            let progress = self.backend.on_timer(self.poll.registry(), now);
+            self.on_progress(progress, now);
+        }
+        if self.accept_paused_until.is_some_and(|d| d <= now) {
+            self.accept_paused_until = None;
+            if let Some(listener) = self.listener.as_mut() {
+                match self
+                    .poll
+                    .registry()
+                    .register(listener, LISTENER, Interest::READABLE)
+                {
+                    Ok(()) => self.listener_ready = true,
+                    Err(e) => {
+                        log::warn!("cannot resume accepting clients: {e}; retrying");
+                        self.accept_paused_until = Some(now + ACCEPT_PAUSE);
+                    }
+                }
+            }
+        }
+        if let Phase::Draining { deadline, .. } = self.lifecycle.phase() {
+            if now >= deadline {
+                let queued: usize = self.clients.iter().map(|(_, c)| c.out.len()).sum();
+                log::warn!(
+                    "shutdown: {} client(s) still had {queued} bytes queued after {}ms; closing them",
+                    self.clients.len(),
+                    self.config.drain_timeout.as_millis()
+                );
+                self.lifecycle.drained();
+            }
+        }
+    }
+
+    fn on_signals(&mut self, now: Instant) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for signal in pending {
+            let name = if signal == SIGTERM {
+                "SIGTERM"
+            } else {
+                "SIGINT"
+            };
+            self.lifecycle.on_signal(now, name);
+        }
+    }
+
+    // ----- the debugger side -----
+
+    fn on_progress(&mut self, progress: Progress, now: Instant) {
+        match progress {
+            Progress::Pending => {}
+            Progress::Failed(e) => self.failure = Some(e),
+            Progress::Up(link) => self.debugger_up(link, now),
+        }
+    }
+
+    fn debugger_up(&mut self, link: Link, now: Instant) {
+        self.stats.debugger_sessions += 1;
+        log::info!(
+            "{} connected (debugger session {})",
+            self.backend.describe(),
+            self.stats.debugger_sessions
+        );
+        self.link = Some(link);
+        // The debugger may have spoken already: its edge can come with the connect.
+        self.link_readable = true;
+        self.link_since = now;
+        self.lifecycle.ready();
+        if !self.to_debugger.is_empty() {
+            log::debug!(
+                "delivering {} bytes of client input held for the debugger",
+                self.to_debugger.len()
+            );
+        }
+        self.flush_debugger(now);
+    }
+
+    fn debugger_lost(&mut self, why: &str, now: Instant) {
+        let Some(link) = self.link.take() else { return };
+        link.close(self.poll.registry());
+        self.link_readable = false;
+        log::info!(
+            "{} disconnected: {why} (session {} lasted {}s)",
+            self.backend.describe(),
+            self.stats.debugger_sessions,
+            now.duration_since(self.link_since).as_secs()
+        );
+        if !self.to_debugger.is_empty() {
+            // It was addressed to the session that just ended.
+            log::debug!(
+                "dropping {} bytes of client input the lost debugger never read",
+                self.to_debugger.len()
+            );
+            self.to_debugger.clear();
+        }
+        match self.lifecycle.after_loss(now) {
+            AfterLoss::Reconnect => {
+                log::info!("persistent mode: waiting for the next debugger");
+                let progress = self.backend.start(self.poll.registry(), now);
+                self.on_progress(progress, now);
+            }
+            AfterLoss::Drain => log::info!("session mode: the debug session is over"),
+        }
+    }
+
+    fn read_debugger(&mut self, now: Instant) {
+        for _ in 0..DEBUGGER_READS_PER_TURN {
+            let Some(link) = self.link.as_mut() else {
+                return;
+            };
+            match link.read(&mut self.buf) {
+                Ok(0) => return self.debugger_lost("it closed the connection", now),
+                Ok(n) => {
+                    let chunk: Rc<[u8]> = Rc::from(&self.buf[..n]);
+                    self.deliver(chunk);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.link_readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.debugger_lost(&format!("read failed: {e}"), now),
+            }
+        }
+    }
+
+    /// Fans one chunk of debugger output out to every open client, or keeps it
+    /// in the backlog when none is there to take it.
+    fn deliver(&mut self, chunk: Rc<[u8]>) {
+        self.stats.bytes_from_debugger += chunk.len() as u64;
+        let limit = self.config.client_buffer;
+        let mut taken = false;
+        let mut too_slow = Vec::new();
+        for (key, client) in self.clients.iter_mut() {
+            if !client.is_open() {
+                continue;
+            }
+            if client.out.len() + chunk.len() > limit {
+                too_slow.push(key);
+                continue;
+            }
+            if client.out.is_empty() {
+                self.dirty_clients.push(key);
+            }
+            client.out.push(chunk.clone());
+            taken = true;
+        }
+        for key in too_slow {
+            self.stats.clients_dropped_slow += 1;
+            let why = format!("too slow: over {limit} bytes queued (--client-buffer)");
+            self.drop_client(key, &why, log::Level::Warn);
+        }
+        if !taken {
+            self.keep_in_backlog(chunk);
+        }
+    }
+
+    fn keep_in_backlog(&mut self, chunk: Rc<[u8]>) {
+        self.backlog.push(chunk);
+        let dropped = self.backlog.trim_to(self.config.backlog_bytes);
+        if dropped > 0 {
+            self.stats.backlog_bytes_dropped += dropped as u64;
+            if !self.backlog_overflowing {
+                self.backlog_overflowing = true;
+                log::warn!(
+                    "no client connected and over {} bytes of debugger output kept (--backlog-bytes): dropping the oldest",
+                    self.config.backlog_bytes
+                );
+            }
+        }
+    }
+
+    fn flush_debugger(&mut self, now: Instant) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        let result = self.to_debugger.flush_to(link).and_then(|(outcome, n)| {
+            self.stats.bytes_to_debugger += n as u64;
+            link.want_write(self.poll.registry(), outcome == Flush::Blocked)
+        });
+        if let Err(e) = result {
+            self.debugger_lost(&format!("write failed: {e}"), now);
+        }
+    }
+
+    fn input_full(&self) -> bool {
+        self.to_debugger.len() >= self.config.backlog_bytes
+    }
+
+    // ----- the client side -----
+
+    fn accept(&mut self, now: Instant) {
+        for _ in 0..ACCEPTS_PER_TURN {
+            if !self.listener_ready {
+                return;
+            }
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    self.accept_trouble_logged = false;
+                    self.admit(stream, peer);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.listener_ready = false,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                    ) => {}
+                Err(e) => return self.pause_accepting(&e, now),
+            }
+        }
+    }
+
+    /// Out of descriptors (or another accept failure that would repeat): stop
+    /// watching the listener for a moment instead of spinning on it.
+    fn pause_accepting(&mut self, e: &io::Error, now: Instant) {
+        self.stats.accept_pauses += 1;
+        let level = if self.accept_trouble_logged {
+            log::Level::Debug
+        } else {
+            log::Level::Warn
+        };
+        let why = if net::out_of_resources(e) {
+            " (raise `ulimit -n`?)"
+        } else {
+            ""
+        };
+        log::log!(
+            level,
+            "cannot accept clients: {e}{why}; pausing accepts for {}ms",
+            ACCEPT_PAUSE.as_millis()
+        );
+        self.accept_trouble_logged = true;
+        if let Some(listener) = self.listener.as_mut() {
+            let _ = self.poll.registry().deregister(listener);
+        }
+        self.listener_ready = false;
+        self.accept_paused_until = Some(now + ACCEPT_PAUSE);
+    }
+
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+        if self.clients.len() >= self.config.max_clients {
+            self.stats.clients_refused += 1;
+            log::warn!(
+                "refusing client from {peer}: {} clients already connected (--max-clients)",
+                self.clients.len()
+            );
+            return; // dropping the stream closes it at once
+        }
+        net::tune(&stream);
+        let id = self.next_client_id;
+        let key = self.clients.vacant_key();
+        let token = Token(FIRST_CLIENT + key);
+        let connected = self.clients.len() + 1;
+        let entry = self.clients.vacant_entry();
+        let client = match Client::new(id, stream, peer, token, self.poll.registry()) {
+            Ok(client) => entry.insert(client),
+            Err(e) => {
+                log::warn!("cannot register client from {peer}: {e}");
+                return;
+            }
+        };
+        self.next_client_id += 1;
+        self.stats.clients_served += 1;
+        self.readable_clients.push(key);
+        log::info!("{} connected ({connected} connected)", client.name());
+        if !self.backlog.is_empty() {
+            log::info!(
+                "{}: delivering {} bytes the debugger said while no client was connected",
+                client.name(),
+                self.backlog.len()
+            );
+            client.out.append(&mut self.backlog);
+            self.backlog_overflowing = false;
+            self.dirty_clients.push(key);
+        }
+    }
+
+    fn read_clients(&mut self) {
+        if self.readable_clients.is_empty() {
+            return;
+        }
+        let draining = !self.lifecycle.running();
+        let mut ended: Vec<(usize, String)> = Vec::new();
+        for key in std::mem::take(&mut self.readable_clients) {
+            let Some(client) = self.clients.get_mut(key) else {
+                continue;
+            };
+            if !client.readable {
+                continue;
+            }
+            for _ in 0..CLIENT_READS_PER_TURN {
+                if !draining && self.to_debugger.len() >= self.config.backlog_bytes {
+                    if !self.input_paused {
+                        self.input_paused = true;
+                        self.stats.input_pauses += 1;
+                        log::debug!(
+                            "{} bytes queued for the debugger: not reading clients until it catches up",
+                            self.to_debugger.len()
+                        );
+                    }
+                    break;
+                }
+                match client.read(&mut self.buf) {
+                    Input::Data(n) if draining => {
+                        log::trace!("{}: {n} bytes ignored while shutting down", client.name())
+                    }
+                    Input::Data(n) => {
+                        log::trace!("{}: {n} bytes for the debugger", client.name());
+                        self.to_debugger.push(Rc::from(&self.buf[..n]));
+                    }
+                    Input::WouldBlock => {
+                        client.readable = false;
+                        break;
+                    }
+                    Input::Eof => {
+                        client.readable = false;
+                        client.state = client::State::Closing;
+                        if client.out.is_empty() {
+                            ended.push((key, "it closed the connection".into()));
+                        } else {
+                            self.dirty_clients.push(key);
+                        }
+                        break;
+                    }
+                    Input::Failed(e) => {
+                        client.readable = false;
+                        ended.push((key, format!("read failed: {e}")));
+                        break;
+                    }
+                }
+            }
+            if client.readable {
+                self.readable_clients.push(key);
+            }
+        }
+        if self.input_paused && self.to_debugger.len() < self.config.backlog_bytes {
+            self.input_paused = false;
+            log::debug!("reading clients again");
+        }
+        for (key, why) in ended {
+            self.drop_client(key, &why, log::Level::Info);
+        }
+    }
+
+    fn flush_client(&mut self, key: usize) {
+        let Some(client) = self.clients.get_mut(key) else {
+            return;
+        };
+        match client.flush(self.poll.registry()) {
+            Ok(Flush::Done) if client.state == client::State::Closing => {
+                self.drop_client(key, "done", log::Level::Info);
+            }
+            Ok(_) => {}
+            Err(e) => self.drop_client(key, &format!("write failed: {e}"), log::Level::Info),
+        }
+    }
+
+    fn drop_client(&mut self, key: usize, why: &str, level: log::Level) {
+        let Some(client) = self.clients.try_remove(key) else {
+            return;
+        };
+        log::log!(
+            level,
+            "{} left after {}s: {why} ({} bytes in, {} out, {} connected)",
+            client.name(),
+            client.since.elapsed().as_secs(),
+            client.bytes_in,
+            client.bytes_out,
+            self.clients.len()
+        );
+        client.close(self.poll.registry());
+    }
+
+    // ----- shutdown -----
+
+    /// Stops accepting and reading; what is queued for clients still goes out
+    /// until the lifecycle's drain deadline.
+    fn begin_drain(&mut self) {
+        self.drain_started = true;
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.listener_ready = false;
+        if let Some(mut link) = self.link.take() {
+            // One last non-blocking try, so input already accepted is not lost.
+            if let Ok((_, n)) = self.to_debugger.flush_to(&mut link) {
+                self.stats.bytes_to_debugger += n as u64;
+            }
+            link.close(self.poll.registry());
+        }
+        let keys: Vec<usize> = self.clients.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            if let Some(client) = self.clients.get_mut(key) {
+                client.state = client::State::Closing;
+            }
+            self.flush_client(key);
+        }
+    }
+
+    fn finish(&mut self) {
+        for (_, client) in std::mem::take(&mut self.clients) {
+            client.close(self.poll.registry());
+        }
+        if let Some(link) = self.link.take() {
+            link.close(self.poll.registry());
+        }
+        let s = &self.stats;
+        log::info!(
+            "exiting: {} debugger session(s), {} client(s) served, {} bytes from the debugger, {} to it, \
+             {} backlog bytes dropped, {} slow client(s) dropped, {} refused",
+            s.debugger_sessions,
+            s.clients_served,
+            s.bytes_from_debugger,
+            s.bytes_to_debugger,
+            s.backlog_bytes_dropped,
+            s.clients_dropped_slow,
+            s.clients_refused
+        );
+    }
+}

@@ -1,0 +1,243 @@
+//! A queue of byte chunks waiting to be written, with a cursor into the first.
+//!
+//! Every sink in the proxy (each client, the debugger) and the backlog kept while
+//! nobody listens is one of these. Chunks are `Rc<[u8]>` so that one read from the
+//! debugger is shared by every client's queue instead of being copied per client.
+//! The queue itself does not enforce a bound: its owner decides what happens when
+//! one is reached (drop the oldest bytes, stop reading, or disconnect), because
+//! each owner has a different policy.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::rc::Rc;
+
+/// Chunks handed to one `writev`: enough to batch a burst, few enough to stay on the stack.
+const MAX_IOV: usize = 64;
+
+#[derive(Default, Debug)]
+pub struct ChunkQueue {
+    chunks: VecDeque<Rc<[u8]>>,
+    /// Bytes of `chunks[0]` already written or dropped.
+    head: usize,
+    len: usize,
+}
+
+/// What a flush attempt ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// Everything queued was written.
+    Done,
+    /// The sink would block: wait for WRITABLE.
+    Blocked,
+}
+
+impl ChunkQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, chunk: Rc<[u8]>) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.len += chunk.len();
+        self.chunks.push_back(chunk);
+    }
+
+    /// Moves everything from `other` to the back of this queue.
+    pub fn append(&mut self, other: &mut ChunkQueue) {
+        if other.is_empty() {
+            return;
+        }
+        if self.is_empty() {
+            std::mem::swap(self, other);
+            return;
+        }
+        // The partly-consumed head of `other` must not be resent: copy its rest.
+        if let Some(first) = other.chunks.pop_front() {
+            self.push(Rc::from(&first[other.head..]));
+        }
+        for chunk in other.chunks.drain(..) {
+            self.len += chunk.len();
+            self.chunks.push_back(chunk);
+        }
+        other.head = 0;
+        other.len = 0;
+    }
+
+    /// Forgets the first `n` queued bytes (they were written, or are being dropped).
+    pub fn consume(&mut self, mut n: usize) {
+        debug_assert!(n <= self.len);
+        n = n.min(self.len);
+        self.len -= n;
+        while n > 0 {
+            let Some(first) = self.chunks.front() else {
+                break;
+            };
+            let left = first.len() - self.head;
+            if n < left {
+                self.head += n;
+                return;
+            }
+            n -= left;
+            self.head = 0;
+            self.chunks.pop_front();
+        }
+    }
+
+    /// Drops the oldest bytes until at most `bound` remain; returns how many went.
+    pub fn trim_to(&mut self, bound: usize) -> usize {
+        let excess = self.len.saturating_sub(bound);
+        self.consume(excess);
+        excess
+    }
+
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+        self.head = 0;
+        self.len = 0;
+    }
+
+    /// Writes as much as the sink takes, several chunks per syscall.
+    /// `Interrupted` is retried; any other error is returned for the caller to
+    /// close the sink. Returns the bytes written alongside the outcome.
+    pub fn flush_to<W: Write>(&mut self, sink: &mut W) -> io::Result<(Flush, usize)> {
+        let mut written = 0;
+        while !self.is_empty() {
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for (i, chunk) in self.chunks.iter().take(MAX_IOV).enumerate() {
+                let from = if i == 0 { self.head } else { 0 };
+                iov[i] = IoSlice::new(&chunk[from..]);
+                count += 1;
+            }
+            match sink.write_vectored(&iov[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.consume(n);
+                    written += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok((Flush::Blocked, written));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((Flush::Done, written))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rc(b: &[u8]) -> Rc<[u8]> {
+        Rc::from(b)
+    }
+
+    /// A sink that takes at most `cap` bytes per call, then blocks after `budget`.
+    struct Trickle {
+        out: Vec<u8>,
+        cap: usize,
+        budget: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.budget == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.cap).min(self.budget);
+            self.out.extend_from_slice(&buf[..n]);
+            self.budget -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn flush_keeps_order_across_partial_writes_and_blocking() {
+        let mut q = ChunkQueue::new();
+        q.push(rc(b"hello "));
+        q.push(rc(b""));
+        q.push(rc(b"wide "));
+        q.push(rc(b"world"));
+        assert_eq!(q.len(), 16);
+        let mut sink = Trickle {
+            out: vec![],
+            cap: 3,
+            budget: 7,
+        };
+        assert_eq!(q.flush_to(&mut sink).unwrap(), (Flush::Blocked, 7));
+        assert_eq!(q.len(), 9);
+        sink.budget = usize::MAX;
+        assert_eq!(q.flush_to(&mut sink).unwrap(), (Flush::Done, 9));
+        assert_eq!(sink.out, b"hello wide world");
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn trim_drops_the_oldest_bytes_only() {
+        let mut q = ChunkQueue::new();
+        q.push(rc(b"0123456789"));
+        q.push(rc(b"abcdef"));
+        assert_eq!(q.trim_to(8), 8);
+        assert_eq!(q.trim_to(8), 0);
+        let mut sink = Trickle {
+            out: vec![],
+            cap: 100,
+            budget: 100,
+        };
+        q.flush_to(&mut sink).unwrap();
+        assert_eq!(sink.out, b"89abcdef");
+    }
+
+    #[test]
+    fn append_does_not_resend_the_consumed_head() {
+        let mut a = ChunkQueue::new();
+        a.push(rc(b"A"));
+        let mut b = ChunkQueue::new();
+        b.push(rc(b"xxBC"));
+        b.push(rc(b"D"));
+        b.consume(2);
+        a.append(&mut b);
+        assert!(b.is_empty());
+        assert_eq!(a.len(), 4);
+        let mut sink = Trickle {
+            out: vec![],
+            cap: 100,
+            budget: 100,
+        };
+        a.flush_to(&mut sink).unwrap();
+        assert_eq!(sink.out, b"ABCD");
+    }
+
+    #[test]
+    fn a_write_error_is_returned() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut q = ChunkQueue::new();
+        q.push(rc(b"x"));
+        assert!(q.flush_to(&mut Broken).is_err());
+        assert_eq!(q.len(), 1);
+    }
+}
