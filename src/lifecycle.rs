@@ -78,11 +78,13 @@ impl Lifecycle {
         }
     }
 
-    pub fn after_loss(&mut self, now: Instant) -> AfterLoss {
+    /// The debugger session ended; `code` is the exit code a session-mode
+    /// proxy should end with (a spawned debugger's failure is the proxy's).
+    pub fn after_loss(&mut self, now: Instant, code: u8) -> AfterLoss {
         match self.mode {
             Mode::Persistent => AfterLoss::Reconnect,
             Mode::Session => {
-                self.drain(now, 0);
+                self.drain(now, code);
                 AfterLoss::Drain
             }
         }
@@ -157,10 +159,10 @@ mod tests {
     fn session_mode_drains_and_persistent_reconnects() {
         let now = Instant::now();
         let mut s = Lifecycle::new(Mode::Session, Duration::from_secs(1), None);
-        assert_eq!(s.after_loss(now), AfterLoss::Drain);
+        assert_eq!(s.after_loss(now, 0), AfterLoss::Drain);
         assert!(matches!(s.phase(), Phase::Draining { code: 0, .. }));
         let mut p = Lifecycle::new(Mode::Persistent, Duration::from_secs(1), None);
-        assert_eq!(p.after_loss(now), AfterLoss::Reconnect);
+        assert_eq!(p.after_loss(now, 1), AfterLoss::Reconnect);
         assert!(p.running());
     }
 

@@ -21,7 +21,7 @@ use anyhow::{Context, Result};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
@@ -112,11 +112,13 @@ impl Proxy {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .context("registering the client listener")?;
-        let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
+        // SIGCHLD too: a spawned debugger is reaped from the loop, never waited for.
+        let mut signals =
+            Signals::new([SIGTERM, SIGINT, SIGCHLD]).context("installing signal handlers")?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .context("registering signal handlers")?;
-        let backend = Backend::new(&config)?;
+        let backend = Backend::new(&config, poll.registry())?;
         log::info!(
             "listening for clients on {} ({} backend, {} mode)",
             config.client_addr,
@@ -154,6 +156,9 @@ impl Proxy {
     fn run(mut self) -> Result<u8> {
         let mut events = Events::with_capacity(1024);
         let now = Instant::now();
+        if self.backend.ready_when_listening() {
+            self.lifecycle.ready();
+        }
         let progress = self.backend.start(self.poll.registry(), now);
         self.on_progress(progress, now);
         let mut more = true;
@@ -231,7 +236,7 @@ impl Proxy {
             self.accept(now);
         }
         if self.link_readable {
-            self.read_debugger(now);
+            self.read_debugger(now, DEBUGGER_READS_PER_TURN);
         }
         self.read_clients();
         for key in std::mem::take(&mut self.dirty_clients) {
@@ -291,28 +296,30 @@ impl Proxy {
                 }
             }
         }
-        if let Phase::Draining { deadline, .. } = self.lifecycle.phase() {
-            if now >= deadline {
-                let queued: usize = self.clients.iter().map(|(_, c)| c.out.len()).sum();
-                log::warn!(
-                    "shutdown: {} client(s) still had {queued} bytes queued after {}ms; closing them",
-                    self.clients.len(),
-                    self.config.drain_timeout.as_millis()
-                );
-                self.lifecycle.drained();
-            }
+        if let Phase::Draining { deadline, .. } = self.lifecycle.phase()
+            && now >= deadline
+        {
+            let queued: usize = self.clients.iter().map(|(_, c)| c.out.len()).sum();
+            log::warn!(
+                "shutdown: {} client(s) still had {queued} bytes queued after {}ms; closing them",
+                self.clients.len(),
+                self.config.drain_timeout.as_millis()
+            );
+            self.lifecycle.drained();
         }
     }
 
     fn on_signals(&mut self, now: Instant) {
         let pending: Vec<i32> = self.signals.pending().collect();
         for signal in pending {
-            let name = if signal == SIGTERM {
-                "SIGTERM"
-            } else {
-                "SIGINT"
-            };
-            self.lifecycle.on_signal(now, name);
+            match signal {
+                SIGCHLD => {
+                    let progress = self.backend.on_child_signal();
+                    self.on_progress(progress, now);
+                }
+                SIGTERM => self.lifecycle.on_signal(now, "SIGTERM"),
+                _ => self.lifecycle.on_signal(now, "SIGINT"),
+            }
         }
     }
 
@@ -323,6 +330,16 @@ impl Proxy {
             Progress::Pending => {}
             Progress::Failed(e) => self.failure = Some(e),
             Progress::Up(link) => self.debugger_up(link, now),
+            Progress::Exited { why } => {
+                // All it wrote before exiting is in the pipe already: take it
+                // now, whatever the per-turn budget, then end the stream.
+                self.read_debugger(now, usize::MAX);
+                self.debugger_lost(&format!("it {why}"), now);
+            }
+            Progress::Ended { code, why } => {
+                log::debug!("debugger session over: it {why}");
+                self.session_over(code, now);
+            }
         }
     }
 
@@ -365,7 +382,14 @@ impl Proxy {
             );
             self.to_debugger.clear();
         }
-        match self.lifecycle.after_loss(now) {
+        if let Some(code) = self.backend.stream_ended(now) {
+            self.session_over(code, now);
+        }
+    }
+
+    /// The debugger session has ended for good (for a child: reaped too).
+    fn session_over(&mut self, code: u8, now: Instant) {
+        match self.lifecycle.after_loss(now, code) {
             AfterLoss::Reconnect => {
                 log::info!("persistent mode: waiting for the next debugger");
                 let progress = self.backend.start(self.poll.registry(), now);
@@ -375,13 +399,13 @@ impl Proxy {
         }
     }
 
-    fn read_debugger(&mut self, now: Instant) {
-        for _ in 0..DEBUGGER_READS_PER_TURN {
+    fn read_debugger(&mut self, now: Instant, budget: usize) {
+        for _ in 0..budget {
             let Some(link) = self.link.as_mut() else {
                 return;
             };
             match link.read(&mut self.buf) {
-                Ok(0) => return self.debugger_lost("it closed the connection", now),
+                Ok(0) => return self.debugger_lost("end of its output", now),
                 Ok(n) => {
                     let chunk: Rc<[u8]> = Rc::from(&self.buf[..n]);
                     self.deliver(chunk);
@@ -401,15 +425,25 @@ impl Proxy {
     fn deliver(&mut self, chunk: Rc<[u8]>) {
         self.stats.bytes_from_debugger += chunk.len() as u64;
         let limit = self.config.client_buffer;
+        let registry = self.poll.registry();
         let mut taken = false;
         let mut too_slow = Vec::new();
+        let mut broken = Vec::new();
         for (key, client) in self.clients.iter_mut() {
             if !client.is_open() {
                 continue;
             }
+            // Flushes are batched per turn; before calling a client slow, see
+            // whether its socket takes what is queued now.
             if client.out.len() + chunk.len() > limit {
-                too_slow.push(key);
-                continue;
+                if let Err(e) = client.flush(registry) {
+                    broken.push((key, e));
+                    continue;
+                }
+                if client.out.len() + chunk.len() > limit {
+                    too_slow.push(key);
+                    continue;
+                }
             }
             if client.out.is_empty() {
                 self.dirty_clients.push(key);
@@ -421,6 +455,9 @@ impl Proxy {
             self.stats.clients_dropped_slow += 1;
             let why = format!("too slow: over {limit} bytes queued (--client-buffer)");
             self.drop_client(key, &why, log::Level::Warn);
+        }
+        for (key, e) in broken {
+            self.drop_client(key, &format!("write failed: {e}"), log::Level::Info);
         }
         if !taken {
             self.keep_in_backlog(chunk);

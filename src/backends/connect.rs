@@ -162,16 +162,14 @@ impl Connector {
         if !refused && self.rounds == 1 {
             return Progress::Failed(anyhow!("cannot connect to debugger at {}: {e}", self.addr));
         }
-        if let Some(limit) = self.limit {
-            if self.attempts >= limit {
-                return Progress::Failed(anyhow!(
-                    "debugger at {} not reachable after {} tries ({}): is it running and listening on port {}?",
-                    self.addr,
-                    self.attempts,
-                    human(now - self.round_started),
-                    self.addr.port(),
-                ));
-            }
+        if self.limit.is_some_and(|limit| self.attempts >= limit) {
+            return Progress::Failed(anyhow!(
+                "debugger at {} not reachable after {} tries ({}): is it running and listening on port {}?",
+                self.addr,
+                self.attempts,
+                human(now - self.round_started),
+                self.addr.port(),
+            ));
         }
         if refused {
             log::debug!(

@@ -2,10 +2,13 @@
 //!
 //! A `Backend` knows how to obtain a `Link` — a live byte stream to the
 //! debugger — and how to obtain the next one after it is lost. One module per
-//! kind: `connect` (TCP connect with retries). The proxy owns the `Link` once
-//! it is up and moves the bytes; a backend never touches client data.
+//! kind: `connect` (TCP connect with retries), `listen` (the debugger connects
+//! in), `spawn` (a child process's stdin/stdout). The proxy owns the `Link`
+//! once it is up and moves the bytes; a backend never touches client data.
 
 mod connect;
+mod listen;
+mod spawn;
 
 use std::io::{self, Read, Write};
 use std::time::Instant;
@@ -13,13 +16,21 @@ use std::time::Instant;
 use anyhow::Result;
 use mio::event::Event;
 use mio::net::TcpStream;
+use mio::unix::pipe::{Receiver, Sender};
 use mio::{Interest, Registry, Token};
 
 use crate::config::{BackendKind, Config};
 pub use connect::Connector;
+pub use listen::Acceptor;
+pub use spawn::Spawner;
 
-/// Tokens the backends use. The proxy's own singletons and clients use others.
+// Tokens the backends use. The proxy's own singletons and clients use others.
+/// The TCP connection to the debugger (connect and listen).
 pub const DEBUGGER: Token = Token(2);
+pub const DEBUGGER_LISTENER: Token = Token(3);
+pub const CHILD_STDIN: Token = Token(4);
+pub const CHILD_STDOUT: Token = Token(5);
+pub const CHILD_STDERR: Token = Token(6);
 
 /// The outcome of an event or timer handled by a backend.
 pub enum Progress {
@@ -29,36 +40,80 @@ pub enum Progress {
     Up(Link),
     /// The backend gave up; the proxy exits with this error.
     Failed(anyhow::Error),
+    /// The debugger process exited while its stream was still open: read what
+    /// it left, then drop the link.
+    Exited { why: String },
+    /// The debug session is over (stream read out, process reaped); `code` is
+    /// what a session-mode proxy exits with.
+    Ended { code: u8, why: String },
 }
 
 pub enum Backend {
     Connect(Connector),
+    Listen(Acceptor),
+    Spawn(Spawner),
 }
 
 impl Backend {
-    pub fn new(config: &Config) -> Result<Backend> {
-        match config.backend {
-            BackendKind::Connect => Ok(Backend::Connect(Connector::new(config))),
-            other => anyhow::bail!("--backend {} is not built yet", other.name()),
-        }
+    /// Builds the backend; `listen` binds its port here, so that a port clash
+    /// is reported before the proxy says it is ready.
+    pub fn new(config: &Config, registry: &Registry) -> Result<Backend> {
+        Ok(match config.backend {
+            BackendKind::Connect => Backend::Connect(Connector::new(config)),
+            BackendKind::Listen => Backend::Listen(Acceptor::bind(config, registry)?),
+            BackendKind::Spawn => Backend::Spawn(Spawner::new(config)),
+        })
+    }
+
+    /// Whether the proxy is ready (for the marker) before any debugger is
+    /// there: a listening proxy is, since the debugger comes to it.
+    pub fn ready_when_listening(&self) -> bool {
+        matches!(self, Backend::Listen(_))
     }
 
     /// Starts obtaining a link: the first time, or again after one was lost.
     pub fn start(&mut self, registry: &Registry, now: Instant) -> Progress {
         match self {
             Backend::Connect(c) => c.start(registry, now),
+            Backend::Listen(l) => l.start(registry),
+            Backend::Spawn(s) => s.start(registry, now),
         }
     }
 
     pub fn on_event(&mut self, registry: &Registry, event: &Event, now: Instant) -> Progress {
         match self {
             Backend::Connect(c) => c.on_event(registry, event, now),
+            Backend::Listen(l) => l.on_event(registry),
+            Backend::Spawn(s) => {
+                s.on_stderr();
+                Progress::Pending
+            }
+        }
+    }
+
+    /// SIGCHLD arrived.
+    pub fn on_child_signal(&mut self) -> Progress {
+        match self {
+            Backend::Spawn(s) => s.on_child_signal(),
+            Backend::Connect(_) | Backend::Listen(_) => Progress::Pending,
+        }
+    }
+
+    /// The proxy read the link to its end (or it failed) and dropped it.
+    /// Returns the session's exit code, or `None` when the session ends later
+    /// with `Progress::Ended` (a child process that has not exited yet).
+    pub fn stream_ended(&mut self, now: Instant) -> Option<u8> {
+        match self {
+            Backend::Spawn(s) => s.stream_ended(now),
+            Backend::Connect(_) | Backend::Listen(_) => Some(0),
         }
     }
 
     pub fn on_timer(&mut self, registry: &Registry, now: Instant) -> Progress {
         match self {
             Backend::Connect(c) => c.on_timer(registry, now),
+            Backend::Spawn(s) => s.on_timer(registry, now),
+            Backend::Listen(_) => Progress::Pending,
         }
     }
 
@@ -66,6 +121,8 @@ impl Backend {
     pub fn deadline(&self) -> Option<Instant> {
         match self {
             Backend::Connect(c) => c.deadline(),
+            Backend::Spawn(s) => s.deadline(),
+            Backend::Listen(_) => None,
         }
     }
 
@@ -73,6 +130,8 @@ impl Backend {
     pub fn owns(&self, token: Token) -> bool {
         match self {
             Backend::Connect(_) => token == DEBUGGER,
+            Backend::Listen(_) => token == DEBUGGER_LISTENER,
+            Backend::Spawn(_) => token == CHILD_STDERR,
         }
     }
 
@@ -80,6 +139,8 @@ impl Backend {
     pub fn describe(&self) -> String {
         match self {
             Backend::Connect(c) => c.describe(),
+            Backend::Listen(l) => l.describe(),
+            Backend::Spawn(s) => s.describe(),
         }
     }
 }
@@ -90,9 +151,17 @@ pub enum Link {
         stream: TcpStream,
         wants_write: bool,
     },
+    /// A child's stdin and stdout. The stdin pipe can only be registered for
+    /// WRITABLE, so it is registered only while there is something to write.
+    Pipes {
+        stdin: Sender,
+        stdout: Receiver,
+        wants_write: bool,
+    },
 }
 
 impl Link {
+    /// A connected stream, registered READABLE | WRITABLE by the backend.
     fn tcp(stream: TcpStream) -> Link {
         Link::Tcp {
             stream,
@@ -100,10 +169,20 @@ impl Link {
         }
     }
 
+    /// A child's pipes, stdout registered READABLE by the backend.
+    fn pipes(stdin: Sender, stdout: Receiver) -> Link {
+        Link::Pipes {
+            stdin,
+            stdout,
+            wants_write: false,
+        }
+    }
+
     /// Whether events for `token` are about this link.
     pub fn owns(&self, token: Token) -> bool {
         match self {
             Link::Tcp { .. } => token == DEBUGGER,
+            Link::Pipes { .. } => token == CHILD_STDIN || token == CHILD_STDOUT,
         }
     }
 
@@ -113,25 +192,46 @@ impl Link {
             Link::Tcp {
                 stream,
                 wants_write,
-            } => {
-                if *wants_write != yes {
-                    let interest = if yes {
-                        Interest::READABLE | Interest::WRITABLE
-                    } else {
-                        Interest::READABLE
-                    };
-                    registry.reregister(stream, DEBUGGER, interest)?;
-                    *wants_write = yes;
-                }
+            } if *wants_write != yes => {
+                let interest = if yes {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                registry.reregister(stream, DEBUGGER, interest)?;
+                *wants_write = yes;
             }
+            Link::Pipes {
+                stdin, wants_write, ..
+            } if *wants_write != yes => {
+                if yes {
+                    registry.register(stdin, CHILD_STDIN, Interest::WRITABLE)?;
+                } else {
+                    registry.deregister(stdin)?;
+                }
+                *wants_write = yes;
+            }
+            _ => {}
         }
         Ok(())
     }
 
+    /// Deregisters and closes the stream. For a child, closing its stdin is
+    /// how it learns that nobody will talk to it any more.
     pub fn close(self, registry: &Registry) {
         match self {
             Link::Tcp { mut stream, .. } => {
                 let _ = registry.deregister(&mut stream);
+            }
+            Link::Pipes {
+                mut stdin,
+                mut stdout,
+                wants_write,
+            } => {
+                if wants_write {
+                    let _ = registry.deregister(&mut stdin);
+                }
+                let _ = registry.deregister(&mut stdout);
             }
         }
     }
@@ -141,6 +241,7 @@ impl Read for Link {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Link::Tcp { stream, .. } => stream.read(buf),
+            Link::Pipes { stdout, .. } => stdout.read(buf),
         }
     }
 }
@@ -149,12 +250,14 @@ impl Write for Link {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Link::Tcp { stream, .. } => stream.write(buf),
+            Link::Pipes { stdin, .. } => stdin.write(buf),
         }
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Link::Tcp { stream, .. } => stream.write_vectored(bufs),
+            Link::Pipes { stdin, .. } => stdin.write_vectored(bufs),
         }
     }
 

@@ -1,0 +1,131 @@
+//! The listen backend (xdebug-style): the debugger connects in to the proxy.
+//!
+//! The debugger listener is bound when the proxy starts, so the ready marker
+//! can be printed at once: the IDE starts PHP only after the marker, and Xdebug
+//! never retries a connection. Each debugger connection (each PHP request) is
+//! one debug session. A debugger that connects while another session is live
+//! is accepted and queued, in arrival order, and becomes the backend when the
+//! sessions before it end; Xdebug blocks on its connection meanwhile, so no
+//! request runs undebugged. Past `MAX_WAITING` queued debuggers, further ones
+//! are closed at once (the script then runs without a debugger).
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+
+use anyhow::Result;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry};
+
+use super::{DEBUGGER, DEBUGGER_LISTENER, Link, Progress};
+use crate::config::Config;
+use crate::net;
+
+/// Debugger connections waiting for their turn.
+const MAX_WAITING: usize = 16;
+
+pub struct Acceptor {
+    addr: SocketAddr,
+    listener: TcpListener,
+    waiting: VecDeque<(TcpStream, SocketAddr)>,
+    /// Whether a session is live (the proxy holds its link).
+    busy: bool,
+    /// Whether the proxy is waiting for a link.
+    wanted: bool,
+}
+
+impl Acceptor {
+    pub fn bind(config: &Config, registry: &Registry) -> Result<Acceptor> {
+        let addr = config.debugger_addr;
+        let hint = format!(
+            "is another dbgproxy or debug client listening for the debugger on port {}?",
+            addr.port()
+        );
+        let mut listener = net::listen(addr, "the debugger", &hint)?;
+        registry.register(&mut listener, DEBUGGER_LISTENER, Interest::READABLE)?;
+        log::info!("listening for the debugger on {addr}");
+        Ok(Acceptor {
+            addr,
+            listener,
+            waiting: VecDeque::new(),
+            busy: false,
+            wanted: false,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        format!("debugger on {}", self.addr)
+    }
+
+    /// The proxy wants the next debugger: the first in the queue, or the next
+    /// to connect.
+    pub fn start(&mut self, registry: &Registry) -> Progress {
+        self.busy = false;
+        self.wanted = true;
+        self.accept_all();
+        self.next(registry)
+    }
+
+    pub fn on_event(&mut self, registry: &Registry) -> Progress {
+        self.accept_all();
+        self.next(registry)
+    }
+
+    fn next(&mut self, registry: &Registry) -> Progress {
+        while self.wanted {
+            let Some((mut stream, peer)) = self.waiting.pop_front() else {
+                break;
+            };
+            if let Err(e) = registry.register(
+                &mut stream,
+                DEBUGGER,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                log::warn!("cannot register debugger connection from {peer}: {e}");
+                continue;
+            }
+            self.wanted = false;
+            self.busy = true;
+            log::info!("debugger connected from {peer}");
+            return Progress::Up(Link::tcp(stream));
+        }
+        Progress::Pending
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    if self.waiting.len() >= MAX_WAITING {
+                        log::warn!(
+                            "refusing debugger from {peer}: {MAX_WAITING} debuggers already wait for their turn"
+                        );
+                        continue;
+                    }
+                    net::tune(&stream);
+                    if self.busy {
+                        log::info!(
+                            "debugger from {peer} waits for the current session to end ({} waiting)",
+                            self.waiting.len() + 1
+                        );
+                    }
+                    self.waiting.push_back((stream, peer));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                    ) => {}
+                Err(e) => {
+                    // Out of descriptors: the connection stays in the kernel's
+                    // queue and is taken when a session ends and frees one.
+                    log::warn!("cannot accept a debugger connection: {e}");
+                    return;
+                }
+            }
+        }
+    }
+}
