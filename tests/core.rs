@@ -1,0 +1,428 @@
+//! The proxy core against a scripted TCP debugger: marker, fan-out, backlog,
+//! slow clients, lifecycle modes, signals and the errors a user sees.
+
+mod util;
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+
+use util::*;
+
+fn port_args(port: u16) -> Vec<String> {
+    vec![
+        "--port".into(),
+        port.to_string(),
+        "--retry-interval".into(),
+        "20".into(),
+    ]
+}
+
+fn start(port: u16, extra: &[&str]) -> Proxy {
+    let mut args = port_args(port);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Proxy::start(&args)
+}
+
+#[test]
+fn marker_only_after_the_debugger_is_up_and_early_input_is_kept() {
+    let port = free_port_pair();
+    let mut proxy = start(port, &[]);
+    // The client port is bound before the debugger is reachable...
+    wait_until("the client port to accept", || {
+        TcpStream::connect(("127.0.0.1", port + 1)).is_ok()
+    });
+    let mut client = Client::connect(port + 1);
+    client.send(b"early bird");
+    proxy.wait_log("client #2");
+    // ...but the marker waits for the debugger.
+    assert!(
+        proxy.stdout().is_empty(),
+        "marker before the debugger was up"
+    );
+    assert!(proxy.try_status().is_none());
+
+    let debugger = FakeDebugger::listen(port);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    assert_eq!(
+        read_n(&mut conn, 10),
+        b"early bird",
+        "input held for the debugger"
+    );
+    conn.write_all(b"hello").unwrap();
+    assert_eq!(client.read_n(5), b"hello");
+    drop(conn);
+    assert_eq!(client.read_to_end(), b"");
+    assert!(proxy.wait_exit().success());
+    assert_eq!(
+        proxy.stdout(),
+        MARKER,
+        "stdout is the marker and nothing else"
+    );
+}
+
+#[test]
+fn three_clients_receive_the_same_stream_and_all_reach_the_debugger() {
+    const LEN: usize = 4 << 20;
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &[]);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+
+    let mut clients: Vec<Client> = (0..3).map(|_| Client::connect(port + 1)).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send(format!("hello{i}").as_bytes());
+    }
+    // All three greetings arrived: all three clients are registered.
+    let mut got = read_n(&mut conn, 18);
+    got.sort();
+    let mut want = b"hello0hello1hello2".to_vec();
+    want.sort();
+    assert_eq!(got, want);
+
+    let data = pattern(LEN, 7);
+    let want = checksum(&data);
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut c| thread::spawn(move || checksum(&c.read_n(LEN))))
+        .collect();
+    conn.write_all(&data).unwrap();
+    for r in readers {
+        assert_eq!(r.join().unwrap(), want, "a client's stream differs");
+    }
+}
+
+#[test]
+fn a_client_leaving_by_fin_rst_or_half_close_does_not_disturb_the_others() {
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &[]);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+
+    let mut stay = Client::connect(port + 1);
+    let mut fin = Client::connect(port + 1);
+    let mut rst = Client::connect(port + 1);
+    let mut half = Client::connect(port + 1);
+    for c in [&mut stay, &mut fin, &mut rst, &mut half] {
+        c.send(b"x");
+    }
+    read_n(&mut conn, 4);
+    conn.write_all(b"first").unwrap();
+    for c in [&mut stay, &mut fin, &mut rst, &mut half] {
+        assert_eq!(c.read_n(5), b"first");
+    }
+
+    conn.write_all(&pattern(256 << 10, 1)).unwrap(); // in flight while they leave
+    drop(fin);
+    rst.reset();
+    half.half_close();
+    // A half-closed client still gets what was queued for it, then the end.
+    let half_reader = thread::spawn(move || half.read_to_end());
+    wait_until("three clients to be gone", || {
+        proxy.stderr().matches(" left after ").count() >= 3
+    });
+
+    assert_eq!(
+        checksum(&stay.read_n(256 << 10)),
+        checksum(&pattern(256 << 10, 1))
+    );
+    conn.write_all(b"still here").unwrap();
+    assert_eq!(stay.read_n(10), b"still here");
+    stay.send(b"me too");
+    assert_eq!(read_n(&mut conn, 6), b"me too");
+    assert!(proxy.try_status().is_none(), "the proxy died");
+    let tail = half_reader.join().unwrap();
+    assert_eq!(tail, pattern(256 << 10, 1)[..tail.len()]);
+}
+
+#[test]
+fn persistent_mode_keeps_clients_and_the_backlog_across_debugger_restarts() {
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &["--mode", "persistent"]);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+
+    // Session 1, nobody connected: its last words are kept for the next client.
+    conn.write_all(b"breakpoint hit while you were away")
+        .unwrap();
+    drop(conn);
+    proxy.wait_log("disconnected");
+    let mut client = Client::connect(port + 1);
+    assert_eq!(client.read_n(34), b"breakpoint hit while you were away");
+
+    // Session 2: the proxy reconnects; the same client talks to the new debugger.
+    let mut conn = debugger.accept();
+    proxy.wait_log("debugger session 2");
+    conn.write_all(b"session two").unwrap();
+    assert_eq!(client.read_n(11), b"session two");
+    client.send(b"step");
+    assert_eq!(read_n(&mut conn, 4), b"step");
+
+    // Zero clients is fine too: the proxy keeps running.
+    drop(client);
+    proxy.wait_log("left after");
+    conn.write_all(b"later").unwrap();
+    drop(conn);
+    proxy.wait_log("session 2 lasted");
+    let mut back = Client::connect(port + 1);
+    assert_eq!(back.read_n(5), b"later");
+
+    assert!(proxy.try_status().is_none());
+    proxy.signal(libc::SIGTERM);
+    assert!(proxy.wait_exit().success());
+    assert_eq!(
+        proxy.stdout(),
+        MARKER,
+        "a reconnect must not print the marker again"
+    );
+}
+
+#[test]
+fn backlog_past_its_bound_keeps_the_newest_bytes_and_says_so() {
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &["--mode", "persistent", "--backlog-bytes", "1000"]);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    let data = pattern(3000, 3);
+    conn.write_all(&data).unwrap();
+    drop(conn);
+    proxy.wait_log("disconnected");
+    assert!(
+        proxy.stderr().contains("dropping the oldest"),
+        "{}",
+        proxy.stderr()
+    );
+    let mut client = Client::connect(port + 1);
+    assert_eq!(client.read_n(1000), &data[2000..]);
+    proxy.wait_log("delivering 1000 bytes");
+}
+
+#[test]
+fn session_mode_flushes_to_clients_and_exits_0_when_the_debugger_closes() {
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &[]);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    let mut client = Client::connect(port + 1);
+    client.send(b"x");
+    read_n(&mut conn, 1);
+    let data = pattern(1 << 20, 5);
+    conn.write_all(&data).unwrap();
+    drop(conn);
+    assert_eq!(checksum(&client.read_to_end()), checksum(&data));
+    assert!(proxy.wait_exit().success(), "{}", proxy.stderr());
+}
+
+#[test]
+fn a_slow_client_is_dropped_and_never_stalls_the_others() {
+    // The fast client is never more than one step behind (256 KiB, well within
+    // its 1 MiB allowance); the one that never reads must overflow the kernel's
+    // loopback buffers (at most ~10 MiB) plus its allowance within 32 MiB.
+    const STEP: usize = 256 << 10;
+    const STEPS: usize = 128;
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &["--client-buffer", "1048576"]);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    let mut slow = Client::connect(port + 1);
+    let mut fast = Client::connect(port + 1);
+    slow.send(b"s");
+    fast.send(b"f");
+    read_n(&mut conn, 2);
+
+    let data = pattern(STEP * STEPS, 9);
+    let (progress, steps) = std::sync::mpsc::channel();
+    let reader = thread::spawn(move || {
+        let mut got = Vec::with_capacity(STEP * STEPS);
+        for _ in 0..STEPS {
+            got.extend(fast.read_n(STEP));
+            progress.send(()).unwrap();
+        }
+        got
+    });
+    for chunk in data.chunks(STEP) {
+        conn.write_all(chunk).unwrap();
+        steps.recv().expect("the fast client stopped reading");
+    }
+    assert_eq!(checksum(&reader.join().unwrap()), checksum(&data));
+    proxy.wait_log("too slow");
+    // The slow one got a prefix of the stream, then the end.
+    let got = slow.read_to_end();
+    assert!(got.len() < data.len(), "the slow client was not cut off");
+    assert_eq!(got, data[..got.len()]);
+}
+
+#[test]
+fn a_debugger_that_reads_slowly_backpressures_clients_without_losing_input() {
+    const LEN: usize = 4 << 20;
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &["--backlog-bytes", "65536"]);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    let mut client = Client::connect(port + 1);
+    let data = pattern(LEN, 11);
+    let sent = data.clone();
+    let writer = thread::spawn(move || {
+        client.send(&sent);
+        client
+    });
+    // The debugger does not read until the proxy had to stop reading the client.
+    proxy.wait_log("not reading clients");
+    assert_eq!(checksum(&read_n(&mut conn, LEN)), checksum(&data));
+    let _client = writer.join().unwrap();
+}
+
+#[test]
+fn max_clients_closes_the_extra_client_at_once() {
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &["--max-clients", "1"]);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    let mut first = Client::connect(port + 1);
+    first.send(b"1");
+    read_n(&mut conn, 1);
+    let mut extra = Client::connect(port + 1);
+    assert_eq!(extra.read_to_end(), b"", "the extra client got data");
+    proxy.wait_log("--max-clients");
+    conn.write_all(b"ok").unwrap();
+    assert_eq!(first.read_n(2), b"ok");
+}
+
+#[test]
+fn sigterm_flushes_queued_output_then_exits_0() {
+    const LEN: usize = 16 << 20;
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(
+        port,
+        &[
+            "--mode",
+            "persistent",
+            "--client-buffer",
+            "33554432",
+            "--drain-timeout",
+            "10000",
+        ],
+    );
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    let mut client = Client::connect(port + 1);
+    client.send(b"x");
+    read_n(&mut conn, 1);
+    let data = pattern(LEN, 13);
+    // The client does not read yet: the proxy queues what the kernel cannot hold.
+    conn.write_all(&data).unwrap();
+    drop(conn);
+    proxy.wait_log("disconnected");
+    proxy.signal(libc::SIGTERM);
+    assert_eq!(checksum(&client.read_to_end()), checksum(&data));
+    assert!(proxy.wait_exit().success(), "{}", proxy.stderr());
+    proxy.wait_log("SIGTERM: shutting down");
+}
+
+#[test]
+fn idle_timeout_ends_a_proxy_nobody_uses() {
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &["--mode", "persistent", "--idle-timeout", "1"]);
+    let conn = debugger.accept();
+    proxy.wait_ready();
+    drop(debugger); // the next debugger never comes
+    drop(conn);
+    assert!(proxy.wait_exit().success());
+    assert!(
+        proxy.stderr().contains("--idle-timeout"),
+        "{}",
+        proxy.stderr()
+    );
+}
+
+#[test]
+fn client_port_in_use_is_one_clear_line_and_exit_1() {
+    let port = free_port_pair();
+    let _taken = TcpListener::bind(("127.0.0.1", port + 1)).unwrap();
+    let mut proxy = Proxy::start(&["--port", &port.to_string()]);
+    let status = proxy.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    let want = format!(
+        "error: cannot listen on 127.0.0.1:{} for clients: address already in use (is another dbgproxy running for port {port}?)\n",
+        port + 1
+    );
+    assert!(proxy.stderr().ends_with(&want), "{}", proxy.stderr());
+    assert!(!proxy.stderr().contains("panicked"));
+    assert!(proxy.stdout().is_empty());
+}
+
+#[test]
+fn an_unreachable_debugger_is_reported_after_the_retries() {
+    let port = free_port_pair();
+    let mut proxy = start(port, &["--retries", "5"]);
+    assert_eq!(proxy.wait_exit().code(), Some(1));
+    let err = proxy.stderr();
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "error: debugger at 127.0.0.1:{port} not reachable after 5 tries ("
+        )),
+        "{err}"
+    );
+    assert!(proxy.stdout().is_empty(), "a marker without a debugger");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let mut proxy = Proxy::start(&["--backend", "connect"]);
+    assert_eq!(proxy.wait_exit().code(), Some(2));
+    assert!(proxy.stderr().contains("--port"));
+    let mut proxy = Proxy::start(&["--port", "70000"]);
+    assert_eq!(proxy.wait_exit().code(), Some(2));
+}
+
+#[test]
+fn running_out_of_descriptors_pauses_accepting_and_recovers() {
+    use std::os::unix::process::CommandExt;
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut cmd = Proxy::command();
+    cmd.args(port_args(port));
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 16,
+                rlim_max: 16,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut proxy = Proxy::spawn(cmd);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+
+    // Far more clients than descriptors: the kernel queues them; the proxy
+    // takes what it can and pauses instead of spinning or dying.
+    let crowd: Vec<TcpStream> = (0..30)
+        .map(|_| TcpStream::connect(("127.0.0.1", port + 1)).unwrap())
+        .collect();
+    proxy.wait_log("pausing accepts");
+    drop(crowd);
+    let mut late = Client::connect(port + 1);
+    late.send(b"ping");
+    assert_eq!(read_n(&mut conn, 4), b"ping");
+    conn.write_all(b"pong").unwrap();
+    assert_eq!(late.read_n(4), b"pong");
+    assert!(proxy.try_status().is_none());
+}

@@ -1,0 +1,308 @@
+//! Helpers for driving the real `dbgproxy` binary over real sockets.
+//!
+//! Nothing here sleeps to synchronise: waits poll a condition (a marker on
+//! stdout, a line on stderr, a port that accepts, bytes read) until a deadline,
+//! and fail with what the proxy logged when the deadline passes.
+
+#![allow(dead_code)]
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const MARKER: &[u8] = b"\xC3\x9F\n";
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Waits for `cond` until `DEADLINE`, polling every few milliseconds.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A port `p` such that `p` and `p + 1` are both free right now: the debug port
+/// and the client port. Ports are handed out from a per-process sequence
+/// starting at a pid-derived offset, so parallel tests and parallel test
+/// binaries do not race for the same pair.
+pub fn free_port_pair() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20000 + (std::process::id() % 2000) as u16 * 10,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let p = NEXT.fetch_add(2, Ordering::SeqCst);
+        assert!(p < 60000, "ran out of ports");
+        if TcpListener::bind(("127.0.0.1", p)).is_ok()
+            && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
+        {
+            return p;
+        }
+    }
+}
+
+/// The real binary, its stdout and stderr collected by threads; killed on drop.
+pub struct Proxy {
+    child: Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    status: Option<ExitStatus>,
+}
+
+fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let sink = buf.clone();
+    thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = from.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    buf
+}
+
+impl Proxy {
+    pub fn command() -> Command {
+        Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
+    }
+
+    pub fn start(args: &[&str]) -> Proxy {
+        let mut cmd = Proxy::command();
+        cmd.args(args);
+        Proxy::spawn(cmd)
+    }
+
+    pub fn spawn(mut cmd: Command) -> Proxy {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "debug");
+        }
+        let mut child = cmd.spawn().expect("start dbgproxy");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Proxy {
+            child,
+            stdout,
+            stderr,
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stdout(&self) -> Vec<u8> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Waits for the ready marker; fails with the proxy's logs if it never comes.
+    pub fn wait_ready(&mut self) {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let out = self.stdout();
+            if out.starts_with(MARKER) {
+                assert_eq!(out, MARKER, "stdout must hold the marker only");
+                return;
+            }
+            assert!(
+                out.is_empty() || MARKER.starts_with(&out),
+                "unexpected stdout: {out:?}"
+            );
+            if let Some(status) = self.try_status() {
+                panic!(
+                    "dbgproxy exited ({status}) before ready:\n{}",
+                    self.stderr()
+                );
+            }
+            assert!(Instant::now() < end, "no ready marker:\n{}", self.stderr());
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Waits until stderr contains `needle`.
+    pub fn wait_log(&mut self, needle: &str) {
+        let end = Instant::now() + DEADLINE;
+        while !self.stderr().contains(needle) {
+            assert!(
+                Instant::now() < end,
+                "no log line with {needle:?}:\n{}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("try_wait");
+        }
+        self.status
+    }
+
+    /// Waits for the process to exit; fails with its logs at the deadline.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.try_status() {
+                // Let the collector threads take the last bytes of the pipes.
+                wait_until("the pipes to close", || {
+                    Arc::strong_count(&self.stderr) == 1 && Arc::strong_count(&self.stdout) == 1
+                });
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "dbgproxy did not exit:\n{}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on a pid we own; no memory is involved.
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if self.try_status().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if thread::panicking() {
+            eprintln!("--- dbgproxy stderr ---\n{}", self.stderr());
+        }
+    }
+}
+
+/// A test client: a blocking socket with a read timeout, so no read hangs.
+pub struct Client {
+    pub stream: TcpStream,
+}
+
+impl Client {
+    pub fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the proxy");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client { stream }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("client write");
+    }
+
+    /// Reads exactly `n` bytes, or fails at the deadline.
+    pub fn read_n(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        self.stream
+            .read_exact(&mut buf)
+            .unwrap_or_else(|e| panic!("client wanted {n} bytes: {e}"));
+        buf
+    }
+
+    /// Reads until the proxy closes the connection.
+    pub fn read_to_end(&mut self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        match self.stream.read_to_end(&mut buf) {
+            Ok(_) => buf,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => buf,
+            Err(e) => panic!("client read to end: {e} after {} bytes", buf.len()),
+        }
+    }
+
+    /// Closes with RST instead of FIN (SO_LINGER 0), like a crashed IDE.
+    pub fn reset(self) {
+        socket2::SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(self.stream);
+    }
+
+    pub fn half_close(&self) {
+        self.stream.shutdown(Shutdown::Write).unwrap();
+    }
+}
+
+/// Plays the debugger for the connect backend: a listener on the debug port.
+pub struct FakeDebugger {
+    listener: TcpListener,
+}
+
+impl FakeDebugger {
+    pub fn listen(port: u16) -> FakeDebugger {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the debug port");
+        listener.set_nonblocking(true).unwrap();
+        FakeDebugger { listener }
+    }
+
+    /// Waits for the proxy to connect.
+    pub fn accept(&self) -> TcpStream {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    stream.set_nonblocking(false).unwrap();
+                    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    return stream;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < end, "the proxy never connected");
+                    thread::sleep(Duration::from_millis(2));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so that misordering shows.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// FNV-1a: a checksum that is cheap and order-sensitive.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Reads exactly `n` bytes from any stream or fails at its read timeout.
+pub fn read_n(stream: &mut impl Read, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    stream
+        .read_exact(&mut buf)
+        .unwrap_or_else(|e| panic!("wanted {n} bytes: {e}"));
+    buf
+}
