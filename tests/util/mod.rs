@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod tools;
+pub mod wire;
+
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
