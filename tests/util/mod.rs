@@ -30,20 +30,21 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// A port `p` such that `p` and `p + 1` are both free right now: the debug port
-/// and the client port. Ports are handed out from a per-process sequence
-/// starting at a pid-derived offset, so parallel tests and parallel test
-/// binaries do not race for the same pair.
+/// and the client port. Ports are handed out from a per-process sequence of
+/// 100 ports at a pid-derived offset, so parallel tests and parallel test
+/// binaries do not race for the same pair, and below Linux's ephemeral range
+/// (32768 and up), where outgoing connections take their local ports.
 pub fn free_port_pair() -> u16 {
+    const BASE: u16 = 10000;
+    const SPAN: u16 = 100;
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let _ = NEXT.compare_exchange(
-        0,
-        20000 + (std::process::id() % 2000) as u16 * 10,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
+    let start = BASE + (std::process::id() % 220) as u16 * SPAN;
+    let _ = NEXT.compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst);
     loop {
-        let p = NEXT.fetch_add(2, Ordering::SeqCst);
-        assert!(p < 60000, "ran out of ports");
+        let mut p = NEXT.fetch_add(2, Ordering::SeqCst);
+        if p >= 32766 {
+            p = BASE + (p - BASE) % (32766 - BASE);
+        }
         if TcpListener::bind(("127.0.0.1", p)).is_ok()
             && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
         {
