@@ -331,6 +331,38 @@ fn sigterm_flushes_queued_output_then_exits_0() {
 }
 
 #[test]
+fn a_second_signal_stops_at_once_even_with_output_queued() {
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(
+        port,
+        &[
+            "--mode",
+            "persistent",
+            "--drain-timeout",
+            "600000",
+            "--client-buffer",
+            "67108864",
+        ],
+    );
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    let client = Client::connect(port + 1);
+    proxy.wait_log("client #1");
+    // The client never reads, and 32 MiB is far more than the kernel's
+    // buffers hold: the drain could only end by its (10-minute) deadline.
+    conn.write_all(&pattern(32 << 20, 17)).unwrap();
+    drop(conn);
+    proxy.wait_log("disconnected");
+    proxy.signal(libc::SIGTERM);
+    proxy.wait_log("SIGTERM: shutting down");
+    proxy.signal(libc::SIGTERM);
+    assert!(proxy.wait_exit().success(), "{}", proxy.stderr());
+    assert!(proxy.stderr().contains("SIGTERM again: stopping now"));
+    drop(client);
+}
+
+#[test]
 fn idle_timeout_ends_a_proxy_nobody_uses() {
     let port = free_port_pair();
     let debugger = FakeDebugger::listen(port);

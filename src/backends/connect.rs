@@ -32,6 +32,8 @@ pub struct Connector {
     limit: Option<u32>,
     attempts: u32,
     round_started: Instant,
+    /// A persistent reconnect warns once per round, then logs at debug.
+    warned: bool,
     state: State,
 }
 
@@ -56,6 +58,7 @@ impl Connector {
             limit: None,
             attempts: 0,
             round_started: Instant::now(),
+            warned: false,
             state: State::Idle,
         }
     }
@@ -73,6 +76,7 @@ impl Connector {
         self.rounds += 1;
         self.attempts = 0;
         self.round_started = now;
+        self.warned = false;
         self.attempt(registry, now)
     }
 
@@ -178,7 +182,18 @@ impl Connector {
                 self.attempts
             );
         } else {
-            log::warn!("{}: {e} (attempt {}); retrying", self.addr, self.attempts);
+            let level = if self.warned {
+                log::Level::Debug
+            } else {
+                log::Level::Warn
+            };
+            log::log!(
+                level,
+                "{}: {e} (attempt {}); retrying",
+                self.addr,
+                self.attempts
+            );
+            self.warned = true;
         }
         self.state = State::Waiting {
             until: now + self.interval,
