@@ -11,6 +11,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
+use crate::framing::{Assembler, Direction, Protocol};
 use crate::queue::{ChunkQueue, Flush};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub struct Client {
     pub bytes_out: u64,
     /// Edge-triggered readiness not yet drained: the socket may hold input.
     pub readable: bool,
+    /// Cuts the client's input into whole messages for the debugger.
+    pub input: Assembler,
     stream: TcpStream,
     token: Token,
     wants_write: bool,
@@ -54,6 +57,7 @@ impl Client {
         peer: SocketAddr,
         token: Token,
         registry: &Registry,
+        framing: (Protocol, usize),
     ) -> io::Result<Client> {
         let mut client = Client {
             id,
@@ -64,6 +68,7 @@ impl Client {
             bytes_in: 0,
             bytes_out: 0,
             readable: true,
+            input: Assembler::new(framing.0, Direction::ToDebugger, framing.1),
             stream,
             token,
             wants_write: false,

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::framing::Protocol;
+
 /// How the proxy reaches the debugger.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
     /// TCP-connect to the debugger on --host:--port (v8-style), retrying while it is not up yet.
     Connect,
@@ -18,6 +20,39 @@ pub enum BackendKind {
     Spawn,
     /// Listen on --host:--port and wait for the debugger to connect in (xdebug-style).
     Listen,
+}
+
+/// `--backend`: a kind, or a Cloud9 preset that sets the protocol too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    /// TCP-connect to the debugger on --host:--port (v8-style), retrying while it is not up yet.
+    Connect,
+    /// Start the debugger command given after `--` and talk over its stdin/stdout (gdb-style).
+    Spawn,
+    /// Listen on --host:--port and wait for the debugger to connect in (xdebug-style).
+    Listen,
+    /// connect + --protocol v8 (node ≤ 7 --debug).
+    V8,
+    /// spawn + --protocol gdb-mi.
+    Gdb,
+    /// listen + --protocol dbgp (PHP Xdebug).
+    Xdebug,
+    /// connect + --protocol dap (debugpy and other adapters listening on a port).
+    Dap,
+}
+
+impl BackendArg {
+    fn resolve(self) -> (BackendKind, Protocol) {
+        match self {
+            BackendArg::Connect => (BackendKind::Connect, Protocol::Raw),
+            BackendArg::Spawn => (BackendKind::Spawn, Protocol::Raw),
+            BackendArg::Listen => (BackendKind::Listen, Protocol::Raw),
+            BackendArg::V8 => (BackendKind::Connect, Protocol::V8),
+            BackendArg::Gdb => (BackendKind::Spawn, Protocol::GdbMi),
+            BackendArg::Xdebug => (BackendKind::Listen, Protocol::Dbgp),
+            BackendArg::Dap => (BackendKind::Connect, Protocol::Dap),
+        }
+    }
 }
 
 impl BackendKind {
@@ -55,9 +90,20 @@ struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     port: u16,
 
-    /// How the debugger is reached.
-    #[arg(long, value_enum, default_value_t = BackendKind::Connect)]
-    backend: BackendKind,
+    /// How the debugger is reached; v8, gdb, xdebug and dap also set --protocol.
+    #[arg(long, value_enum, default_value_t = BackendArg::Connect)]
+    backend: BackendArg,
+
+    /// The debugger's message framing [default: raw, or the --backend preset's].
+    /// Framed protocols forward whole messages only and replay the debugger's
+    /// greeting to clients that connect later.
+    #[arg(long, value_enum)]
+    protocol: Option<Protocol>,
+
+    /// Largest message accepted in a framed protocol; a client that sends a
+    /// larger one is disconnected.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    max_message: u64,
 
     /// Where the debugger is (connect), or where to wait for it (listen).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
@@ -124,6 +170,8 @@ struct Cli {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub backend: BackendKind,
+    pub protocol: Protocol,
+    pub max_message: usize,
     /// Where the debugger is (connect) or where to listen for it (listen).
     pub debugger_addr: SocketAddr,
     pub client_addr: SocketAddr,
@@ -155,6 +203,7 @@ impl Config {
         use clap::CommandFactory;
         use clap::error::ErrorKind;
         let usage = |kind: ErrorKind, msg: String| Cli::command().error(kind, msg);
+        let (backend, preset_protocol) = cli.backend.resolve();
 
         let client_port = match cli.client_port {
             Some(p) => p,
@@ -170,13 +219,13 @@ impl Config {
             .map_err(|m| usage(ErrorKind::ValueValidation, format!("--host {m}")))?;
         let client_addr = resolve(&cli.listen_host, client_port)
             .map_err(|m| usage(ErrorKind::ValueValidation, format!("--listen {m}")))?;
-        if cli.backend == BackendKind::Listen && debugger_addr == client_addr {
+        if backend == BackendKind::Listen && debugger_addr == client_addr {
             return Err(usage(
                 ErrorKind::ArgumentConflict,
                 format!("the debugger and the clients cannot both use {client_addr}"),
             ));
         }
-        match (cli.backend, cli.command.is_empty()) {
+        match (backend, cli.command.is_empty()) {
             (BackendKind::Spawn, true) => {
                 return Err(usage(
                     ErrorKind::MissingRequiredArgument,
@@ -188,13 +237,13 @@ impl Config {
                     ErrorKind::ArgumentConflict,
                     format!(
                         "a command after `--` is only for --backend spawn, not {}",
-                        cli.backend.name()
+                        backend.name()
                     ),
                 ));
             }
             _ => {}
         }
-        let mode = cli.mode.unwrap_or(match cli.backend {
+        let mode = cli.mode.unwrap_or(match backend {
             BackendKind::Listen => Mode::Persistent,
             BackendKind::Connect | BackendKind::Spawn => Mode::Session,
         });
@@ -205,7 +254,9 @@ impl Config {
             (false, _) => log::LevelFilter::Trace,
         };
         Ok(Config {
-            backend: cli.backend,
+            backend,
+            protocol: cli.protocol.unwrap_or(preset_protocol),
+            max_message: usize::try_from(cli.max_message).unwrap_or(usize::MAX),
             debugger_addr,
             client_addr,
             debug_port: cli.port,
@@ -283,6 +334,34 @@ mod tests {
         assert!(parse(&["--port", "1", "--", "gdb"]).is_err());
         let c = parse(&["--port", "1", "--backend", "spawn", "--", "gdb", "-q"]).unwrap();
         assert_eq!(c.command, ["gdb", "-q"]);
+    }
+
+    #[test]
+    fn presets_set_backend_and_protocol_and_protocol_overrides() {
+        let c = parse(&["--port", "1", "--backend", "v8"]).unwrap();
+        assert_eq!(
+            (c.backend, c.protocol),
+            (BackendKind::Connect, Protocol::V8)
+        );
+        let c = parse(&["--port", "1", "--backend", "xdebug"]).unwrap();
+        assert_eq!(
+            (c.backend, c.protocol, c.mode),
+            (BackendKind::Listen, Protocol::Dbgp, Mode::Persistent)
+        );
+        let c = parse(&["--port", "1", "--backend", "gdb", "--", "gdb"]).unwrap();
+        assert_eq!(
+            (c.backend, c.protocol),
+            (BackendKind::Spawn, Protocol::GdbMi)
+        );
+        let c = parse(&["--port", "1", "--backend", "dap"]).unwrap();
+        assert_eq!(
+            (c.backend, c.protocol),
+            (BackendKind::Connect, Protocol::Dap)
+        );
+        let c = parse(&["--port", "1", "--backend", "v8", "--protocol", "raw"]).unwrap();
+        assert_eq!(c.protocol, Protocol::Raw);
+        assert_eq!(parse(&["--port", "1"]).unwrap().protocol, Protocol::Raw);
+        assert_eq!(parse(&["--port", "1"]).unwrap().max_message, 64 << 20);
     }
 
     #[test]

@@ -1,16 +1,10 @@
 //! dbgproxy: a multi-client debug proxy. `main` only parses, sets up logging,
 //! runs the proxy and turns an error into one line on stderr and exit code 1.
 
-mod backends;
-mod client;
-mod config;
-mod lifecycle;
-mod net;
-mod proxy;
-mod queue;
-
 use std::io::Write;
 use std::process::ExitCode;
+
+use dbgproxy::{config, proxy};
 
 fn main() -> ExitCode {
     let config = config::Config::from_args();

@@ -1,10 +1,14 @@
 //! The event loop: one `mio::Poll`, many clients, one debugger.
 //!
-//! This is where bytes go. From the debugger: to every open client's bounded
-//! out-queue as one shared chunk, or into the backlog while no client is
-//! connected. From clients: into the one bounded queue to the debugger, which
-//! holds input until the debugger is reachable; when it is full, clients are
-//! not read until it drains.
+//! This is where bytes go. From the debugger: cut into whole messages (with a
+//! framed `--protocol`; raw bytes pass as they come), each to every open
+//! client's bounded out-queue as slices of one shared read, or into the
+//! backlog while no client is connected. The debugger's greeting is kept and
+//! replayed first to every client that connects later. From clients: each
+//! client's input is cut into whole messages, and only whole messages go into
+//! the one bounded queue to the debugger, so two clients never interleave
+//! inside a message. That queue holds input until the debugger is reachable;
+//! when it is full, clients are not read until it drains.
 //!
 //! Readiness is edge-triggered, so each source has a "ready" flag that stays
 //! set until a read or accept says `WouldBlock`. Events only set flags and
@@ -12,9 +16,9 @@
 //! that one chatty peer cannot starve the rest. Work left over makes the next
 //! poll return at once.
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -28,9 +32,10 @@ use slab::Slab;
 use crate::backends::{Backend, Link, Progress};
 use crate::client::{self, Client, Input};
 use crate::config::Config;
+use crate::framing::{Assembler, Direction, Message, Protocol};
 use crate::lifecycle::{AfterLoss, Lifecycle, Phase};
 use crate::net;
-use crate::queue::{ChunkQueue, Flush};
+use crate::queue::{Chunk, ChunkQueue, Flush};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -45,6 +50,8 @@ const CLIENT_READS_PER_TURN: usize = 4;
 const ACCEPTS_PER_TURN: usize = 256;
 /// How long accepting pauses when the process is out of descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(500);
+/// A greeting that has not ended by this size stops being collected.
+const MAX_GREETING: usize = 1 << 20;
 
 /// What the proxy has done, for the closing log line (and later `status`).
 #[derive(Default, Debug)]
@@ -58,6 +65,8 @@ pub struct Stats {
     pub debugger_sessions: u64,
     pub accept_pauses: u64,
     pub input_pauses: u64,
+    pub clients_dropped_bad_framing: u64,
+    pub empty_v8_messages_dropped: u64,
 }
 
 /// Runs a proxy for `config` until it is told to stop or its debugger session
@@ -90,9 +99,17 @@ struct Proxy {
     /// Client input on its way to the debugger, or waiting for it.
     to_debugger: ChunkQueue,
     input_paused: bool,
-    /// Debugger output kept while no client is connected.
+    /// Cuts the debugger's output into whole messages (one per debugger session).
+    output: Assembler,
+    /// The current debugger session's greeting, replayed to later clients.
+    greeting: ChunkQueue,
+    greeting_lens: Vec<usize>,
+    greeting_open: bool,
+    /// Debugger output kept while no client is connected, in whole messages.
     backlog: ChunkQueue,
+    backlog_lens: VecDeque<usize>,
     backlog_overflowing: bool,
+    messages: Vec<Message>,
 
     lifecycle: Lifecycle,
     drain_started: bool,
@@ -120,12 +137,16 @@ impl Proxy {
             .context("registering signal handlers")?;
         let backend = Backend::new(&config, poll.registry())?;
         log::info!(
-            "listening for clients on {} ({} backend, {} mode)",
+            "listening for clients on {} ({} backend, {} protocol, {} mode)",
             config.client_addr,
             config.backend.name(),
+            config.protocol.name(),
             format!("{:?}", config.mode).to_lowercase()
         );
+        let output = Assembler::new(config.protocol, Direction::FromDebugger, config.max_message);
         Ok(Proxy {
+            output,
+            greeting_open: has_greeting(config.protocol),
             lifecycle: Lifecycle::new(config.mode, config.drain_timeout, config.idle_timeout),
             config,
             poll,
@@ -144,8 +165,12 @@ impl Proxy {
             link_since: Instant::now(),
             to_debugger: ChunkQueue::new(),
             input_paused: false,
+            greeting: ChunkQueue::new(),
+            greeting_lens: Vec::new(),
             backlog: ChunkQueue::new(),
+            backlog_lens: VecDeque::new(),
             backlog_overflowing: false,
+            messages: Vec::new(),
             drain_started: false,
             failure: None,
             stats: Stats::default(),
@@ -374,6 +399,7 @@ impl Proxy {
             self.stats.debugger_sessions,
             now.duration_since(self.link_since).as_secs()
         );
+        self.end_output_session();
         if !self.to_debugger.is_empty() {
             // It was addressed to the session that just ended.
             log::debug!(
@@ -407,8 +433,10 @@ impl Proxy {
             match link.read(&mut self.buf) {
                 Ok(0) => return self.debugger_lost("end of its output", now),
                 Ok(n) => {
-                    let chunk: Rc<[u8]> = Rc::from(&self.buf[..n]);
-                    self.deliver(chunk);
+                    let chunk = Chunk::copy_from(&self.buf[..n]);
+                    if let Err(why) = self.take_output(chunk) {
+                        return self.debugger_lost(&why, now);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.link_readable = false;
@@ -420,10 +448,57 @@ impl Proxy {
         }
     }
 
-    /// Fans one chunk of debugger output out to every open client, or keeps it
-    /// in the backlog when none is there to take it.
-    fn deliver(&mut self, chunk: Rc<[u8]>) {
-        self.stats.bytes_from_debugger += chunk.len() as u64;
+    /// Cuts a read from the debugger into whole messages and delivers them.
+    /// Malformed output ends the session: whatever came before the fault was
+    /// delivered, the broken message never is.
+    fn take_output(&mut self, chunk: Chunk) -> Result<(), String> {
+        let mut messages = std::mem::take(&mut self.messages);
+        let result = self.output.feed(chunk, |m| messages.push(m));
+        for message in messages.drain(..) {
+            self.on_debugger_message(message);
+        }
+        self.messages = messages;
+        result.map_err(|bad| {
+            log::warn!(
+                "{}: malformed {} output, ending this debugger session: {bad}",
+                self.backend.describe(),
+                self.config.protocol.name()
+            );
+            format!("malformed output ({})", bad.what)
+        })
+    }
+
+    fn on_debugger_message(&mut self, message: Message) {
+        let greeting = self.greeting_open;
+        if greeting {
+            for part in message.parts() {
+                self.greeting.push(part.clone());
+            }
+            self.greeting_lens.push(message.len);
+            let complete = match self.config.protocol {
+                Protocol::GdbMi => message.prompt,
+                _ => true,
+            };
+            if complete || self.greeting.len() > MAX_GREETING {
+                self.greeting_open = false;
+                if !complete {
+                    log::warn!(
+                        "the debugger's greeting ran past {MAX_GREETING} bytes: not keeping more of it"
+                    );
+                }
+                log::debug!(
+                    "greeting: {} bytes, replayed to every client that connects later",
+                    self.greeting.len()
+                );
+            }
+        }
+        self.deliver(message, greeting);
+    }
+
+    /// Fans one message out to every open client, or keeps it in the backlog
+    /// when none is there to take it (the greeting is kept apart, not there).
+    fn deliver(&mut self, message: Message, greeting: bool) {
+        self.stats.bytes_from_debugger += message.len as u64;
         let limit = self.config.client_buffer;
         let registry = self.poll.registry();
         let mut taken = false;
@@ -435,12 +510,12 @@ impl Proxy {
             }
             // Flushes are batched per turn; before calling a client slow, see
             // whether its socket takes what is queued now.
-            if client.out.len() + chunk.len() > limit {
+            if client.out.len() + message.len > limit {
                 if let Err(e) = client.flush(registry) {
                     broken.push((key, e));
                     continue;
                 }
-                if client.out.len() + chunk.len() > limit {
+                if client.out.len() + message.len > limit {
                     too_slow.push(key);
                     continue;
                 }
@@ -448,7 +523,9 @@ impl Proxy {
             if client.out.is_empty() {
                 self.dirty_clients.push(key);
             }
-            client.out.push(chunk.clone());
+            for part in message.parts() {
+                client.out.push(part.clone());
+            }
             taken = true;
         }
         for key in too_slow {
@@ -459,24 +536,69 @@ impl Proxy {
         for (key, e) in broken {
             self.drop_client(key, &format!("write failed: {e}"), log::Level::Info);
         }
-        if !taken {
-            self.keep_in_backlog(chunk);
+        if !taken && !greeting {
+            self.keep_in_backlog(message);
         }
     }
 
-    fn keep_in_backlog(&mut self, chunk: Rc<[u8]>) {
-        self.backlog.push(chunk);
-        let dropped = self.backlog.trim_to(self.config.backlog_bytes);
+    fn keep_in_backlog(&mut self, message: Message) {
+        for part in message.parts() {
+            self.backlog.push(part.clone());
+        }
+        self.backlog_lens.push_back(message.len);
+        let bound = self.config.backlog_bytes;
+        let raw = self.config.protocol == Protocol::Raw;
+        let mut dropped = 0;
+        if raw {
+            dropped = self.backlog.trim_to(bound);
+        } else {
+            while self.backlog.len() > bound {
+                let Some(len) = self.backlog_lens.pop_front() else {
+                    break;
+                };
+                self.backlog.consume(len);
+                dropped += len;
+            }
+        }
         if dropped > 0 {
             self.stats.backlog_bytes_dropped += dropped as u64;
             if !self.backlog_overflowing {
                 self.backlog_overflowing = true;
                 log::warn!(
-                    "no client connected and over {} bytes of debugger output kept (--backlog-bytes): dropping the oldest",
-                    self.config.backlog_bytes
+                    "no client connected and over {bound} bytes of debugger output kept (--backlog-bytes): dropping the oldest{}",
+                    if raw { "" } else { " whole messages" }
                 );
             }
         }
+    }
+
+    /// Resets the framing state at the end of a debugger session. Output that
+    /// nobody saw keeps its session's greeting in front of it, so that a client
+    /// that comes back later reads a coherent transcript.
+    fn end_output_session(&mut self) {
+        let fresh = Assembler::new(
+            self.config.protocol,
+            Direction::FromDebugger,
+            self.config.max_message,
+        );
+        let old = std::mem::replace(&mut self.output, fresh);
+        if old.pending() > 0 {
+            log::debug!(
+                "dropping {} bytes of an incomplete debugger message",
+                old.pending()
+            );
+        }
+        if !self.backlog.is_empty() && !self.greeting.is_empty() {
+            let mut kept = std::mem::take(&mut self.greeting);
+            kept.append(&mut self.backlog);
+            self.backlog = kept;
+            for len in self.greeting_lens.drain(..).rev() {
+                self.backlog_lens.push_front(len);
+            }
+        }
+        self.greeting.clear();
+        self.greeting_lens.clear();
+        self.greeting_open = has_greeting(self.config.protocol);
     }
 
     fn flush_debugger(&mut self, now: Instant) {
@@ -566,7 +688,8 @@ impl Proxy {
         let token = Token(FIRST_CLIENT + key);
         let connected = self.clients.len() + 1;
         let entry = self.clients.vacant_entry();
-        let client = match Client::new(id, stream, peer, token, self.poll.registry()) {
+        let framing = (self.config.protocol, self.config.max_message);
+        let client = match Client::new(id, stream, peer, token, self.poll.registry(), framing) {
             Ok(client) => entry.insert(client),
             Err(e) => {
                 log::warn!("cannot register client from {peer}: {e}");
@@ -577,6 +700,17 @@ impl Proxy {
         self.stats.clients_served += 1;
         self.readable_clients.push(key);
         log::info!("{} connected ({connected} connected)", client.name());
+        if !self.greeting.is_empty() {
+            log::debug!(
+                "{}: replaying the debugger's greeting ({} bytes)",
+                client.name(),
+                self.greeting.len()
+            );
+            for chunk in self.greeting.chunks() {
+                client.out.push(chunk.clone());
+            }
+            self.dirty_clients.push(key);
+        }
         if !self.backlog.is_empty() {
             log::info!(
                 "{}: delivering {} bytes the debugger said while no client was connected",
@@ -584,6 +718,7 @@ impl Proxy {
                 self.backlog.len()
             );
             client.out.append(&mut self.backlog);
+            self.backlog_lens.clear();
             self.backlog_overflowing = false;
             self.dirty_clients.push(key);
         }
@@ -594,7 +729,8 @@ impl Proxy {
             return;
         }
         let draining = !self.lifecycle.running();
-        let mut ended: Vec<(usize, String)> = Vec::new();
+        let v8 = self.config.protocol == Protocol::V8;
+        let mut ended: Vec<(usize, String, log::Level)> = Vec::new();
         for key in std::mem::take(&mut self.readable_clients) {
             let Some(client) = self.clients.get_mut(key) else {
                 continue;
@@ -620,7 +756,30 @@ impl Proxy {
                     }
                     Input::Data(n) => {
                         log::trace!("{}: {n} bytes for the debugger", client.name());
-                        self.to_debugger.push(Rc::from(&self.buf[..n]));
+                        let chunk = Chunk::copy_from(&self.buf[..n]);
+                        let (to_debugger, stats) = (&mut self.to_debugger, &mut self.stats);
+                        let id = client.id;
+                        let fed = client.input.feed(chunk, |m| {
+                            if v8 && m.empty_body {
+                                // Cloud9's IDE sends this on reconnect; V8 would
+                                // take it for a lost connection and drop all
+                                // breakpoints.
+                                log::debug!(
+                                    "client #{id}: dropping an empty V8 message (Content-Length: 0)"
+                                );
+                                stats.empty_v8_messages_dropped += 1;
+                                return;
+                            }
+                            for part in m.parts() {
+                                to_debugger.push(part.clone());
+                            }
+                        });
+                        if let Err(bad) = fed {
+                            client.readable = false;
+                            self.stats.clients_dropped_bad_framing += 1;
+                            ended.push((key, format!("bad framing: {bad}"), log::Level::Warn));
+                            break;
+                        }
                     }
                     Input::WouldBlock => {
                         client.readable = false;
@@ -630,7 +789,7 @@ impl Proxy {
                         client.readable = false;
                         client.state = client::State::Closing;
                         if client.out.is_empty() {
-                            ended.push((key, "it closed the connection".into()));
+                            ended.push((key, "it closed the connection".into(), log::Level::Info));
                         } else {
                             self.dirty_clients.push(key);
                         }
@@ -638,7 +797,7 @@ impl Proxy {
                     }
                     Input::Failed(e) => {
                         client.readable = false;
-                        ended.push((key, format!("read failed: {e}")));
+                        ended.push((key, format!("read failed: {e}"), log::Level::Info));
                         break;
                     }
                 }
@@ -651,8 +810,8 @@ impl Proxy {
             self.input_paused = false;
             log::debug!("reading clients again");
         }
-        for (key, why) in ended {
-            self.drop_client(key, &why, log::Level::Info);
+        for (key, why, level) in ended {
+            self.drop_client(key, &why, level);
         }
     }
 
@@ -673,6 +832,13 @@ impl Proxy {
         let Some(client) = self.clients.try_remove(key) else {
             return;
         };
+        if client.input.pending() > 0 {
+            log::debug!(
+                "{}: dropping {} bytes of an incomplete message, never forwarded",
+                client.name(),
+                client.input.pending()
+            );
+        }
         log::log!(
             level,
             "{} left after {}s: {why} ({} bytes in, {} out, {} connected)",
@@ -731,4 +897,11 @@ impl Proxy {
             s.clients_refused
         );
     }
+}
+
+/// Whether the protocol's debugger opens with a greeting worth replaying:
+/// V8's `Type: connect`, DBGp's `<init>`, gdb's records through its first
+/// prompt. DAP clients open the conversation themselves.
+fn has_greeting(protocol: Protocol) -> bool {
+    matches!(protocol, Protocol::V8 | Protocol::Dbgp | Protocol::GdbMi)
 }

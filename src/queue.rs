@@ -1,24 +1,75 @@
-//! A queue of byte chunks waiting to be written, with a cursor into the first.
+//! A queue of byte chunks waiting to be written.
 //!
 //! Every sink in the proxy (each client, the debugger) and the backlog kept while
-//! nobody listens is one of these. Chunks are `Rc<[u8]>` so that one read from the
-//! debugger is shared by every client's queue instead of being copied per client.
-//! The queue itself does not enforce a bound: its owner decides what happens when
-//! one is reached (drop the oldest bytes, stop reading, or disconnect), because
-//! each owner has a different policy.
+//! nobody listens is one of these. A `Chunk` is a range of an `Rc<[u8]>`, so that
+//! one read from the debugger is shared by every client's queue, and a message
+//! cut out of a read is a slice of it, never a copy. The queue itself enforces
+//! no bound: its owner decides what happens when one is reached (drop the
+//! oldest, stop reading, or disconnect), because each owner has its own policy.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
+use std::ops::Deref;
 use std::rc::Rc;
 
 /// Chunks handed to one `writev`: enough to batch a burst, few enough to stay on the stack.
 const MAX_IOV: usize = 64;
 
+/// A shared, immutable range of bytes.
+#[derive(Clone, Debug)]
+pub struct Chunk {
+    buf: Rc<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Chunk {
+    /// Copies `bytes` into a new shared buffer.
+    pub fn copy_from(bytes: &[u8]) -> Chunk {
+        Chunk::from(Rc::<[u8]>::from(bytes))
+    }
+
+    /// The sub-range `from..to` of this chunk, sharing its buffer.
+    pub fn slice(&self, from: usize, to: usize) -> Chunk {
+        assert!(
+            from <= to && to <= self.len(),
+            "slice {from}..{to} of {}",
+            self.len()
+        );
+        Chunk {
+            buf: self.buf.clone(),
+            start: self.start + from,
+            end: self.start + to,
+        }
+    }
+
+    /// Extends this chunk by `next` when `next` continues it in the same buffer.
+    fn try_extend(&mut self, next: &Chunk) -> bool {
+        let joins = Rc::ptr_eq(&self.buf, &next.buf) && self.end == next.start;
+        if joins {
+            self.end = next.end;
+        }
+        joins
+    }
+}
+
+impl From<Rc<[u8]>> for Chunk {
+    fn from(buf: Rc<[u8]>) -> Chunk {
+        let end = buf.len();
+        Chunk { buf, start: 0, end }
+    }
+}
+
+impl Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+}
+
 #[derive(Default, Debug)]
 pub struct ChunkQueue {
-    chunks: VecDeque<Rc<[u8]>>,
-    /// Bytes of `chunks[0]` already written or dropped.
-    head: usize,
+    chunks: VecDeque<Chunk>,
     len: usize,
 }
 
@@ -45,32 +96,30 @@ impl ChunkQueue {
         self.len == 0
     }
 
-    pub fn push(&mut self, chunk: Rc<[u8]>) {
+    /// Queues `chunk`; a slice that continues the last one in the same buffer
+    /// (consecutive messages of one read) extends it instead.
+    pub fn push(&mut self, chunk: Chunk) {
         if chunk.is_empty() {
             return;
         }
         self.len += chunk.len();
+        if let Some(last) = self.chunks.back_mut()
+            && last.try_extend(&chunk)
+        {
+            return;
+        }
         self.chunks.push_back(chunk);
     }
 
     /// Moves everything from `other` to the back of this queue.
     pub fn append(&mut self, other: &mut ChunkQueue) {
-        if other.is_empty() {
-            return;
-        }
         if self.is_empty() {
             std::mem::swap(self, other);
             return;
         }
-        // The partly-consumed head of `other` must not be resent: copy its rest.
-        if let Some(first) = other.chunks.pop_front() {
-            self.push(Rc::from(&first[other.head..]));
-        }
         for chunk in other.chunks.drain(..) {
-            self.len += chunk.len();
-            self.chunks.push_back(chunk);
+            self.push(chunk);
         }
-        other.head = 0;
         other.len = 0;
     }
 
@@ -79,18 +128,16 @@ impl ChunkQueue {
         debug_assert!(n <= self.len);
         n = n.min(self.len);
         self.len -= n;
-        while n > 0 {
-            let Some(first) = self.chunks.front() else {
-                break;
-            };
-            let left = first.len() - self.head;
-            if n < left {
-                self.head += n;
+        while let Some(first) = self.chunks.front_mut() {
+            if n < first.len() {
+                first.start += n;
                 return;
             }
-            n -= left;
-            self.head = 0;
+            n -= first.len();
             self.chunks.pop_front();
+            if n == 0 {
+                return;
+            }
         }
     }
 
@@ -103,8 +150,12 @@ impl ChunkQueue {
 
     pub fn clear(&mut self) {
         self.chunks.clear();
-        self.head = 0;
         self.len = 0;
+    }
+
+    /// The queued chunks, oldest first.
+    pub fn chunks(&self) -> impl Iterator<Item = &Chunk> {
+        self.chunks.iter()
     }
 
     /// Writes as much as the sink takes, several chunks per syscall.
@@ -115,9 +166,8 @@ impl ChunkQueue {
         while !self.is_empty() {
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
             let mut count = 0;
-            for (i, chunk) in self.chunks.iter().take(MAX_IOV).enumerate() {
-                let from = if i == 0 { self.head } else { 0 };
-                iov[i] = IoSlice::new(&chunk[from..]);
+            for (slot, chunk) in iov.iter_mut().zip(&self.chunks) {
+                *slot = IoSlice::new(chunk);
                 count += 1;
             }
             match sink.write_vectored(&iov[..count]) {
@@ -141,8 +191,8 @@ impl ChunkQueue {
 mod tests {
     use super::*;
 
-    fn rc(b: &[u8]) -> Rc<[u8]> {
-        Rc::from(b)
+    fn rc(b: &[u8]) -> Chunk {
+        Chunk::copy_from(b)
     }
 
     /// A sink that takes at most `cap` bytes per call, then blocks after `budget`.
@@ -202,6 +252,25 @@ mod tests {
         };
         q.flush_to(&mut sink).unwrap();
         assert_eq!(sink.out, b"89abcdef");
+    }
+
+    #[test]
+    fn slices_of_one_buffer_are_merged_and_written_in_order() {
+        let read = rc(b"<a><bb><ccc>");
+        let mut q = ChunkQueue::new();
+        q.push(read.slice(0, 3));
+        q.push(read.slice(3, 7));
+        q.push(read.slice(7, 12));
+        assert_eq!(q.chunks().count(), 1);
+        q.push(rc(b"tail"));
+        assert_eq!(q.chunks().count(), 2);
+        let mut sink = Trickle {
+            out: vec![],
+            cap: 5,
+            budget: 100,
+        };
+        q.flush_to(&mut sink).unwrap();
+        assert_eq!(sink.out, b"<a><bb><ccc>tail");
     }
 
     #[test]

@@ -1,0 +1,12 @@
+//! dbgproxy as a library: the binary in `main.rs` is a thin shell over
+//! `proxy::run`. The framing scanners are public so that fuzz targets and
+//! property tests can drive them without sockets.
+
+pub mod backends;
+pub mod client;
+pub mod config;
+pub mod framing;
+pub mod lifecycle;
+pub mod net;
+pub mod proxy;
+pub mod queue;
