@@ -458,6 +458,12 @@ impl Proxy {
             self.on_debugger_message(message);
         }
         self.messages = messages;
+        if self.output.pending() > 0 {
+            log::trace!(
+                "debugger: {} bytes of an incomplete message held",
+                self.output.pending()
+            );
+        }
         result.map_err(|bad| {
             log::warn!(
                 "{}: malformed {} output, ending this debugger session: {bad}",

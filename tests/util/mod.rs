@@ -91,7 +91,8 @@ impl Proxy {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if std::env::var_os("RUST_LOG").is_none() {
+        let set_by_test = cmd.get_envs().any(|(k, _)| k == "RUST_LOG");
+        if !set_by_test && std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "debug");
         }
         let mut child = cmd.spawn().expect("start dbgproxy");
