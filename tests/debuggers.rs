@@ -453,3 +453,156 @@ fn node6_legacy_v8_over_connect() {
     response(&mut ide, 5);
     assert!(proxy.try_status().is_none());
 }
+
+// ----- late joiners: the greeting is replayed (issue: framing) -----
+
+#[test]
+fn xdebug_late_joiner_gets_init_first_and_drives_the_session() {
+    let dir = TempDir::new("php-late");
+    let script = dir.write("script.php", PHP_SCRIPT);
+    let uri = format!("file://{}", script.display());
+    let port = free_port_pair();
+    let mut proxy = Proxy::start(&["--backend", "xdebug", "--port", &port.to_string()]);
+    proxy.wait_ready();
+    let mut early = Wire::connect(port + 1);
+    proxy.wait_log("client #1");
+    let mut php = php_under_xdebug(&script, port);
+    let init = early.dbgp_packet();
+    assert!(init.contains("<init "), "{init}");
+
+    // Joins after <init>: gets it first, then drives the whole session.
+    let mut late = Wire::connect(port + 1);
+    assert_eq!(
+        late.dbgp_packet(),
+        init,
+        "the late client's first packet is the same <init>"
+    );
+    let bystander = Wire::connect(port + 1);
+    proxy.wait_log("client #3");
+    late.dbgp(1, &format!("breakpoint_set -t line -f {uri} -n 3"));
+    assert!(late.dbgp(2, "run").contains("status=\"break\""));
+    bystander.reset();
+    assert!(late.dbgp(3, "stack_get").contains("where=\"add\""));
+    assert!(
+        late.dbgp(4, "eval -- JGEgKyAkYg==")
+            .contains("<![CDATA[5]]>")
+    );
+    late.dbgp(5, "detach");
+    assert!(php.wait_exit().success());
+    // The early client saw the late one's whole session too (up to the last
+    // response, so a duplicate <init> would have come before it), and <init>
+    // only once.
+    while !early.dbgp_packet().contains("transaction_id=\"5\"") {}
+    let seen = String::from_utf8_lossy(&early.transcript).into_owned();
+    assert_eq!(
+        seen.matches("<init ").count(),
+        1,
+        "init delivered twice to the early client"
+    );
+}
+
+#[test]
+fn node6_late_joiner_gets_type_connect_first() {
+    let node = node6();
+    let timeout = on_path("timeout", "coreutils");
+    let dir = TempDir::new("node-late");
+    let script = dir.write("loop.js", NODE_SCRIPT);
+    let port = free_port_pair();
+    let _node = Proc::spawn(
+        "node",
+        Command::new(timeout)
+            .arg("120")
+            .arg(node)
+            .arg(format!("--debug=127.0.0.1:{port}"))
+            .arg(&script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let mut proxy = Proxy::start(&[
+        "--backend",
+        "v8",
+        "--port",
+        &port.to_string(),
+        "--retry-interval",
+        "50",
+    ]);
+    proxy.wait_ready();
+    let mut first = Wire::connect(port + 1);
+    let (hello, _) = first.framed();
+    assert!(hello.starts_with("Type: connect\r\n"), "{hello}");
+    first.send_framed(&request(1, "version", json!({})));
+    response(&mut first, 1);
+
+    let mut late = Wire::connect(port + 1);
+    let (head, body) = late.framed();
+    assert_eq!(
+        head, hello,
+        "the late client's first message is V8's handshake"
+    );
+    assert_eq!(body, "");
+    late.send_framed(&request(
+        2,
+        "evaluate",
+        json!({"expression": "1 + 1", "global": true}),
+    ));
+    assert_eq!(response(&mut late, 2)["body"]["value"], 2);
+    // The first client sees the late one's response (fan-out), and never the
+    // handshake again before it.
+    first.framed_until("the late client's response", |b| {
+        b.contains("\"request_seq\":2")
+    });
+    assert_eq!(
+        String::from_utf8_lossy(&first.transcript)
+            .matches("Type: connect")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn gdb_late_joiner_gets_the_startup_records_and_prompt() {
+    let dir = compiled_program();
+    let port = free_port_pair();
+    let gdb = on_path("gdb", "gdb");
+    let mut cmd = Proxy::command();
+    cmd.current_dir(&dir.0)
+        .args(["--backend", "gdb", "--port", &port.to_string(), "--"])
+        .arg(gdb)
+        .args([
+            "--interpreter=mi3",
+            "--quiet",
+            "--nx",
+            "--tty=/dev/null",
+            "./prog",
+        ]);
+    let mut proxy = Proxy::spawn(cmd);
+    proxy.wait_ready();
+    let mut first = Wire::connect(port + 1);
+    first.mi_until("the prompt", |l| l == "(gdb)");
+    let greeting = first.transcript.clone();
+    first.send(b"1-break-insert add\n");
+    first.mi_until("the breakpoint", |l| l.starts_with("1^done"));
+    first.mi_until("the prompt", |l| l == "(gdb)");
+
+    let mut late = Wire::connect(port + 1);
+    late.mi_until("the replayed prompt", |l| l == "(gdb)");
+    assert_eq!(
+        late.transcript, greeting,
+        "the late client starts with gdb's start-up records"
+    );
+    late.send(b"2-exec-run\n");
+    for w in [&mut first, &mut late] {
+        let stopped = w.mi_until("the stop", |l| l.starts_with("*stopped"));
+        assert_eq!(mi_record(&stopped, "func"), "add");
+    }
+    late.send(b"3-gdb-exit\n");
+    late.mi_until("the goodbye", |l| l.starts_with("3^exit"));
+    assert!(proxy.wait_exit().success());
+    assert_eq!(
+        String::from_utf8_lossy(&first.transcript)
+            .matches("=thread-group-added")
+            .count(),
+        1
+    );
+}
