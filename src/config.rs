@@ -149,6 +149,11 @@ struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     client_buffer: u64,
 
+    /// Microseconds to keep polling without sleeping after activity, so that a
+    /// reply arriving soon is forwarded without a sleep/wake-up (0 = sleep at once).
+    #[arg(long, value_name = "MICROS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    busy_poll: u64,
+
     /// Milliseconds to flush queued output to clients when shutting down.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     drain_timeout: u64,
@@ -185,6 +190,7 @@ pub struct Config {
     pub backlog_bytes: usize,
     pub client_buffer: usize,
     pub drain_timeout: Duration,
+    pub busy_poll: Duration,
     pub command: Vec<String>,
     pub log_level: log::LevelFilter,
 }
@@ -268,6 +274,7 @@ impl Config {
             backlog_bytes: usize::try_from(cli.backlog_bytes).unwrap_or(usize::MAX),
             client_buffer: usize::try_from(cli.client_buffer).unwrap_or(usize::MAX),
             drain_timeout: Duration::from_millis(cli.drain_timeout),
+            busy_poll: Duration::from_micros(cli.busy_poll),
             command: cli.command,
             log_level,
         })
