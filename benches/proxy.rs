@@ -18,6 +18,67 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
 
+thread_local! {
+    /// Measurements that explain the figures (CPU use), for the report.
+    static NOTES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn note(text: String) {
+    eprintln!("note: {text}");
+    NOTES.with(|n| n.borrow_mut().push(text));
+}
+
+/// CPU time of the whole machine (busy, total) in clock ticks, from /proc/stat.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let first = stat.lines().next().unwrap();
+    let v: Vec<u64> = first
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let idle = v[3] + v.get(4).copied().unwrap_or(0);
+    let total: u64 = v.iter().take(8).sum();
+    (total - idle, total)
+}
+
+/// CPU time (user + system) of a process, in clock ticks.
+fn process_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit(')').next().unwrap();
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // The state letter is skipped by the parse: utime and stime are the 11th and 12th numbers.
+    f[10] + f[11]
+}
+
+/// Tracks CPU use between `start` and `stop`.
+struct CpuMeter {
+    machine: (u64, u64),
+    proxy: Option<(u32, u64)>,
+}
+
+impl CpuMeter {
+    fn start(proxy_pid: Option<u32>) -> CpuMeter {
+        CpuMeter {
+            machine: machine_ticks(),
+            proxy: proxy_pid.map(|p| (p, process_ticks(p))),
+        }
+    }
+
+    /// (share of all cores busy, proxy CPU seconds)
+    fn stop(&self) -> (f64, f64) {
+        let (busy, total) = machine_ticks();
+        let share = (busy - self.machine.0) as f64 / (total - self.machine.1).max(1) as f64;
+        let proxy = self
+            .proxy
+            .map_or(0.0, |(pid, t0)| (process_ticks(pid) - t0) as f64 / 100.0);
+        (share, proxy)
+    }
+}
+
 fn rounds() -> usize {
     std::env::var("BENCH_ROUNDS")
         .ok()
@@ -158,6 +219,10 @@ impl Setup {
                 if framed {
                     args.extend(["--protocol".into(), "dap".into()]);
                 }
+                // For experiments: `BENCH_PROXY_ARGS="--busy-poll 0" cargo bench`.
+                if let Ok(extra) = std::env::var("BENCH_PROXY_ARGS") {
+                    args.extend(extra.split_whitespace().map(String::from));
+                }
                 let mut child = Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
                     .args(&args)
                     .stdout(Stdio::piped())
@@ -254,6 +319,7 @@ fn rtt_rows(setups: &mut [Setup], size: usize, iters: usize, framed: bool, mode:
     };
     let msg = frame(&pattern(size), framed);
     let mut p50: Vec<Vec<f64>> = vec![Vec::new(); setups.len()];
+    let mut proxy_rtt_cpu: Vec<f64> = Vec::new();
     let mut p99: Vec<Vec<f64>> = vec![Vec::new(); setups.len()];
     for _ in 0..rounds() {
         for (i, setup) in setups.iter_mut().enumerate() {
@@ -275,6 +341,8 @@ fn rtt_rows(setups: &mut [Setup], size: usize, iters: usize, framed: bool, mode:
             });
             let mut samples = Vec::with_capacity(iters);
             let mut buf = vec![0; len];
+            let metered = setup.path == Path::Proxy && size >= 1024;
+            let meter = CpuMeter::start(setup.pid().filter(|_| metered));
             for _ in 0..iters {
                 let t = Instant::now();
                 client.write_all(&msg).unwrap();
@@ -286,11 +354,21 @@ fn rtt_rows(setups: &mut [Setup], size: usize, iters: usize, framed: bool, mode:
                 "{}: the echo came back different",
                 setup.path.name()
             );
+            if metered {
+                let (_, cpu) = meter.stop();
+                proxy_rtt_cpu.push(cpu * 1e6 / iters as f64);
+            }
             echo.join().unwrap();
             samples.sort_by(f64::total_cmp);
             p50[i].push(samples[samples.len() / 2]);
             p99[i].push(samples[samples.len() * 99 / 100]);
         }
+    }
+    if !proxy_rtt_cpu.is_empty() {
+        note(format!(
+            "RTT {label} ({mode}): dbgproxy's own CPU per round trip: {:.0} µs (user + system, averaged over {iters} trips)",
+            median(&proxy_rtt_cpu)
+        ));
     }
     let names: Vec<Path> = setups.iter().map(|s| s.path).collect();
     let target = if size == 64 {
@@ -323,13 +401,32 @@ fn rtt_rows(setups: &mut [Setup], size: usize, iters: usize, framed: bool, mode:
 
 fn throughput_row(setups: &mut [Setup], framed: bool, mode: &str) -> Row {
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); setups.len()];
+    let mut busy: Vec<Vec<f64>> = vec![Vec::new(); setups.len()];
+    let mut proxy_cpu = Vec::new();
     for _ in 0..rounds() {
         for (i, setup) in setups.iter_mut().enumerate() {
             let (client, server) = setup.pair();
+            let is_proxy = setup.path == Path::Proxy;
+            let meter = CpuMeter::start(setup.pid().filter(|_| is_proxy));
             let (bytes, elapsed) = stream(server, vec![client], STREAM, framed);
+            let (share, proxy) = meter.stop();
             rates[i].push(bytes as f64 / elapsed / 1e6);
+            busy[i].push(share * 100.0);
+            if is_proxy {
+                proxy_cpu.push(proxy / elapsed * 100.0);
+            }
         }
     }
+    let shares: Vec<String> = setups
+        .iter()
+        .zip(&busy)
+        .map(|(s, b)| format!("{} {:.0} %", s.path.name(), median(b)))
+        .collect();
+    note(format!(
+        "throughput ({mode}): share of both cores busy during the stream: {}; dbgproxy itself used {:.0} % of one core",
+        shares.join(", "),
+        median(&proxy_cpu)
+    ));
     let names: Vec<Path> = setups.iter().map(|s| s.path).collect();
     Row::compare(
         format!("throughput, 512 MiB ({mode})"),
@@ -520,6 +617,7 @@ fn idle_rows() -> Vec<Row> {
     let after = rss_kib(pid);
     let per_client = (after - before) as f64 * 1024.0 / IDLE_CLIENTS as f64;
     let mut deliveries = Vec::new();
+    let meter = CpuMeter::start(Some(pid));
     for _ in 0..rounds() {
         let msg = pattern(100);
         let t = Instant::now();
@@ -528,6 +626,15 @@ fn idle_rows() -> Vec<Row> {
         deliveries.push(t.elapsed().as_secs_f64() * 1e3);
         clients = back;
     }
+    let (share, proxy_cpu) = meter.stop();
+    let per_round = proxy_cpu / rounds() as f64;
+    note(format!(
+        "idle scale: delivering 100 B to {IDLE_CLIENTS} clients cost dbgproxy {:.0} ms of CPU per round \
+         ({:.1} µs per client: one writev each), with both cores {:.0} % busy (the readers in this process take the rest)",
+        per_round * 1e3,
+        per_round * 1e6 / IDLE_CLIENTS as f64,
+        share * 100.0
+    ));
     vec![
         Row::single(
             format!("idle scale: RSS growth per idle client ({IDLE_CLIENTS} clients)"),
@@ -746,8 +853,20 @@ fn render(rows: &[Row], took: Duration) -> String {
             met
         );
     }
+    let notes = NOTES.with(|n| n.borrow().clone());
+    if !notes.is_empty() {
+        out += "\n## CPU measured during the runs\n\n";
+        for n in notes {
+            out += &format!("- {n}\n");
+        }
+    }
+    out += ANALYSIS;
     out
 }
+
+/// What bounds the figures that miss their targets; the numbers it cites are
+/// in the table and the CPU notes above, measured in the same run.
+const ANALYSIS: &str = include_str!("analysis.md");
 
 // ----- small things -----
 

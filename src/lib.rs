@@ -10,3 +10,4 @@ pub mod lifecycle;
 pub mod net;
 pub mod proxy;
 pub mod queue;
+pub mod tuning;

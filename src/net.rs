@@ -86,29 +86,3 @@ pub fn out_of_resources(e: &io::Error) -> bool {
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
 }
-
-/// Raises the soft descriptor limit to the hard one, so that thousands of
-/// clients work without the user tuning `ulimit -n` (the soft default is
-/// often 1024). Failure only costs capacity, so it is logged, not fatal.
-pub fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on this process with a valid struct.
-    let raised = unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && {
-            let soft = lim.rlim_cur;
-            lim.rlim_cur = lim.rlim_max;
-            soft == lim.rlim_max || libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0
-        }
-    };
-    if raised {
-        log::debug!("descriptor limit: {}", lim.rlim_cur);
-    } else {
-        log::debug!(
-            "cannot raise the descriptor limit: {}",
-            io::Error::last_os_error()
-        );
-    }
-}

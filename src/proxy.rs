@@ -36,6 +36,7 @@ use crate::framing::{Assembler, Direction, Message, Protocol};
 use crate::lifecycle::{AfterLoss, Lifecycle, Phase};
 use crate::net;
 use crate::queue::{Chunk, ChunkQueue, Flush};
+use crate::tuning;
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -72,8 +73,12 @@ pub struct Stats {
 /// Runs a proxy for `config` until it is told to stop or its debugger session
 /// ends; returns the process exit code.
 pub fn run(config: Config) -> Result<u8> {
-    net::raise_fd_limit();
-    Proxy::new(config)?.run()
+    tuning::raise_fd_limit();
+    let proxy = Proxy::new(config)?;
+    // After the read buffer exists: allocated under glibc's default rules it
+    // is a lazily-zeroed mmap, so an idle proxy does not carry it in memory.
+    tuning::keep_freed_memory();
+    proxy.run()
 }
 
 struct Proxy {
