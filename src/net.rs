@@ -86,3 +86,15 @@ pub fn out_of_resources(e: &io::Error) -> bool {
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
 }
+
+/// Accept errors that concern only the one connection being accepted (it
+/// was aborted or reset while queued, or a signal interrupted the call):
+/// move on to the next.
+pub fn accept_error_is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}

@@ -654,13 +654,7 @@ impl Proxy {
                     self.admit(stream, peer);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.listener_ready = false,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted
-                            | io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                    ) => {}
+                Err(e) if net::accept_error_is_transient(&e) => {}
                 Err(e) => return self.pause_accepting(&e, now),
             }
         }

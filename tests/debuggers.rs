@@ -391,26 +391,30 @@ fn debugpy_over_connect_started_after_the_proxy() {
 
 const NODE_SCRIPT: &str = "var counter = 0;\nfunction tick() {\n  counter += 1;\n  var doubled = counter * 2;\n  return doubled;\n}\nsetInterval(tick, 20);\n";
 
-#[test]
-fn node6_legacy_v8_over_connect() {
-    let node = node6();
+/// node 6 with the legacy debugger on `port`. It never exits by itself:
+/// `timeout` bounds it even if this test process dies, and the guard stops it
+/// (SIGTERM reaches node through timeout).
+fn node6_under_debug(script: &Path, port: u16) -> Proc {
     let timeout = on_path("timeout", "coreutils");
-    let dir = TempDir::new("node");
-    let script = dir.write("loop.js", NODE_SCRIPT);
-    let port = free_port_pair();
-    // node 6 never exits by itself: `timeout` bounds it even if this test
-    // process dies; the guard stops it (SIGTERM reaches node through timeout).
-    let _node = Proc::spawn(
+    Proc::spawn(
         "node",
         Command::new(timeout)
             .arg("120")
-            .arg(node)
+            .arg(node6())
             .arg(format!("--debug=127.0.0.1:{port}"))
-            .arg(&script)
+            .arg(script)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
-    );
+    )
+}
+
+#[test]
+fn node6_legacy_v8_over_connect() {
+    let dir = TempDir::new("node");
+    let script = dir.write("loop.js", NODE_SCRIPT);
+    let port = free_port_pair();
+    let _node = node6_under_debug(&script, port);
     let mut proxy = Proxy::start(&["--port", &port.to_string(), "--retry-interval", "50"]);
     proxy.wait_ready();
     let mut ide = Wire::connect(port + 1);
@@ -503,22 +507,10 @@ fn xdebug_late_joiner_gets_init_first_and_drives_the_session() {
 
 #[test]
 fn node6_late_joiner_gets_type_connect_first() {
-    let node = node6();
-    let timeout = on_path("timeout", "coreutils");
     let dir = TempDir::new("node-late");
     let script = dir.write("loop.js", NODE_SCRIPT);
     let port = free_port_pair();
-    let _node = Proc::spawn(
-        "node",
-        Command::new(timeout)
-            .arg("120")
-            .arg(node)
-            .arg(format!("--debug=127.0.0.1:{port}"))
-            .arg(&script)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
+    let _node = node6_under_debug(&script, port);
     let mut proxy = Proxy::start(&[
         "--backend",
         "v8",

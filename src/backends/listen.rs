@@ -112,13 +112,7 @@ impl Acceptor {
                     self.waiting.push_back((stream, peer));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted
-                            | io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                    ) => {}
+                Err(e) if net::accept_error_is_transient(&e) => {}
                 Err(e) => {
                     // Out of descriptors: the connection stays in the kernel's
                     // queue and is taken when a session ends and frees one.
