@@ -5,10 +5,12 @@
 //! filled in, and contradictions are rejected with clap's usage error (exit 2).
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::daemon;
 use crate::framing::Protocol;
 
 /// How the proxy reaches the debugger.
@@ -158,6 +160,19 @@ struct Cli {
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     drain_timeout: u64,
 
+    /// Detach from the terminal; return once the detached proxy is ready
+    /// (printing the marker) or has failed (printing why, exit 1).
+    #[arg(long)]
+    daemon: bool,
+
+    /// With --daemon: write the daemon's pid here and hold a lock on it while it runs.
+    #[arg(long, value_name = "PATH", requires = "daemon")]
+    pidfile: Option<PathBuf>,
+
+    /// With --daemon: append logs to this file (SIGHUP reopens it, for logrotate).
+    #[arg(long, value_name = "PATH", requires = "daemon")]
+    log_file: Option<PathBuf>,
+
     /// More log detail on stderr (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -192,6 +207,10 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub busy_poll: Duration,
     pub command: Vec<String>,
+    /// Where the proxy was started: a spawned debugger runs there, even when
+    /// the proxy itself is a daemon in `/`.
+    pub cwd: PathBuf,
+    pub daemon: Option<daemon::Options>,
     pub log_level: log::LevelFilter,
 }
 
@@ -253,6 +272,21 @@ impl Config {
             BackendKind::Listen => Mode::Persistent,
             BackendKind::Connect | BackendKind::Spawn => Mode::Session,
         });
+        let absolute = |p: &Option<PathBuf>| {
+            p.as_deref()
+                .map(daemon::absolute)
+                .transpose()
+                .map_err(|e| usage(ErrorKind::Io, format!("{e:#}")))
+        };
+        let daemon = if cli.daemon {
+            Some(daemon::Options {
+                pidfile: absolute(&cli.pidfile)?,
+                log_file: absolute(&cli.log_file)?,
+            })
+        } else {
+            None
+        };
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         let log_level = match (cli.quiet, cli.verbose) {
             (true, _) => log::LevelFilter::Warn,
             (false, 0) => log::LevelFilter::Info,
@@ -276,6 +310,8 @@ impl Config {
             drain_timeout: Duration::from_millis(cli.drain_timeout),
             busy_poll: Duration::from_micros(cli.busy_poll),
             command: cli.command,
+            cwd,
+            daemon,
             log_level,
         })
     }

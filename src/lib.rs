@@ -5,6 +5,7 @@
 pub mod backends;
 pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod framing;
 pub mod lifecycle;
 pub mod net;

@@ -6,6 +6,7 @@
 //! `--idle-timeout` ends any proxy that has had nobody on either side for that
 //! long; a first SIGTERM/SIGINT drains, a second one ends at once.
 
+use std::fs::File;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,15 @@ pub enum AfterLoss {
     Drain,
 }
 
+/// Where the ready marker goes: stdout, or (for `--daemon`) the pipe the
+/// waiting foreground process reads.
+pub enum ReadySink {
+    Stdout,
+    Pipe(File),
+}
+
 pub struct Lifecycle {
+    sink: Option<ReadySink>,
     mode: Mode,
     drain_timeout: Duration,
     idle_timeout: Option<Duration>,
@@ -47,6 +56,7 @@ pub struct Lifecycle {
 impl Lifecycle {
     pub fn new(mode: Mode, drain_timeout: Duration, idle_timeout: Option<Duration>) -> Self {
         Lifecycle {
+            sink: Some(ReadySink::Stdout),
             mode,
             drain_timeout,
             idle_timeout,
@@ -71,11 +81,24 @@ impl Lifecycle {
             return;
         }
         self.marker_printed = true;
-        let mut out = std::io::stdout().lock();
-        if let Err(e) = out.write_all(READY_MARKER).and_then(|()| out.flush()) {
+        let written = match self.sink.take() {
+            Some(ReadySink::Stdout) => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(READY_MARKER).and_then(|()| out.flush())
+            }
+            // Closing the pipe after the marker lets the parent go.
+            Some(ReadySink::Pipe(mut pipe)) => pipe.write_all(READY_MARKER),
+            None => Ok(()),
+        };
+        if let Err(e) = written {
             // The IDE that started us may be gone; the proxy still serves.
-            log::warn!("cannot write the ready marker to stdout: {e}");
+            log::warn!("cannot write the ready marker: {e}");
         }
+    }
+
+    /// Sends the marker somewhere else than stdout (before it is printed).
+    pub fn send_marker_to(&mut self, sink: ReadySink) {
+        self.sink = Some(sink);
     }
 
     /// The debugger session ended; `code` is the exit code a session-mode

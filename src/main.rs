@@ -4,15 +4,19 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use dbgproxy::{config, proxy};
+use dbgproxy::{config, daemon, proxy};
 
 fn main() -> ExitCode {
     let config = config::Config::from_args();
     init_logging(config.log_level);
-    match proxy::run(config) {
+    let result = proxy::run(config);
+    daemon::cleanup();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let message = format!("{e:#}");
+            daemon::report_error(&message);
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }

@@ -25,7 +25,7 @@ use anyhow::{Context, Result};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
@@ -74,7 +74,12 @@ pub struct Stats {
 /// ends; returns the process exit code.
 pub fn run(config: Config) -> Result<u8> {
     tuning::raise_fd_limit();
-    let proxy = Proxy::new(config)?;
+    let mut proxy = Proxy::new(config)?;
+    // Listeners are bound: a port clash has been reported on the terminal.
+    if let Some(options) = proxy.config.daemon.clone() {
+        let sink = crate::daemon::detach(&options)?;
+        proxy.lifecycle.send_marker_to(sink);
+    }
     // After the read buffer exists: allocated under glibc's default rules it
     // is a lazily-zeroed mmap, so an idle proxy does not carry it in memory.
     tuning::keep_freed_memory();
@@ -136,8 +141,8 @@ impl Proxy {
             .register(&mut listener, LISTENER, Interest::READABLE)
             .context("registering the client listener")?;
         // SIGCHLD too: a spawned debugger is reaped from the loop, never waited for.
-        let mut signals =
-            Signals::new([SIGTERM, SIGINT, SIGCHLD]).context("installing signal handlers")?;
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGCHLD, SIGHUP])
+            .context("installing signal handlers")?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .context("registering signal handlers")?;
@@ -357,9 +362,32 @@ impl Proxy {
                     self.on_progress(progress, now);
                 }
                 SIGTERM => self.lifecycle.on_signal(now, "SIGTERM"),
+                SIGHUP => self.on_hangup(),
                 _ => self.lifecycle.on_signal(now, "SIGINT"),
             }
         }
+    }
+
+    /// SIGHUP: reopen the log file (logrotate), then say how things stand.
+    fn on_hangup(&mut self) {
+        match crate::daemon::reopen_log() {
+            Ok(true) => log::info!("SIGHUP: log file reopened"),
+            Ok(false) => {}
+            Err(e) => log::warn!("SIGHUP: {e:#}"),
+        }
+        let s = &self.stats;
+        log::info!(
+            "status: {}, {} client(s); {} debugger session(s), {} bytes from the debugger, {} to it",
+            if self.link.is_some() {
+                "debugger connected"
+            } else {
+                "no debugger"
+            },
+            self.clients.len(),
+            s.debugger_sessions,
+            s.bytes_from_debugger,
+            s.bytes_to_debugger
+        );
     }
 
     // ----- the debugger side -----

@@ -29,6 +29,7 @@ const MAX_STDERR_LINE: usize = 8 * 1024;
 
 pub struct Spawner {
     command: Vec<String>,
+    cwd: std::path::PathBuf,
     started: u32,
     last_start: Option<Instant>,
     child: Option<Running>,
@@ -53,6 +54,7 @@ impl Spawner {
     pub fn new(config: &Config) -> Spawner {
         Spawner {
             command: config.command.clone(),
+            cwd: config.cwd.clone(),
             started: 0,
             last_start: None,
             child: None,
@@ -97,6 +99,7 @@ impl Spawner {
         let program = &self.command[0];
         let mut cmd = Command::new(program);
         cmd.args(&self.command[1..])
+            .current_dir(&self.cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
