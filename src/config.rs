@@ -8,7 +8,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::daemon;
 use crate::framing::Protocol;
@@ -85,12 +85,17 @@ pub enum Mode {
         Clients are served on 127.0.0.1:(PORT+1). Once clients can connect and the \
         debugger is reachable, the proxy writes the ready marker \"ß\" and a newline \
         to stdout, and nothing else ever goes to stdout. Logs go to stderr (RUST_LOG, -v, -q).",
-    after_help = "Example:\n  dbgproxy --backend connect --port 5858   # debugger on 5858, clients on 5859\n  nc 127.0.0.1 5859"
+    after_help = "Example:\n  dbgproxy --backend connect --port 5858   # debugger on 5858, clients on 5859\n  nc 127.0.0.1 5859",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 struct Cli {
+    #[command(subcommand)]
+    action: Option<Action>,
+
     /// The debugger's port ("debugport"). Clients are served on PORT+1 unless --client-port is given.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    port: u16,
+    #[arg(long, value_name = "N", required = true, value_parser = clap::value_parser!(u16).range(1..))]
+    port: Option<u16>,
 
     /// How the debugger is reached; v8, gdb, xdebug and dap also set --protocol.
     #[arg(long, value_enum, default_value_t = BackendArg::Connect)]
@@ -186,6 +191,47 @@ struct Cli {
     command: Vec<String>,
 }
 
+/// Talking to running proxies of this user, through their control sockets.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Action {
+    /// Print a running proxy's state as one JSON object.
+    Status {
+        /// Its debug port.
+        #[arg(long, value_name = "N")]
+        port: u16,
+        /// Its client port, when not N+1.
+        #[arg(long, value_name = "M")]
+        client_port: Option<u16>,
+        /// Indented JSON, for people.
+        #[arg(long)]
+        pretty: bool,
+    },
+    /// One line per running proxy of this user.
+    List {
+        /// A JSON array of their status objects instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shut a running proxy down gracefully (as SIGTERM does) and wait until it is gone.
+    Stop {
+        /// Its debug port.
+        #[arg(long, value_name = "N")]
+        port: u16,
+        /// Its client port, when not N+1.
+        #[arg(long, value_name = "M")]
+        client_port: Option<u16>,
+        /// Seconds to wait for it to exit.
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        timeout: u64,
+    },
+}
+
+/// What the command line asks for.
+pub enum Invocation {
+    Proxy(Box<Config>),
+    Control(Action),
+}
+
 /// A validated configuration: everything the proxy needs, nothing left to parse.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -216,10 +262,13 @@ pub struct Config {
 
 impl Config {
     /// Parses the process's arguments; on a usage error prints clap's message and exits 2.
-    pub fn from_args() -> Config {
-        let cli = Cli::parse();
+    pub fn from_args() -> Invocation {
+        let mut cli = Cli::parse();
+        if let Some(action) = cli.action.take() {
+            return Invocation::Control(action);
+        }
         match Config::from_cli(cli) {
-            Ok(config) => config,
+            Ok(config) => Invocation::Proxy(Box::new(config)),
             Err(e) => e.exit(),
         }
     }
@@ -228,11 +277,17 @@ impl Config {
         use clap::CommandFactory;
         use clap::error::ErrorKind;
         let usage = |kind: ErrorKind, msg: String| Cli::command().error(kind, msg);
+        let port = cli.port.ok_or_else(|| {
+            usage(
+                ErrorKind::MissingRequiredArgument,
+                "--port is required".into(),
+            )
+        })?;
         let (backend, preset_protocol) = cli.backend.resolve();
 
         let client_port = match cli.client_port {
             Some(p) => p,
-            None => cli.port.checked_add(1).ok_or_else(|| {
+            None => port.checked_add(1).ok_or_else(|| {
                 usage(
                     ErrorKind::ValueValidation,
                     "--port 65535 leaves no room for the client port (PORT+1): give --client-port"
@@ -240,7 +295,7 @@ impl Config {
                 )
             })?,
         };
-        let debugger_addr = resolve(&cli.host, cli.port)
+        let debugger_addr = resolve(&cli.host, port)
             .map_err(|m| usage(ErrorKind::ValueValidation, format!("--host {m}")))?;
         let client_addr = resolve(&cli.listen_host, client_port)
             .map_err(|m| usage(ErrorKind::ValueValidation, format!("--listen {m}")))?;
@@ -299,7 +354,7 @@ impl Config {
             max_message: usize::try_from(cli.max_message).unwrap_or(usize::MAX),
             debugger_addr,
             client_addr,
-            debug_port: cli.port,
+            debug_port: port,
             retry_interval: Duration::from_millis(cli.retry_interval),
             retries: (cli.retries > 0).then_some(cli.retries),
             mode,
@@ -339,6 +394,7 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Config, clap::Error> {
         let cli = Cli::try_parse_from(std::iter::once("dbgproxy").chain(args.iter().copied()))?;
+        assert!(cli.action.is_none());
         Config::from_cli(cli)
     }
 

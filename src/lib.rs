@@ -4,7 +4,9 @@
 
 pub mod backends;
 pub mod client;
+pub mod commands;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod framing;
 pub mod lifecycle;

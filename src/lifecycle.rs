@@ -113,7 +113,8 @@ impl Lifecycle {
         }
     }
 
-    /// A termination signal: the first drains, the second ends at once.
+    /// A termination signal (or a `stop` request): the first drains, the
+    /// second ends at once.
     pub fn on_signal(&mut self, now: Instant, name: &str) {
         match self.phase {
             Phase::Running => {

@@ -4,10 +4,16 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use dbgproxy::{config, daemon, proxy};
+use std::time::Duration;
+
+use dbgproxy::config::{Action, Invocation};
+use dbgproxy::{commands, config, daemon, proxy};
 
 fn main() -> ExitCode {
-    let config = config::Config::from_args();
+    let config = match config::Config::from_args() {
+        Invocation::Proxy(config) => *config,
+        Invocation::Control(action) => return control(action),
+    };
     init_logging(config.log_level);
     let result = proxy::run(config);
     daemon::cleanup();
@@ -17,6 +23,29 @@ fn main() -> ExitCode {
             let message = format!("{e:#}");
             daemon::report_error(&message);
             eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn control(action: Action) -> ExitCode {
+    let result = match action {
+        Action::Status {
+            port,
+            client_port,
+            pretty,
+        } => commands::status(port, client_port, pretty),
+        Action::List { json } => commands::list(json),
+        Action::Stop {
+            port,
+            client_port,
+            timeout,
+        } => commands::stop(port, client_port, Duration::from_secs(timeout)),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use mio::event::Event;
@@ -32,6 +32,7 @@ use slab::Slab;
 use crate::backends::{Backend, Link, Progress};
 use crate::client::{self, Client, Input};
 use crate::config::Config;
+use crate::control::{self, Request};
 use crate::framing::{Assembler, Direction, Message, Protocol};
 use crate::lifecycle::{AfterLoss, Lifecycle, Phase};
 use crate::net;
@@ -122,6 +123,8 @@ struct Proxy {
     backlog_overflowing: bool,
     messages: Vec<Message>,
 
+    control: Option<control::Server>,
+    started: Instant,
     lifecycle: Lifecycle,
     drain_started: bool,
     failure: Option<anyhow::Error>,
@@ -147,6 +150,10 @@ impl Proxy {
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .context("registering signal handlers")?;
         let backend = Backend::new(&config, poll.registry())?;
+        // The proxy works without its control socket; status/stop then can't reach it.
+        let control = control::Server::bind(config.client_addr.port(), poll.registry())
+            .map_err(|e| log::warn!("no control socket: {e:#}"))
+            .ok();
         log::info!(
             "listening for clients on {} ({} backend, {} protocol, {} mode)",
             config.client_addr,
@@ -156,6 +163,8 @@ impl Proxy {
         );
         let output = Assembler::new(config.protocol, Direction::FromDebugger, config.max_message);
         Ok(Proxy {
+            control,
+            started: Instant::now(),
             output,
             greeting_open: has_greeting(config.protocol),
             lifecycle: Lifecycle::new(config.mode, config.drain_timeout, config.idle_timeout),
@@ -252,6 +261,7 @@ impl Proxy {
                     self.flush_debugger(now);
                 }
             }
+            t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t, now),
             t if self.backend.owns(t) => {
                 let progress = self.backend.on_event(self.poll.registry(), event, now);
                 self.on_progress(progress, now);
@@ -313,6 +323,7 @@ impl Proxy {
             self.backend.deadline(),
             self.accept_paused_until,
             self.lifecycle.deadline(),
+            self.control.as_ref().and_then(control::Server::deadline),
         ]
         .into_iter()
         .flatten()
@@ -320,6 +331,9 @@ impl Proxy {
     }
 
     fn on_timers(&mut self, now: Instant) {
+        if let Some(control) = self.control.as_mut() {
+            control.on_timer(self.poll.registry(), now);
+        }
         if self.backend.deadline().is_some_and(|d| d <= now) {
             let progress = self.backend.on_timer(self.poll.registry(), now);
             self.on_progress(progress, now);
@@ -366,6 +380,87 @@ impl Proxy {
                 _ => self.lifecycle.on_signal(now, "SIGINT"),
             }
         }
+    }
+
+    fn on_control(&mut self, token: Token, now: Instant) {
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        for (key, request) in control.on_event(token, self.poll.registry(), now) {
+            let reply = match request {
+                Request::Status => self.status().to_string(),
+                Request::Stop => {
+                    self.lifecycle.on_signal(now, "stop request");
+                    serde_json::json!({"stopping": true, "pid": std::process::id()}).to_string()
+                }
+            };
+            if let Some(control) = self.control.as_mut() {
+                control.reply(key, reply, self.poll.registry());
+            }
+        }
+    }
+
+    /// What `dbgproxy status` prints.
+    fn status(&self) -> serde_json::Value {
+        let now = SystemTime::now();
+        let epoch = |ago: Duration| {
+            now.checked_sub(ago)
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs())
+        };
+        let kind = self.config.backend.name();
+        let state = match (self.link.is_some(), self.config.backend) {
+            (true, _) => "connected",
+            (false, crate::config::BackendKind::Connect) => "connecting",
+            (false, crate::config::BackendKind::Listen) => "waiting",
+            (false, crate::config::BackendKind::Spawn) => "starting",
+        };
+        let clients: Vec<serde_json::Value> = self
+            .clients
+            .iter()
+            .map(|(_, c)| {
+                serde_json::json!({
+                    "id": c.id,
+                    "peer": c.peer.to_string(),
+                    "connected_at": epoch(c.since.elapsed()),
+                    "connected_secs": c.since.elapsed().as_secs(),
+                    "bytes_in": c.bytes_in,
+                    "bytes_out": c.bytes_out,
+                    "queued_bytes": c.out.len(),
+                })
+            })
+            .collect();
+        let s = &self.stats;
+        serde_json::json!({
+            "pid": std::process::id(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_secs": self.started.elapsed().as_secs(),
+            "started_at": epoch(self.started.elapsed()),
+            "mode": format!("{:?}", self.config.mode).to_lowercase(),
+            "protocol": self.config.protocol.name(),
+            "debug_port": self.config.debug_port,
+            "client_addr": self.config.client_addr.to_string(),
+            "backend": {
+                "kind": kind,
+                "state": state,
+                "address": (self.config.backend != crate::config::BackendKind::Spawn)
+                    .then(|| self.config.debugger_addr.to_string()),
+                "pid": self.backend.child_pid(),
+                "command": (!self.config.command.is_empty()).then(|| self.config.command.clone()),
+            },
+            "clients": clients,
+            "counters": {
+                "bytes_from_debugger": s.bytes_from_debugger,
+                "bytes_to_debugger": s.bytes_to_debugger,
+                "backlog_bytes": self.backlog.len(),
+                "backlog_bytes_dropped": s.backlog_bytes_dropped,
+                "clients_served": s.clients_served,
+                "clients_dropped_slow": s.clients_dropped_slow,
+                "clients_dropped_bad_framing": s.clients_dropped_bad_framing,
+                "clients_refused": s.clients_refused,
+                "debugger_sessions": s.debugger_sessions,
+            },
+        })
     }
 
     /// SIGHUP: reopen the log file (logrotate), then say how things stand.

@@ -135,6 +135,14 @@ impl Backend {
         }
     }
 
+    /// A spawned debugger's pid, while it runs.
+    pub fn child_pid(&self) -> Option<u32> {
+        match self {
+            Backend::Spawn(s) => s.pid(),
+            Backend::Connect(_) | Backend::Listen(_) => None,
+        }
+    }
+
     /// Names the debugger for logs and errors.
     pub fn describe(&self) -> String {
         match self {

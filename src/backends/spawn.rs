@@ -69,6 +69,11 @@ impl Spawner {
         }
     }
 
+    /// The running debugger's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|r| r.child.id())
+    }
+
     pub fn start(&mut self, registry: &Registry, now: Instant) -> Progress {
         let earliest = self.last_start.map(|t| t + RESTART_INTERVAL);
         match earliest {

@@ -1,0 +1,270 @@
+//! The control endpoint: a Unix socket per proxy, for `status`, `list` and
+//! `stop`.
+//!
+//! The socket lives in a per-user runtime directory (`$XDG_RUNTIME_DIR/dbgproxy/`,
+//! else `/tmp/dbgproxy-$UID/`, made 0700), is named after the client port,
+//! has mode 0600, and is removed on exit; a stale one left by a crashed proxy
+//! (nothing accepts on it) is replaced. A request is one line (`status`,
+//! `stop`), the reply one line of JSON, then the connection closes. The
+//! endpoint is part of the event loop, so it never blocks it: requests are
+//! bounded in size, connections in number and time.
+
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use mio::net::{UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+use slab::Slab;
+
+/// Tokens of the control endpoint: the listener, then its connections.
+pub const LISTENER: Token = Token(7);
+const FIRST_CONN: usize = 8;
+/// Control connections at once (tokens 8..16); more are closed at once.
+const MAX_CONNS: usize = 8;
+const MAX_REQUEST: usize = 256;
+const CONN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The per-user directory the sockets live in.
+pub fn runtime_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("dbgproxy"),
+        // SAFETY: getuid cannot fail.
+        _ => PathBuf::from(format!("/tmp/dbgproxy-{}", unsafe { libc::getuid() })),
+    }
+}
+
+/// The socket of the proxy serving clients on `client_port`.
+pub fn socket_path(client_port: u16) -> PathBuf {
+    runtime_dir().join(format!("{client_port}.sock"))
+}
+
+/// A request from a control client.
+pub enum Request {
+    Status,
+    Stop,
+}
+
+pub struct Server {
+    path: PathBuf,
+    listener: UnixListener,
+    conns: Slab<Conn>,
+}
+
+struct Conn {
+    stream: UnixStream,
+    request: Vec<u8>,
+    reply: Vec<u8>,
+    sent: usize,
+    deadline: Instant,
+}
+
+impl Server {
+    pub fn bind(client_port: u16, registry: &Registry) -> Result<Server> {
+        let dir = runtime_dir();
+        make_private_dir(&dir)?;
+        let path = socket_path(client_port);
+        if path.exists() {
+            match std::os::unix::net::UnixStream::connect(&path) {
+                Ok(_) => bail!(
+                    "control socket {} is in use: another dbgproxy serves clients on port {client_port}",
+                    path.display()
+                ),
+                Err(_) => {
+                    log::info!("replacing stale control socket {}", path.display());
+                    std::fs::remove_file(&path).with_context(|| {
+                        format!("removing stale control socket {}", path.display())
+                    })?;
+                }
+            }
+        }
+        let mut listener = UnixListener::bind(&path)
+            .with_context(|| format!("binding control socket {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting control socket {}", path.display()))?;
+        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+        log::debug!("control socket {}", path.display());
+        Ok(Server {
+            path,
+            listener,
+            conns: Slab::new(),
+        })
+    }
+
+    pub fn owns(&self, token: Token) -> bool {
+        token == LISTENER || (FIRST_CONN..FIRST_CONN + MAX_CONNS).contains(&token.0)
+    }
+
+    /// Handles readiness; returns the requests that are complete, each with
+    /// the connection to answer.
+    pub fn on_event(
+        &mut self,
+        token: Token,
+        registry: &Registry,
+        now: Instant,
+    ) -> Vec<(usize, Request)> {
+        if token == LISTENER {
+            self.accept(registry, now);
+            return Vec::new();
+        }
+        let key = token.0 - FIRST_CONN;
+        let mut done = Vec::new();
+        let Some(conn) = self.conns.get_mut(key) else {
+            return done;
+        };
+        if !conn.reply.is_empty() {
+            if conn.flush() {
+                self.close(key, registry);
+            }
+            return done;
+        }
+        match conn.read_request() {
+            Ok(Some(line)) => match line.trim() {
+                "status" => done.push((key, Request::Status)),
+                "stop" => done.push((key, Request::Stop)),
+                other => {
+                    let msg = serde_json::json!({"error": format!("unknown request {other:?}: try status or stop")});
+                    self.reply(key, msg.to_string(), registry);
+                }
+            },
+            Ok(None) => {}
+            Err(e) => {
+                log::debug!("control connection: {e}");
+                self.close(key, registry);
+            }
+        }
+        done
+    }
+
+    /// Sends one line and closes once it is written.
+    pub fn reply(&mut self, key: usize, line: String, registry: &Registry) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.reply = line.into_bytes();
+        conn.reply.push(b'\n');
+        // Written at once, or wait for WRITABLE; close when done or broken.
+        let token = Token(FIRST_CONN + key);
+        let done = conn.flush()
+            || registry
+                .reregister(&mut conn.stream, token, Interest::WRITABLE)
+                .is_err();
+        if done {
+            self.close(key, registry);
+        }
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        self.conns.iter().map(|(_, c)| c.deadline).min()
+    }
+
+    /// Closes connections that took too long (a client that never asks).
+    pub fn on_timer(&mut self, registry: &Registry, now: Instant) {
+        let late: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline <= now)
+            .map(|(k, _)| k)
+            .collect();
+        for key in late {
+            log::debug!("control connection timed out");
+            self.close(key, registry);
+        }
+    }
+
+    fn accept(&mut self, registry: &Registry, now: Instant) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, _)) => {
+                    if self.conns.len() >= MAX_CONNS {
+                        log::warn!("refusing a control connection: {MAX_CONNS} already open");
+                        continue;
+                    }
+                    let entry = self.conns.vacant_entry();
+                    let token = Token(FIRST_CONN + entry.key());
+                    if registry
+                        .register(&mut stream, token, Interest::READABLE)
+                        .is_ok()
+                    {
+                        entry.insert(Conn {
+                            stream,
+                            request: Vec::new(),
+                            reply: Vec::new(),
+                            sent: 0,
+                            deadline: now + CONN_DEADLINE,
+                        });
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("control socket: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, key: usize, registry: &Registry) {
+        if let Some(mut conn) = self.conns.try_remove(key) {
+            let _ = registry.deregister(&mut conn.stream);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Conn {
+    /// Reads until a whole line; errors on EOF before it or an oversized request.
+    fn read_request(&mut self) -> io::Result<Option<String>> {
+        let mut buf = [0u8; 256];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Err(io::Error::other("closed before a whole request")),
+                Ok(n) => {
+                    self.request.extend_from_slice(&buf[..n]);
+                    if let Some(end) = self.request.iter().position(|&b| b == b'\n') {
+                        return Ok(Some(
+                            String::from_utf8_lossy(&self.request[..end]).into_owned(),
+                        ));
+                    }
+                    if self.request.len() > MAX_REQUEST {
+                        return Err(io::Error::other("request too long"));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes what it can; true once all is written (or the peer is gone).
+    fn flush(&mut self) -> bool {
+        while self.sent < self.reply.len() {
+            match self.stream.write(&self.reply[self.sent..]) {
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return true,
+            }
+        }
+        true
+    }
+}
+
+fn make_private_dir(dir: &Path) -> Result<()> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", dir.display()))
+}
