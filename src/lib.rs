@@ -13,4 +13,5 @@ pub mod lifecycle;
 pub mod net;
 pub mod proxy;
 pub mod queue;
+pub mod systemd;
 pub mod tuning;

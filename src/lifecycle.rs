@@ -11,6 +11,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::config::Mode;
+use crate::systemd::Notifier;
 
 /// The bytes the IDE waits for on stdout (Cloud9's convention: "ß\n").
 pub const READY_MARKER: &[u8] = "ß\n".as_bytes();
@@ -45,6 +46,8 @@ pub enum ReadySink {
 
 pub struct Lifecycle {
     sink: Option<ReadySink>,
+    /// systemd's notification socket, when running as a `Type=notify` service.
+    notifier: Option<Notifier>,
     mode: Mode,
     drain_timeout: Duration,
     idle_timeout: Option<Duration>,
@@ -57,6 +60,7 @@ impl Lifecycle {
     pub fn new(mode: Mode, drain_timeout: Duration, idle_timeout: Option<Duration>) -> Self {
         Lifecycle {
             sink: Some(ReadySink::Stdout),
+            notifier: None,
             mode,
             drain_timeout,
             idle_timeout,
@@ -93,6 +97,21 @@ impl Lifecycle {
         if let Err(e) = written {
             // The IDE that started us may be gone; the proxy still serves.
             log::warn!("cannot write the ready marker: {e}");
+        }
+        if let Some(n) = &self.notifier {
+            n.send("READY=1");
+        }
+    }
+
+    /// Tells systemd about readiness, state and shutdown from now on.
+    pub fn notify_systemd(&mut self, notifier: Notifier) {
+        self.notifier = Some(notifier);
+    }
+
+    /// A `STATUS=` line for systemd (`systemctl status` shows it).
+    pub fn status(&self, text: &str) {
+        if let Some(n) = &self.notifier {
+            n.send(&format!("STATUS={text}"));
         }
     }
 
@@ -135,6 +154,9 @@ impl Lifecycle {
                 deadline: now + self.drain_timeout,
                 code,
             };
+            if let Some(n) = &self.notifier {
+                n.send("STOPPING=1");
+            }
         }
     }
 

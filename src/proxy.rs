@@ -135,11 +135,26 @@ struct Proxy {
 impl Proxy {
     fn new(config: Config) -> Result<Proxy> {
         let poll = Poll::new().context("creating the event poller")?;
-        let hint = format!(
-            "is another dbgproxy running for port {}?",
-            config.debug_port
-        );
-        let mut listener = net::listen(config.client_addr, "clients", &hint)?;
+        let mut passed = crate::systemd::listen_fds();
+        let mut listener = match crate::systemd::take(&mut passed, "clients") {
+            Some(listener) => {
+                listener
+                    .set_nonblocking(true)
+                    .context("preparing the passed client socket")?;
+                log::info!("using the client socket passed by systemd");
+                TcpListener::from_std(listener)
+            }
+            None => {
+                let hint = format!(
+                    "is another dbgproxy running for port {}?",
+                    config.debug_port
+                );
+                net::listen(config.client_addr, "clients", &hint)?
+            }
+        };
+        let client_addr = listener
+            .local_addr()
+            .context("reading the client address")?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .context("registering the client listener")?;
@@ -149,25 +164,30 @@ impl Proxy {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .context("registering signal handlers")?;
-        let backend = Backend::new(&config, poll.registry())?;
+        let debugger_socket = crate::systemd::take(&mut passed, "debugger");
+        let backend = Backend::new(&config, poll.registry(), debugger_socket)?;
         // The proxy works without its control socket; status/stop then can't reach it.
-        let control = control::Server::bind(config.client_addr.port(), poll.registry())
+        let control = control::Server::bind(client_addr.port(), poll.registry())
             .map_err(|e| log::warn!("no control socket: {e:#}"))
             .ok();
         log::info!(
             "listening for clients on {} ({} backend, {} protocol, {} mode)",
-            config.client_addr,
+            client_addr,
             config.backend.name(),
             config.protocol.name(),
             format!("{:?}", config.mode).to_lowercase()
         );
         let output = Assembler::new(config.protocol, Direction::FromDebugger, config.max_message);
+        let mut lifecycle = Lifecycle::new(config.mode, config.drain_timeout, config.idle_timeout);
+        if let Some(notifier) = crate::systemd::Notifier::from_env() {
+            lifecycle.notify_systemd(notifier);
+        }
         Ok(Proxy {
+            lifecycle,
             control,
             started: Instant::now(),
             output,
             greeting_open: has_greeting(config.protocol),
-            lifecycle: Lifecycle::new(config.mode, config.drain_timeout, config.idle_timeout),
             config,
             poll,
             signals,
@@ -517,6 +537,7 @@ impl Proxy {
         self.link_readable = true;
         self.link_since = now;
         self.lifecycle.ready();
+        self.report_status();
         if !self.to_debugger.is_empty() {
             log::debug!(
                 "delivering {} bytes of client input held for the debugger",
@@ -545,6 +566,7 @@ impl Proxy {
             );
             self.to_debugger.clear();
         }
+        self.report_status();
         if let Some(code) = self.backend.stream_ended(now) {
             self.session_over(code, now);
         }
@@ -837,6 +859,8 @@ impl Proxy {
         self.stats.clients_served += 1;
         self.readable_clients.push(key);
         log::info!("{} connected ({connected} connected)", client.name());
+        self.lifecycle
+            .status(&status_line(self.link.is_some(), connected));
         if !self.greeting.is_empty() {
             log::debug!(
                 "{}: replaying the debugger's greeting ({} bytes)",
@@ -986,6 +1010,13 @@ impl Proxy {
             self.clients.len()
         );
         client.close(self.poll.registry());
+        self.report_status();
+    }
+
+    /// Tells systemd how things stand (`systemctl status` shows it).
+    fn report_status(&self) {
+        self.lifecycle
+            .status(&status_line(self.link.is_some(), self.clients.len()));
     }
 
     // ----- shutdown -----
@@ -1041,4 +1072,15 @@ impl Proxy {
 /// prompt. DAP clients open the conversation themselves.
 fn has_greeting(protocol: Protocol) -> bool {
     matches!(protocol, Protocol::V8 | Protocol::Dbgp | Protocol::GdbMi)
+}
+
+/// "debugger connected, 2 clients".
+fn status_line(debugger: bool, clients: usize) -> String {
+    let debugger = if debugger {
+        "debugger connected"
+    } else {
+        "no debugger"
+    };
+    let s = if clients == 1 { "" } else { "s" };
+    format!("{debugger}, {clients} client{s}")
 }

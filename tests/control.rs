@@ -48,6 +48,35 @@ fn two_clients(proxy: &mut Proxy, port: u16) -> (Client, Client) {
     (a, b)
 }
 
+/// `list` shows the proxy with its two clients; `stop` ends it gracefully.
+fn list_then_stop(runtime: &Path, proxy: &mut Proxy, port: u16, kind: &str) {
+    let out = dbgproxy(runtime, &["list", "--json"]);
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let me = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["debug_port"] == port)
+        .expect("listed");
+    assert_eq!(me["backend"]["kind"], kind);
+    assert_eq!(me["clients"].as_array().unwrap().len(), 2);
+    let line = String::from_utf8(dbgproxy(runtime, &["list"]).stdout).unwrap();
+    assert!(
+        line.contains(&format!(
+            "port {port}  clients on 127.0.0.1:{}  {kind} ",
+            port + 1
+        )) && line.contains("2 client(s)"),
+        "{line}"
+    );
+    let out = dbgproxy(runtime, &["stop", "--port", &port.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(proxy.wait_exit().success(), "stop is a graceful shutdown");
+}
+
 fn check_common(s: &Value, proxy: &Proxy, port: u16, kind: &str, state: &str, clients: &[&Client]) {
     assert_eq!(s["pid"], proxy.pid(), "{s}");
     assert_eq!(s["version"], env!("CARGO_PKG_VERSION"));
@@ -102,6 +131,7 @@ fn status_of_a_connect_proxy_with_two_clients() {
     assert_eq!(s["mode"], "session");
     assert_eq!(s["counters"]["debugger_sessions"], 1);
     assert_eq!(s["clients"][0]["bytes_in"], 5);
+    list_then_stop(&runtime.0, &mut proxy, port, "connect");
 }
 
 #[test]
@@ -127,6 +157,7 @@ fn status_of_a_listen_proxy_waiting_then_connected() {
         status(&runtime.0, port)["counters"]["bytes_to_debugger"],
         10
     );
+    list_then_stop(&runtime.0, &mut proxy, port, "listen");
 }
 
 #[test]
@@ -161,6 +192,7 @@ fn status_of_a_spawn_proxy_names_the_child() {
         serde_json::json!(["sh", "-c", "echo $$; exec cat"])
     );
     assert!(s["backend"]["address"].is_null());
+    list_then_stop(&runtime.0, &mut proxy, port, "spawn");
 }
 
 #[test]

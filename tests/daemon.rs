@@ -108,9 +108,19 @@ fn daemon_returns_when_ready_detaches_and_cleans_up() {
     client.send(b"from the ide");
     assert_eq!(read_n(&mut conn, 12), b"from the ide");
 
-    // SAFETY: kill(2) on the daemon this test started.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    wait_until("the daemon to exit", || !alive(pid));
+    let stop = std::process::Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
+        .args(["stop", "--port", &port.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    assert!(
+        !alive(pid),
+        "`dbgproxy stop` returns once the daemon is gone"
+    );
     assert!(
         !dir.0.join("p.pid").exists(),
         "the pidfile is removed on a clean exit"
@@ -120,7 +130,7 @@ fn daemon_returns_when_ready_detaches_and_cleans_up() {
         log.contains(&format!("running as a daemon, pid {pid}")),
         "{log}"
     );
-    assert!(log.contains("SIGTERM: shutting down"), "{log}");
+    assert!(log.contains("stop request: shutting down"), "{log}");
 }
 
 #[test]

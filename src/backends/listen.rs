@@ -35,13 +35,26 @@ pub struct Acceptor {
 }
 
 impl Acceptor {
-    pub fn bind(config: &Config, registry: &Registry) -> Result<Acceptor> {
-        let addr = config.debugger_addr;
-        let hint = format!(
-            "is another dbgproxy or debug client listening for the debugger on port {}?",
-            addr.port()
-        );
-        let mut listener = net::listen(addr, "the debugger", &hint)?;
+    /// Binds `--host:--port`, or takes the socket systemd passed.
+    pub fn bind(
+        config: &Config,
+        registry: &Registry,
+        passed: Option<std::net::TcpListener>,
+    ) -> Result<Acceptor> {
+        let mut listener = match passed {
+            Some(listener) => {
+                listener.set_nonblocking(true)?;
+                TcpListener::from_std(listener)
+            }
+            None => {
+                let hint = format!(
+                    "is another dbgproxy or debug client listening for the debugger on port {}?",
+                    config.debugger_addr.port()
+                );
+                net::listen(config.debugger_addr, "the debugger", &hint)?
+            }
+        };
+        let addr = listener.local_addr()?;
         registry.register(&mut listener, DEBUGGER_LISTENER, Interest::READABLE)?;
         log::info!("listening for the debugger on {addr}");
         Ok(Acceptor {

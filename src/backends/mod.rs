@@ -57,10 +57,15 @@ pub enum Backend {
 impl Backend {
     /// Builds the backend; `listen` binds its port here, so that a port clash
     /// is reported before the proxy says it is ready.
-    pub fn new(config: &Config, registry: &Registry) -> Result<Backend> {
+    /// `passed` is a debugger listener systemd handed over (socket activation).
+    pub fn new(
+        config: &Config,
+        registry: &Registry,
+        passed: Option<std::net::TcpListener>,
+    ) -> Result<Backend> {
         Ok(match config.backend {
             BackendKind::Connect => Backend::Connect(Connector::new(config)),
-            BackendKind::Listen => Backend::Listen(Acceptor::bind(config, registry)?),
+            BackendKind::Listen => Backend::Listen(Acceptor::bind(config, registry, passed)?),
             BackendKind::Spawn => Backend::Spawn(Spawner::new(config)),
         })
     }
