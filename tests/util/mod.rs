@@ -250,6 +250,29 @@ impl Client {
     }
 }
 
+/// Binds a port `free_port_pair` handed out. Something outside the test run
+/// can hold it for a moment (seen once in CI); wait a little, and if it
+/// stays taken, fail naming what holds it.
+fn bind_retrying(port: u16) -> TcpListener {
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpListener::bind(("127.0.0.1", port)) {
+            Ok(listener) => return listener,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < end => {
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => {
+                let holders = std::process::Command::new("ss")
+                    .args(["-tanp", &format!("( sport = :{port} )")])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                panic!("binding the debug port {port}: {e}; sockets on it:\n{holders}");
+            }
+        }
+    }
+}
+
 /// Plays the debugger for the connect backend: a listener on the debug port.
 pub struct FakeDebugger {
     listener: TcpListener,
@@ -257,7 +280,7 @@ pub struct FakeDebugger {
 
 impl FakeDebugger {
     pub fn listen(port: u16) -> FakeDebugger {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the debug port");
+        let listener = bind_retrying(port);
         listener.set_nonblocking(true).unwrap();
         FakeDebugger { listener }
     }
