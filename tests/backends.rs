@@ -22,29 +22,6 @@ fn gone(pid: i32) -> bool {
     !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Whether `pid` is dead: gone, or a zombie waiting for a reaper other than us.
-fn dead(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
-}
-
-fn read_pid(client: &mut Client) -> i32 {
-    let mut line = Vec::new();
-    while !line.ends_with(b"\n") {
-        line.extend(client.read_n(1));
-    }
-    String::from_utf8(line)
-        .unwrap()
-        .trim()
-        .parse()
-        .expect("a pid line")
-}
-
 #[test]
 fn a_missing_debugger_command_is_one_line_and_exit_1() {
     let mut proxy = Proxy::start(&[
@@ -162,7 +139,7 @@ fn a_killed_proxy_takes_its_debugger_with_it() {
     let pid = read_pid(&mut client);
     proxy.signal(libc::SIGKILL);
     proxy.wait_exit();
-    wait_until("the orphaned debugger to die", || dead(pid));
+    wait_until("the orphaned debugger to die", || !running(pid));
 }
 
 // ----- listen -----

@@ -179,11 +179,7 @@ fn status_of_a_spawn_proxy_names_the_child() {
     );
     proxy.wait_ready();
     let (mut a, b) = two_clients(&mut proxy, port);
-    let mut line = Vec::new();
-    while !line.ends_with(b"\n") {
-        line.extend(a.read_n(1));
-    }
-    let child: u64 = String::from_utf8(line).unwrap().trim().parse().unwrap();
+    let child = read_pid(&mut a) as u64;
     let s = status(&runtime.0, port);
     check_common(&s, &proxy, port, "spawn", "connected", &[&a, &b]);
     assert_eq!(s["backend"]["pid"], child);

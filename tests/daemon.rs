@@ -39,16 +39,6 @@ fn run_daemon(dir: &Path, args: &[&str]) -> Output {
     output
 }
 
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !s.rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
-}
-
 /// (session id, controlling tty) of a process, from /proc/PID/stat.
 fn session_and_tty(pid: i32) -> (i64, i64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -93,7 +83,7 @@ fn daemon_returns_when_ready_detaches_and_cleans_up() {
         .parse()
         .unwrap();
     let _guard = Daemon(pid);
-    assert!(alive(pid), "the pidfile names a live process");
+    assert!(running(pid), "the pidfile names a live process");
     let (session, tty) = session_and_tty(pid);
     // SAFETY: getsid(0) asks for our own session id.
     assert_ne!(
@@ -118,7 +108,7 @@ fn daemon_returns_when_ready_detaches_and_cleans_up() {
         String::from_utf8_lossy(&stop.stderr)
     );
     assert!(
-        !alive(pid),
+        !running(pid),
         "`dbgproxy stop` returns once the daemon is gone"
     );
     assert!(
@@ -183,7 +173,7 @@ fn a_second_daemon_on_the_same_pidfile_fails_clearly() {
         pid.to_string(),
         "not overwritten"
     );
-    assert!(alive(pid));
+    assert!(running(pid));
 }
 
 #[test]

@@ -306,6 +306,30 @@ impl FakeDebugger {
     }
 }
 
+/// Whether `pid` still runs: gone, or a zombie waiting for a reaper, is not.
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+/// Reads one line a test debugger printed (`echo $$`) as a pid.
+pub fn read_pid(client: &mut Client) -> i32 {
+    let mut line = Vec::new();
+    while !line.ends_with(b"\n") {
+        line.extend(client.read_n(1));
+    }
+    String::from_utf8(line)
+        .unwrap()
+        .trim()
+        .parse()
+        .expect("a pid line")
+}
+
 /// Deterministic pseudo-random bytes (xorshift), so that misordering shows.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
