@@ -198,7 +198,7 @@ impl Server {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if crate::net::accept_error_is_transient(&e) => {}
                 Err(e) => {
                     log::warn!("control socket: {e}");
                     return;

@@ -319,7 +319,8 @@ impl Proxy {
         self.flush_debugger(now);
 
         let accepting = self.listener_ready && self.accept_paused_until.is_none();
-        let clients_waiting = !self.readable_clients.is_empty() && !self.input_full();
+        let clients_waiting = !self.readable_clients.is_empty()
+            && !input_full(&self.to_debugger, self.config.backlog_bytes);
         (accepting && self.lifecycle.running())
             || (self.link_readable && self.link.is_some())
             || clients_waiting
@@ -779,10 +780,6 @@ impl Proxy {
         }
     }
 
-    fn input_full(&self) -> bool {
-        self.to_debugger.len() >= self.config.backlog_bytes
-    }
-
     // ----- the client side -----
 
     fn accept(&mut self, now: Instant) {
@@ -900,7 +897,7 @@ impl Proxy {
                 continue;
             }
             for _ in 0..CLIENT_READS_PER_TURN {
-                if !draining && self.to_debugger.len() >= self.config.backlog_bytes {
+                if !draining && input_full(&self.to_debugger, self.config.backlog_bytes) {
                     if !self.input_paused {
                         self.input_paused = true;
                         self.stats.input_pauses += 1;
@@ -967,7 +964,7 @@ impl Proxy {
                 self.readable_clients.push(key);
             }
         }
-        if self.input_paused && self.to_debugger.len() < self.config.backlog_bytes {
+        if self.input_paused && !input_full(&self.to_debugger, self.config.backlog_bytes) {
             self.input_paused = false;
             log::debug!("reading clients again");
         }
@@ -1072,6 +1069,12 @@ impl Proxy {
 /// prompt. DAP clients open the conversation themselves.
 fn has_greeting(protocol: Protocol) -> bool {
     matches!(protocol, Protocol::V8 | Protocol::Dbgp | Protocol::GdbMi)
+}
+
+/// Whether the queue to the debugger is at its bound, so clients are not
+/// read until it drains. A free function: it is asked while a client is borrowed.
+fn input_full(to_debugger: &ChunkQueue, bound: usize) -> bool {
+    to_debugger.len() >= bound
 }
 
 /// "debugger connected, 2 clients".
