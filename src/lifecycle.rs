@@ -108,10 +108,18 @@ impl Lifecycle {
         self.notifier = Some(notifier);
     }
 
-    /// A `STATUS=` line for systemd (`systemctl status` shows it).
-    pub fn status(&self, text: &str) {
+    /// A `STATUS=` line for systemd (`systemctl status` shows it), such as
+    /// "debugger connected, 2 clients". Built only when systemd listens: it
+    /// is asked on every client connect and leave.
+    pub fn status(&self, debugger: bool, clients: usize) {
         if let Some(n) = &self.notifier {
-            n.send(&format!("STATUS={text}"));
+            let debugger = if debugger {
+                "debugger connected"
+            } else {
+                "no debugger"
+            };
+            let s = if clients == 1 { "" } else { "s" };
+            n.send(&format!("STATUS={debugger}, {clients} client{s}"));
         }
     }
 

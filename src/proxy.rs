@@ -856,8 +856,7 @@ impl Proxy {
         self.stats.clients_served += 1;
         self.readable_clients.push(key);
         log::info!("{} connected ({connected} connected)", client.name());
-        self.lifecycle
-            .status(&status_line(self.link.is_some(), connected));
+        self.lifecycle.status(self.link.is_some(), connected);
         if !self.greeting.is_empty() {
             log::debug!(
                 "{}: replaying the debugger's greeting ({} bytes)",
@@ -1013,7 +1012,7 @@ impl Proxy {
     /// Tells systemd how things stand (`systemctl status` shows it).
     fn report_status(&self) {
         self.lifecycle
-            .status(&status_line(self.link.is_some(), self.clients.len()));
+            .status(self.link.is_some(), self.clients.len());
     }
 
     // ----- shutdown -----
@@ -1075,15 +1074,4 @@ fn has_greeting(protocol: Protocol) -> bool {
 /// read until it drains. A free function: it is asked while a client is borrowed.
 fn input_full(to_debugger: &ChunkQueue, bound: usize) -> bool {
     to_debugger.len() >= bound
-}
-
-/// "debugger connected, 2 clients".
-fn status_line(debugger: bool, clients: usize) -> String {
-    let debugger = if debugger {
-        "debugger connected"
-    } else {
-        "no debugger"
-    };
-    let s = if clients == 1 { "" } else { "s" };
-    format!("{debugger}, {clients} client{s}")
 }
