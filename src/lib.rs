@@ -13,5 +13,6 @@ pub mod lifecycle;
 pub mod net;
 pub mod proxy;
 pub mod queue;
+pub mod session;
 pub mod systemd;
 pub mod tuning;

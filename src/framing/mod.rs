@@ -162,6 +162,37 @@ impl Message {
         }
     }
 
+    /// A message made by the proxy itself (a rewritten or a local answer):
+    /// `parts` are sent in order, each a slice of a shared buffer, so that a
+    /// rewrite can splice a few new bytes between slices of the original.
+    pub fn from_parts(parts: Vec<Chunk>) -> Message {
+        let len = parts.iter().map(|c| c.len()).sum();
+        let parts = match <[Chunk; 1]>::try_from(parts) {
+            Ok([one]) => Parts::One(one),
+            Err(many) => Parts::Many(many),
+        };
+        Message {
+            parts,
+            len,
+            empty_body: false,
+            prompt: false,
+        }
+    }
+
+    /// A message made by the proxy from bytes it wrote.
+    pub fn from_bytes(bytes: &[u8]) -> Message {
+        Message::from_parts(vec![Chunk::copy_from(bytes)])
+    }
+
+    /// The message's bytes as one slice: borrowed when it arrived in one
+    /// chunk (the common case), copied when it spans several reads.
+    pub fn contiguous(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &self.parts {
+            Parts::One(c) => std::borrow::Cow::Borrowed(&c[..]),
+            Parts::Many(_) => std::borrow::Cow::Owned(self.to_vec()),
+        }
+    }
+
     /// The message's bytes in one buffer (tests and logs).
     pub fn to_vec(&self) -> Vec<u8> {
         self.parts()

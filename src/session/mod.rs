@@ -1,0 +1,149 @@
+//! The session layer: what makes many clients one shared debug session.
+//!
+//! It sits between framing (whole messages) and fan-out (the clients' and the
+//! debugger's queues). One module per protocol implements [`Session`], a pure
+//! state machine: it is told that a client joined or left, that a whole
+//! message came from a client or from the debugger, that the debugger came or
+//! went, and answers with [`Action`]s in an [`Outbox`]: send this message to
+//! the debugger, to one client, to all, to all but one; close that client. It
+//! never touches a socket, so every rule of `shared/SESSIONS.md` is a unit
+//! test on a recorded transcript, and the event loop stays protocol-blind.
+//!
+//! The loop's side of the contract:
+//! - every client gets `client_joined` once, before any of its messages, and
+//!   `client_left` once, when it leaves for any reason (including a `Close`
+//!   the session asked for); after that it is never named in an action;
+//! - `To::All` and `To::AllBut` reach the clients that have joined and not
+//!   left; a message for a client that has left is dropped;
+//! - `To::Debugger` is queued for the debugger, held until one is up, and
+//!   dropped when that debugger goes (`debugger_lost` comes after);
+//! - actions are carried out in order, so a session can rely on a client
+//!   receiving what it was sent before it is closed.
+
+mod backlog;
+mod passthrough;
+
+use serde_json::{Map, Value};
+
+use crate::config::Mode;
+use crate::framing::{Message, Protocol};
+
+/// A client, as the session knows it: its number in logs, never reused.
+pub type ClientId = u64;
+
+/// Where a message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum To {
+    Debugger,
+    Client(ClientId),
+    /// Every client that has joined and not left.
+    All,
+    AllBut(ClientId),
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Send(To, Message),
+    /// Close this client once what is queued for it has been written; `why`
+    /// is logged.
+    Close(ClientId, String),
+}
+
+/// What a session wants done, in order.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    actions: Vec<Action>,
+}
+
+impl Outbox {
+    pub fn send(&mut self, to: To, message: Message) {
+        self.actions.push(Action::Send(to, message));
+    }
+
+    pub fn close(&mut self, client: ClientId, why: impl Into<String>) {
+        self.actions.push(Action::Close(client, why.into()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// The actions, in order, leaving the outbox empty (and its memory kept).
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Action> {
+        self.actions.drain(..)
+    }
+
+    /// The actions so far, for tests.
+    pub fn actions(&self) -> &[Action] {
+        &self.actions
+    }
+}
+
+/// What the last client's goodbye does in persistent mode (SESSIONS.md rule 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LastGoodbye {
+    /// Keep the session for the next client: drop the leaver's breakpoints,
+    /// resume a stopped debuggee, answer locally. Only an explicit "terminate
+    /// the debuggee" is forwarded.
+    Keep,
+    /// Forward the last goodbye to the debugger, as if the client were alone.
+    Forward,
+}
+
+/// What a session needs to know of the proxy's configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub protocol: Protocol,
+    pub mode: Mode,
+    /// In session mode the last goodbye is always forwarded.
+    pub last_goodbye: LastGoodbye,
+    /// Debugger output kept for the next client while none is connected.
+    pub backlog_bytes: usize,
+}
+
+impl Settings {
+    /// Whether the last client's goodbye goes to the debugger.
+    pub fn forwards_last_goodbye(&self) -> bool {
+        self.mode == Mode::Session || self.last_goodbye == LastGoodbye::Forward
+    }
+}
+
+/// One protocol's rules for sharing a debug session among clients.
+pub trait Session {
+    /// A client connected. A session replays here what a joiner must learn
+    /// first (a greeting, the current state).
+    fn client_joined(&mut self, client: ClientId, out: &mut Outbox);
+
+    /// A whole message from a client.
+    fn from_client(&mut self, client: ClientId, message: Message, out: &mut Outbox);
+
+    /// A client is gone; it will not be sent anything more.
+    fn client_left(&mut self, client: ClientId, out: &mut Outbox);
+
+    /// A new debugger session is up; nothing of it has been read yet.
+    fn debugger_up(&mut self, out: &mut Outbox);
+
+    /// A whole message from the debugger.
+    fn from_debugger(&mut self, message: Message, out: &mut Outbox);
+
+    /// The debugger session ended. A session tells the clients in their
+    /// protocol and forgets what belonged to that debugger session, so that
+    /// the next one starts clean.
+    fn debugger_lost(&mut self, out: &mut Outbox);
+
+    /// What `dbgproxy status` shows of one client beyond its socket (what
+    /// kind of client it is, its requests in flight).
+    fn client_status(&self, _client: ClientId) -> Map<String, Value> {
+        Map::new()
+    }
+
+    /// Counters for `dbgproxy status` (dropped orphan answers, …).
+    fn counters(&self) -> Map<String, Value> {
+        Map::new()
+    }
+}
+
+/// The session for `settings.protocol`.
+pub fn new(settings: &Settings) -> Box<dyn Session> {
+    Box::new(passthrough::Passthrough::new(settings))
+}

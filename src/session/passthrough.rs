@@ -1,0 +1,148 @@
+//! The session for protocols the proxy does not rewrite: every client's
+//! message goes to the debugger, every debugger message to every client.
+//!
+//! What it adds to plain fan-out is what a client that connects later needs:
+//! the debugger's greeting (V8's `Type: connect`, DBGp's `<init>`, gdb's
+//! records through its first prompt) replayed first, then whatever the
+//! debugger said while nobody was connected (the backlog). With raw bytes
+//! there are no messages and no greeting: a "message" is one read.
+
+use serde_json::{Map, Value};
+
+use super::backlog::Backlog;
+use super::{ClientId, Outbox, Session, Settings, To};
+use crate::framing::{Message, Protocol};
+
+/// A greeting that has not ended by this size stops being collected.
+const MAX_GREETING: usize = 1 << 20;
+
+pub struct Passthrough {
+    protocol: Protocol,
+    clients: usize,
+    /// The current debugger session's greeting, replayed to later clients.
+    greeting: Vec<Message>,
+    greeting_len: usize,
+    greeting_open: bool,
+    backlog: Backlog,
+    empty_v8_messages_dropped: u64,
+}
+
+impl Passthrough {
+    pub fn new(settings: &Settings) -> Passthrough {
+        Passthrough {
+            protocol: settings.protocol,
+            clients: 0,
+            greeting: Vec::new(),
+            greeting_len: 0,
+            greeting_open: has_greeting(settings.protocol),
+            backlog: Backlog::new(settings.backlog_bytes, settings.protocol == Protocol::Raw),
+            empty_v8_messages_dropped: 0,
+        }
+    }
+
+    /// Keeps `message` as part of the greeting while the greeting is open;
+    /// returns whether it was.
+    fn collect_greeting(&mut self, message: &Message) -> bool {
+        if !self.greeting_open {
+            return false;
+        }
+        self.greeting.push(message.clone());
+        self.greeting_len += message.len;
+        let complete = match self.protocol {
+            Protocol::GdbMi => message.prompt,
+            _ => true,
+        };
+        if complete || self.greeting_len > MAX_GREETING {
+            self.greeting_open = false;
+            if !complete {
+                log::warn!(
+                    "the debugger's greeting ran past {MAX_GREETING} bytes: not keeping more of it"
+                );
+            }
+            log::debug!(
+                "greeting: {} bytes, replayed to every client that connects later",
+                self.greeting_len
+            );
+        }
+        true
+    }
+}
+
+impl Session for Passthrough {
+    fn client_joined(&mut self, client: ClientId, out: &mut Outbox) {
+        self.clients += 1;
+        if !self.greeting.is_empty() {
+            log::debug!(
+                "client #{client}: replaying the debugger's greeting ({} bytes)",
+                self.greeting_len
+            );
+            for m in &self.greeting {
+                out.send(To::Client(client), m.clone());
+            }
+        }
+        if let Some(kept) = self.backlog.take() {
+            log::info!(
+                "client #{client}: delivering {} bytes the debugger said while no client was connected",
+                kept.len
+            );
+            out.send(To::Client(client), kept);
+        }
+    }
+
+    fn from_client(&mut self, client: ClientId, message: Message, out: &mut Outbox) {
+        if self.protocol == Protocol::V8 && message.empty_body {
+            // Cloud9's IDE sends this on reconnect; V8 would take it for a
+            // lost connection and drop all breakpoints.
+            log::debug!("client #{client}: dropping an empty V8 message (Content-Length: 0)");
+            self.empty_v8_messages_dropped += 1;
+            return;
+        }
+        out.send(To::Debugger, message);
+    }
+
+    fn client_left(&mut self, _client: ClientId, _out: &mut Outbox) {
+        self.clients = self.clients.saturating_sub(1);
+    }
+
+    fn debugger_up(&mut self, _out: &mut Outbox) {}
+
+    fn from_debugger(&mut self, message: Message, out: &mut Outbox) {
+        let greeting = self.collect_greeting(&message);
+        if self.clients > 0 {
+            out.send(To::All, message);
+        } else if !greeting {
+            // The greeting is kept apart: it is replayed, never backlogged.
+            self.backlog.push(&message);
+        }
+    }
+
+    fn debugger_lost(&mut self, _out: &mut Outbox) {
+        // Output nobody saw keeps its session's greeting in front of it, so
+        // that a client that comes back later reads a coherent transcript.
+        if !self.backlog.is_empty() && !self.greeting.is_empty() {
+            self.backlog.prepend(&self.greeting);
+        }
+        self.greeting.clear();
+        self.greeting_len = 0;
+        self.greeting_open = has_greeting(self.protocol);
+    }
+
+    fn counters(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("backlog_bytes".into(), self.backlog.len().into());
+        m.insert("backlog_bytes_dropped".into(), self.backlog.dropped.into());
+        if self.protocol == Protocol::V8 {
+            m.insert(
+                "empty_v8_messages_dropped".into(),
+                self.empty_v8_messages_dropped.into(),
+            );
+        }
+        m
+    }
+}
+
+/// Whether the protocol's debugger opens with a greeting worth replaying.
+/// DAP clients open the conversation themselves.
+fn has_greeting(protocol: Protocol) -> bool {
+    matches!(protocol, Protocol::V8 | Protocol::Dbgp | Protocol::GdbMi)
+}
