@@ -4,15 +4,18 @@
 
 pub mod backends;
 pub mod client;
+pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod debugger;
 pub mod framing;
 pub mod lifecycle;
 pub mod net;
 pub mod proxy;
 pub mod queue;
 pub mod session;
+pub mod status;
 pub mod systemd;
 pub mod tuning;

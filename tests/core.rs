@@ -421,7 +421,7 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn running_out_of_descriptors_pauses_accepting_and_recovers() {
+fn running_out_of_descriptors_refuses_with_a_reserve_descriptor_and_recovers() {
     use std::os::unix::process::CommandExt;
     let port = free_port_pair();
     let debugger = FakeDebugger::listen(port);
@@ -444,12 +444,13 @@ fn running_out_of_descriptors_pauses_accepting_and_recovers() {
     let mut conn = debugger.accept();
     proxy.wait_ready();
 
-    // Far more clients than descriptors: the kernel queues them; the proxy
-    // takes what it can and pauses instead of spinning or dying.
-    let crowd: Vec<TcpStream> = (0..30)
+    // Far more clients than descriptors: the proxy takes what it can, and
+    // refuses the rest through its reserve descriptor instead of pausing,
+    // spinning or dying, so the kernel's queue never holds abandoned ones.
+    let crowd: Vec<TcpStream> = (0..200)
         .map(|_| TcpStream::connect(("127.0.0.1", port + 1)).unwrap())
         .collect();
-    proxy.wait_log("pausing accepts");
+    proxy.wait_log("out of file descriptors: refusing new clients");
     drop(crowd);
     let mut late = Client::connect(port + 1);
     late.send(b"ping");
@@ -457,4 +458,10 @@ fn running_out_of_descriptors_pauses_accepting_and_recovers() {
     conn.write_all(b"pong").unwrap();
     assert_eq!(late.read_n(4), b"pong");
     assert!(proxy.try_status().is_none());
+    let log = proxy.stderr();
+    assert!(log.contains("descriptors available again"), "{log}");
+    assert!(
+        !log.contains("pausing accepts"),
+        "fell back to pausing:\n{log}"
+    );
 }

@@ -252,7 +252,7 @@ fn bad_framing_from_a_client_closes_that_client_only() {
             "dap",
             &[],
             b"Content-Length: 99999999999\r\n\r\n".to_vec(),
-            "over the 67108864 byte limit",
+            "over the 1048576 byte limit (--max-client-message)",
         ),
         (
             "v8",
@@ -262,19 +262,19 @@ fn bad_framing_from_a_client_closes_that_client_only() {
         ),
         (
             "dap",
-            &["--max-message", "1000"],
+            &["--max-client-message", "1000"],
             dap(&"z".repeat(2000)),
             "over the 1000 byte limit",
         ),
         (
             "dbgp",
-            &["--max-message", "1000"],
+            &["--max-client-message", "1000"],
             vec![b'c'; 1500],
             "command over the 1000 byte limit",
         ),
         (
             "gdb-mi",
-            &["--max-message", "1000"],
+            &["--max-client-message", "1000"],
             vec![b'l'; 1500],
             "line over the 1000 byte limit",
         ),

@@ -109,6 +109,9 @@ impl Settings {
 }
 
 /// One protocol's rules for sharing a debug session among clients.
+// `from_client`/`from_debugger` name where a message comes from, not a
+// conversion: clippy's naming rule for constructors does not apply.
+#[allow(clippy::wrong_self_convention)]
 pub trait Session {
     /// A client connected. A session replays here what a joiner must learn
     /// first (a greeting, the current state).
