@@ -13,15 +13,15 @@
 //! `take_left`, which the loop hands to the session layer.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
 use slab::Slab;
 
+use crate::accept::Acceptor;
 use crate::client::{self, Client, Input};
 use crate::config::Config;
 use crate::framing::{Message, Protocol};
@@ -29,13 +29,9 @@ use crate::net;
 use crate::queue::Flush;
 use crate::session::{ClientId, To};
 
-pub const LISTENER: Token = Token(0);
 /// Client tokens start here; below are the proxy's and the backends' own.
 pub const FIRST_CLIENT: usize = 16;
 const ACCEPTS_PER_TURN: usize = 256;
-/// How long accepting pauses when descriptors run out and no reserve
-/// descriptor is left to refuse the waiting clients with.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// A client behind by more than `--client-buffer` is given at most this many
 /// stall timeouts in all, however steadily it reads.
 const SLOW_FACTOR: u32 = 10;
@@ -44,11 +40,9 @@ const SLOW_FACTOR: u32 = 10;
 pub struct Counters {
     pub served: u64,
     pub refused: u64,
-    pub refused_no_descriptors: u64,
     pub dropped_slow: u64,
     pub dropped_bad_framing: u64,
     pub dropped_input_cap: u64,
-    pub accept_pauses: u64,
     /// Times the debugger was made to wait for a client that fell behind.
     pub debugger_waits: u64,
 }
@@ -62,13 +56,7 @@ pub enum Read {
 }
 
 pub struct Clients {
-    listener: Option<TcpListener>,
-    pub listener_ready: bool,
-    accept_paused_until: Option<Instant>,
-    out_of_descriptors: bool,
-    /// A spare descriptor, closed to accept-and-refuse a client when the
-    /// process runs out, so the kernel's queue drains instead of stalling.
-    reserve: Option<File>,
+    pub acceptor: Acceptor,
     table: Slab<Client>,
     ids: HashMap<ClientId, usize>,
     next_id: u64,
@@ -92,18 +80,9 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new(
-        mut listener: TcpListener,
-        registry: &Registry,
-        config: &Config,
-    ) -> io::Result<Self> {
-        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+    pub fn new(listener: TcpListener, registry: &Registry, config: &Config) -> io::Result<Self> {
         Ok(Clients {
-            listener: Some(listener),
-            listener_ready: true,
-            accept_paused_until: None,
-            out_of_descriptors: false,
-            reserve: File::open("/dev/null").ok(),
+            acceptor: Acceptor::new(listener, registry)?,
             table: Slab::new(),
             ids: HashMap::new(),
             next_id: 1,
@@ -146,10 +125,6 @@ impl Clients {
         self.behind > 0
     }
 
-    pub fn accepting(&self) -> bool {
-        self.listener_ready && self.accept_paused_until.is_none() && self.listener.is_some()
-    }
-
     pub fn take_joined(&mut self) -> Vec<ClientId> {
         std::mem::take(&mut self.joined)
     }
@@ -166,89 +141,9 @@ impl Clients {
 
     pub fn accept(&mut self, registry: &Registry, now: Instant) {
         for _ in 0..ACCEPTS_PER_TURN {
-            if !self.listener_ready {
-                return;
-            }
-            let Some(listener) = self.listener.as_ref() else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    if self.out_of_descriptors {
-                        self.out_of_descriptors = false;
-                        log::info!("descriptors available again: accepting clients");
-                    }
-                    self.admit(stream, peer, registry);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.listener_ready = false,
-                Err(e) if net::accept_error_is_transient(&e) => {}
-                Err(e) if net::out_of_resources(&e) && self.refuse_with_reserve() => {}
-                Err(e) => return self.pause_accepting(&e, registry, now),
-            }
-        }
-    }
-
-    /// Out of descriptors: gives up the reserve descriptor to accept the
-    /// waiting client and close it at once, then takes the reserve back. The
-    /// kernel's queue drains (abandoned connections with it), and accepting
-    /// goes on the moment a descriptor frees. Returns false without a reserve.
-    fn refuse_with_reserve(&mut self) -> bool {
-        if self.reserve.take().is_none() {
-            return false;
-        }
-        let accepted = self.listener.as_ref().map(TcpListener::accept);
-        if !self.out_of_descriptors {
-            self.out_of_descriptors = true;
-            log::warn!(
-                "out of file descriptors: refusing new clients until some close (raise `ulimit -n`?)"
-            );
-        }
-        match accepted {
-            Some(Ok((stream, peer))) => {
-                drop(stream);
-                self.counters.refused_no_descriptors += 1;
-                log::debug!("refusing client from {peer}: out of file descriptors");
-            }
-            Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => self.listener_ready = false,
-            _ => {}
-        }
-        // Its descriptor is free again now that the refused client is closed.
-        self.reserve = File::open("/dev/null").ok();
-        self.reserve.is_some()
-    }
-
-    /// An accept failure that would repeat (out of descriptors with no
-    /// reserve left): stop watching the listener briefly instead of spinning.
-    fn pause_accepting(&mut self, e: &io::Error, registry: &Registry, now: Instant) {
-        self.counters.accept_pauses += 1;
-        let level = if self.out_of_descriptors {
-            log::Level::Debug
-        } else {
-            log::Level::Warn
-        };
-        self.out_of_descriptors = true;
-        log::log!(
-            level,
-            "cannot accept clients: {e}; pausing accepts for {}ms",
-            ACCEPT_PAUSE.as_millis()
-        );
-        if let Some(listener) = self.listener.as_mut() {
-            let _ = registry.deregister(listener);
-        }
-        self.listener_ready = false;
-        self.accept_paused_until = Some(now + ACCEPT_PAUSE);
-    }
-
-    fn resume_accepting(&mut self, registry: &Registry, now: Instant) {
-        self.accept_paused_until = None;
-        self.reserve = self.reserve.take().or_else(|| File::open("/dev/null").ok());
-        if let Some(listener) = self.listener.as_mut() {
-            match registry.register(listener, LISTENER, Interest::READABLE) {
-                Ok(()) => self.listener_ready = true,
-                Err(e) => {
-                    log::warn!("cannot resume accepting clients: {e}; retrying");
-                    self.accept_paused_until = Some(now + ACCEPT_PAUSE);
-                }
+            match self.acceptor.accept(registry, now) {
+                Some((stream, peer)) => self.admit(stream, peer, registry),
+                None => return,
             }
         }
     }
@@ -600,14 +495,6 @@ impl Clients {
         }
     }
 
-    /// Stops accepting (shutdown).
-    pub fn stop_accepting(&mut self, registry: &Registry) {
-        if let Some(mut listener) = self.listener.take() {
-            let _ = registry.deregister(&mut listener);
-        }
-        self.listener_ready = false;
-    }
-
     pub fn queued_bytes(&self) -> usize {
         self.table.iter().map(|(_, c)| c.out.len()).sum()
     }
@@ -636,16 +523,14 @@ impl Clients {
                     .min()
             })
             .flatten();
-        [self.accept_paused_until, stall]
+        [self.acceptor.deadline(), stall]
             .into_iter()
             .flatten()
             .min()
     }
 
     pub fn on_timer(&mut self, registry: &Registry, now: Instant) {
-        if self.accept_paused_until.is_some_and(|d| d <= now) {
-            self.resume_accepting(registry, now);
-        }
+        self.acceptor.on_timer(registry, now);
         self.drop_stalled(registry, now);
     }
 }

@@ -2,6 +2,7 @@
 //! `proxy::run`. The framing scanners are public so that fuzz targets and
 //! property tests can drive them without sockets.
 
+pub mod accept;
 pub mod backends;
 pub mod client;
 pub mod clients;

@@ -26,8 +26,9 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
+use crate::accept::LISTENER;
 use crate::backends::{Backend, Link, Progress};
-use crate::clients::{self, Clients, LISTENER};
+use crate::clients::{self, Clients};
 use crate::config::{Config, Mode};
 use crate::control::{self, Request};
 use crate::debugger::{Debugger, Output};
@@ -211,7 +212,7 @@ impl Proxy {
         let readable = event.is_readable() || event.is_read_closed() || event.is_error();
         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
         match token {
-            LISTENER => self.clients.listener_ready = true,
+            LISTENER => self.clients.acceptor.ready = true,
             SIGNALS => self.on_signals(now),
             t if self.debugger.owns_link(t) => {
                 if readable {
@@ -262,7 +263,7 @@ impl Proxy {
         let clients_waiting = self.clients.has_readable() && !self.debugger.input_full();
         let debugger_waiting =
             self.debugger.readable && self.debugger.is_up() && !self.clients.holding();
-        (self.clients.accepting() && self.lifecycle.running())
+        (self.clients.acceptor.accepting() && self.lifecycle.running())
             || debugger_waiting
             || clients_waiting
     }
@@ -560,7 +561,7 @@ impl Proxy {
     /// until the lifecycle's drain deadline.
     fn begin_drain(&mut self, now: Instant) {
         self.drain_started = true;
-        self.clients.stop_accepting(self.poll.registry());
+        self.clients.acceptor.stop(self.poll.registry());
         // One last non-blocking try, so input already accepted is not lost.
         self.stats.bytes_to_debugger += self.debugger.flush_and_close(self.poll.registry()) as u64;
         self.clients.close_all(self.poll.registry(), now);

@@ -75,8 +75,8 @@ impl View<'_> {
             "clients_dropped_bad_framing": k.dropped_bad_framing,
             "clients_dropped_input_cap": k.dropped_input_cap,
             "clients_refused": k.refused,
-            "clients_refused_no_descriptors": k.refused_no_descriptors,
-            "accept_pauses": k.accept_pauses,
+            "clients_refused_no_descriptors": self.clients.acceptor.refused_no_descriptors,
+            "accept_pauses": self.clients.acceptor.pauses,
             "debugger_waits_for_slow_clients": k.debugger_waits,
             "client_input_pauses": s.input_pauses,
             "debugger_sessions": s.debugger_sessions,
@@ -123,7 +123,7 @@ impl View<'_> {
             s.bytes_to_debugger,
             self.clients.counters.served,
             self.clients.counters.dropped_slow,
-            self.clients.counters.refused + self.clients.counters.refused_no_descriptors,
+            self.clients.counters.refused + self.clients.acceptor.refused_no_descriptors,
         )
     }
 }
