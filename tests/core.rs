@@ -221,15 +221,19 @@ fn session_mode_flushes_to_clients_and_exits_0_when_the_debugger_closes() {
 }
 
 #[test]
-fn a_slow_client_is_dropped_and_never_stalls_the_others() {
+fn a_client_that_stops_reading_is_dropped_after_the_stall_timeout() {
     // The fast client is never more than one step behind (256 KiB, well within
     // its 1 MiB allowance); the one that never reads must overflow the kernel's
     // loopback buffers (at most ~10 MiB) plus its allowance within 32 MiB.
+    // Then the debugger waits for it, for --stall-timeout, and it is dropped.
     const STEP: usize = 256 << 10;
     const STEPS: usize = 128;
     let port = free_port_pair();
     let debugger = FakeDebugger::listen(port);
-    let mut proxy = start(port, &["--client-buffer", "1048576"]);
+    let mut proxy = start(
+        port,
+        &["--client-buffer", "1048576", "--stall-timeout", "300"],
+    );
     let mut conn = debugger.accept();
     proxy.wait_ready();
     let mut slow = Client::connect(port + 1);
@@ -253,7 +257,7 @@ fn a_slow_client_is_dropped_and_never_stalls_the_others() {
         steps.recv().expect("the fast client stopped reading");
     }
     assert_eq!(checksum(&reader.join().unwrap()), checksum(&data));
-    proxy.wait_log("too slow");
+    proxy.wait_log("too slow: took nothing for 300ms");
     // The slow one got a prefix of the stream, then the end.
     let got = slow.read_to_end();
     assert!(got.len() < data.len(), "the slow client was not cut off");
