@@ -182,6 +182,11 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = LastGoodbye::Keep)]
     last_goodbye: LastGoodbye,
 
+    /// Frame whole messages but share nothing: every client gets every message
+    /// and ids pass unchanged, as before sessions were shared.
+    #[arg(long)]
+    passthrough: bool,
+
     /// In persistent mode, close every client when the debugger goes away
     /// (raw clients then see EOF), instead of keeping them for the next one.
     #[arg(long)]
@@ -286,6 +291,7 @@ pub struct Config {
     pub client_input_total: usize,
     pub last_goodbye: LastGoodbye,
     pub hangup_clients: bool,
+    pub passthrough: bool,
     pub drain_timeout: Duration,
     pub busy_poll: Duration,
     pub command: Vec<String>,
@@ -405,6 +411,7 @@ impl Config {
             client_input_total: usize::try_from(cli.client_input_total).unwrap_or(usize::MAX),
             last_goodbye: cli.last_goodbye,
             hangup_clients: cli.hangup_clients,
+            passthrough: cli.passthrough,
             drain_timeout: Duration::from_millis(cli.drain_timeout),
             busy_poll: Duration::from_micros(cli.busy_poll),
             command: cli.command,

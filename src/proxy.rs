@@ -134,6 +134,7 @@ impl Proxy {
             mode: config.mode,
             last_goodbye: config.last_goodbye,
             backlog_bytes: config.backlog_bytes,
+            passthrough: config.passthrough,
         });
         let mut lifecycle = Lifecycle::new(config.mode, config.drain_timeout, config.idle_timeout);
         if let Some(notifier) = crate::systemd::Notifier::from_env() {

@@ -99,6 +99,9 @@ pub struct Settings {
     pub last_goodbye: LastGoodbye,
     /// Debugger output kept for the next client while none is connected.
     pub backlog_bytes: usize,
+    /// Whole messages, but no sharing: every client gets every message and
+    /// ids pass unchanged (`--passthrough`).
+    pub passthrough: bool,
 }
 
 impl Settings {
@@ -148,5 +151,8 @@ pub trait Session {
 
 /// The session for `settings.protocol`.
 pub fn new(settings: &Settings) -> Box<dyn Session> {
+    if settings.passthrough {
+        return Box::new(passthrough::Passthrough::new(settings));
+    }
     Box::new(passthrough::Passthrough::new(settings))
 }
