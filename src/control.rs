@@ -55,6 +55,8 @@ pub struct Server {
 
 struct Conn {
     stream: UnixStream,
+    /// It asked for `status`: its reply gets the process-wide counters.
+    status: bool,
     request: Vec<u8>,
     reply: Vec<u8>,
     sent: usize,
@@ -122,7 +124,10 @@ impl Server {
         }
         match conn.read_request() {
             Ok(Some(line)) => match line.trim() {
-                "status" => done.push((key, Request::Status)),
+                "status" => {
+                    conn.status = true;
+                    done.push((key, Request::Status));
+                }
                 "stop" => done.push((key, Request::Stop)),
                 other => {
                     let msg = serde_json::json!({"error": format!("unknown request {other:?}: try status or stop")});
@@ -142,6 +147,11 @@ impl Server {
     pub fn reply(&mut self, key: usize, line: String, registry: &Registry) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
+        };
+        let line = if conn.status {
+            with_process_counters(line)
+        } else {
+            line
         };
         conn.reply = line.into_bytes();
         conn.reply.push(b'\n');
@@ -190,6 +200,7 @@ impl Server {
                     {
                         entry.insert(Conn {
                             stream,
+                            status: false,
                             request: Vec::new(),
                             reply: Vec::new(),
                             sent: 0,
@@ -257,6 +268,25 @@ impl Conn {
         }
         true
     }
+}
+
+/// Adds what the process counts outside the event loop (log lines dropped
+/// because stderr was not being read) to the loop's `status` object, unless
+/// the loop reports it itself.
+fn with_process_counters(line: String) -> String {
+    let Ok(mut status) = serde_json::from_str::<serde_json::Value>(&line) else {
+        return line;
+    };
+    let Some(counters) = status
+        .get_mut("counters")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return line;
+    };
+    counters
+        .entry("log_lines_dropped")
+        .or_insert_with(|| crate::logging::dropped().into());
+    status.to_string()
 }
 
 fn make_private_dir(dir: &Path) -> Result<()> {

@@ -10,6 +10,7 @@ pub mod control;
 pub mod daemon;
 pub mod framing;
 pub mod lifecycle;
+pub mod logging;
 pub mod net;
 pub mod proxy;
 pub mod queue;

@@ -1,0 +1,122 @@
+//! "No hang, no silent loss": the proxy against an environment that
+//! misbehaves outside the data path — a stderr nobody reads, a debugger that
+//! closes as soon as it is reached, a debugger whose children would outlive
+//! it, control connections that never ask anything.
+
+mod util;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use util::tools::TempDir;
+use util::*;
+
+fn dbgproxy(runtime: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", runtime)
+        .output()
+        .expect("run dbgproxy")
+}
+
+fn status(runtime: &Path, port: u16) -> Value {
+    let out = dbgproxy(runtime, &["status", "--port", &port.to_string()]);
+    assert!(
+        out.status.success(),
+        "status failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("status prints one JSON object")
+}
+
+// ----- logging never blocks the loop -----
+
+/// A persistent connect proxy whose stderr is a pipe the test holds open and
+/// does not read, with its debugger connected.
+fn proxy_with_unread_stderr(
+    runtime: &Path,
+    port: u16,
+) -> (Proxy, std::process::ChildStderr, TcpStream) {
+    let debugger = FakeDebugger::listen(port);
+    let mut cmd = Proxy::command();
+    cmd.args(["--port", &port.to_string(), "--mode", "persistent"])
+        .env("XDG_RUNTIME_DIR", runtime);
+    let (mut proxy, stderr) = Proxy::spawn_stderr_unread(cmd);
+    let conn = debugger.accept();
+    proxy.wait_ready();
+    (proxy, stderr, conn)
+}
+
+/// Clients connect and leave, each one logged, until the proxy reports log
+/// lines dropped. Before the fix, the loop blocked in the log write after
+/// ~250 of them and stopped accepting.
+fn flood_until_lines_are_dropped(runtime: &Path, port: u16) -> u64 {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port + 1));
+    for round in 1..=40 {
+        for _ in 0..500 {
+            let client = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("the proxy stopped accepting clients: {e}"));
+            drop(client);
+        }
+        let dropped = status(runtime, port)["counters"]["log_lines_dropped"]
+            .as_u64()
+            .expect("status counts log_lines_dropped");
+        if dropped > 0 {
+            return dropped;
+        }
+        assert!(round < 40, "20000 clients logged and nothing dropped?");
+    }
+    unreachable!()
+}
+
+#[test]
+fn a_stderr_nobody_reads_never_stalls_the_proxy() {
+    let runtime = TempDir::new("rb-log");
+    let port = free_port_pair();
+    let (mut proxy, stderr, mut conn) = proxy_with_unread_stderr(&runtime.0, port);
+    flood_until_lines_are_dropped(&runtime.0, port);
+
+    // Still proxying, both ways.
+    let mut client = Client::connect(port + 1);
+    conn.write_all(b"still here").unwrap();
+    assert_eq!(client.read_n(10), b"still here");
+    client.send(b"ping");
+    assert_eq!(read_n(&mut conn, 4), b"ping");
+
+    // Once stderr is read again, the proxy says what it could not write.
+    proxy.read_stderr(stderr);
+    proxy.wait_log("log lines dropped: stderr was not being read");
+    proxy.signal(libc::SIGTERM);
+    assert!(proxy.wait_exit().success());
+    let log = proxy.stderr();
+    assert!(
+        log.lines().last().unwrap_or("").contains("exiting:"),
+        "{log}"
+    );
+}
+
+#[test]
+fn exit_does_not_hang_on_a_stderr_nobody_reads() {
+    let runtime = TempDir::new("rb-log-exit");
+    let port = free_port_pair();
+    let (mut proxy, _stderr, _conn) = proxy_with_unread_stderr(&runtime.0, port);
+    flood_until_lines_are_dropped(&runtime.0, port);
+    let asked = Instant::now();
+    let out = dbgproxy(&runtime.0, &["stop", "--port", &port.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(proxy.wait_exit().success());
+    // The drain (1 s by default) and a short wait for the log writer.
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "stopping took {:?}",
+        asked.elapsed()
+    );
+}
