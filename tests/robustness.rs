@@ -9,6 +9,9 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -118,5 +121,138 @@ fn exit_does_not_hang_on_a_stderr_nobody_reads() {
         asked.elapsed() < Duration::from_secs(8),
         "stopping took {:?}",
         asked.elapsed()
+    );
+}
+
+// ----- a debugger that goes away as soon as it is reached -----
+
+/// A debugger port that accepts and closes at once, counting connections,
+/// until told to hold them (a debugger that has recovered).
+struct ClosingDebugger {
+    accepts: Arc<AtomicU32>,
+    hold: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ClosingDebugger {
+    fn start(port: u16) -> ClosingDebugger {
+        let debugger = FakeDebugger::listen(port);
+        let accepts = Arc::new(AtomicU32::new(0));
+        let hold = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, h, s) = (accepts.clone(), hold.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut held = Vec::new();
+            while !s.load(Ordering::SeqCst) {
+                match debugger.try_accept() {
+                    Some(conn) => {
+                        a.fetch_add(1, Ordering::SeqCst);
+                        if h.load(Ordering::SeqCst) {
+                            held.push(conn);
+                        }
+                    }
+                    None => thread::sleep(Duration::from_millis(1)),
+                }
+            }
+        });
+        ClosingDebugger {
+            accepts,
+            hold,
+            stop,
+        }
+    }
+
+    fn accepts(&self) -> u32 {
+        self.accepts.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ClosingDebugger {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_debugger_that_closes_at_once_is_retried_with_a_growing_pause() {
+    let port = free_port_pair();
+    let debugger = ClosingDebugger::start(port);
+    let mut proxy = Proxy::start(&["--port", &port.to_string(), "--mode", "persistent"]);
+    proxy.wait_ready();
+    proxy.wait_log("closes right after connecting");
+    // Without backing off this was 9,000-15,000 connects a second.
+    let before = debugger.accepts();
+    let window = Instant::now();
+    thread::sleep(Duration::from_secs(2));
+    let connects = debugger.accepts() - before;
+    assert!(
+        connects < 10,
+        "{connects} connects in {:?}",
+        window.elapsed()
+    );
+    let log = proxy.stderr();
+    assert_eq!(
+        log.matches("closes right after connecting").count(),
+        1,
+        "{log}"
+    );
+
+    // A debugger that stays connected ends the backing off.
+    debugger.hold.store(true, Ordering::SeqCst);
+    proxy.wait_log("stayed connected: no longer backing off");
+    proxy.signal(libc::SIGTERM);
+    assert!(proxy.wait_exit().success());
+}
+
+#[test]
+fn a_debugger_command_that_exits_at_once_is_restarted_with_a_growing_pause() {
+    let port = free_port_pair();
+    let mut proxy = Proxy::start(&[
+        "--backend",
+        "spawn",
+        "--port",
+        &port.to_string(),
+        "--mode",
+        "persistent",
+        "--",
+        "sh",
+        "-c",
+        "exit 0",
+    ]);
+    proxy.wait_ready();
+    // Two quick exits (restarted after 1 s), reported once; the next pause is 2 s.
+    proxy.wait_log("exits right after starting");
+    let starts = |p: &Proxy| p.stderr().matches("started debugger").count();
+    let before = starts(&proxy);
+    thread::sleep(Duration::from_millis(2500));
+    let more = starts(&proxy) - before;
+    assert!(more <= 1, "{more} restarts in 2.5 s:\n{}", proxy.stderr());
+    assert_eq!(
+        proxy.stderr().matches("exits right after starting").count(),
+        1
+    );
+    proxy.signal(libc::SIGTERM);
+    assert!(proxy.wait_exit().success());
+}
+
+#[test]
+fn a_debugger_that_connects_in_and_closes_in_a_loop_is_logged_once() {
+    let port = free_port_pair();
+    let mut proxy = Proxy::start(&["--backend", "listen", "--port", &port.to_string()]);
+    proxy.wait_ready();
+    for _ in 0..40 {
+        drop(TcpStream::connect(("127.0.0.1", port)).expect("connect to the debug port"));
+    }
+    proxy.wait_log("debugger sessions a second");
+    let log = proxy.stderr();
+    assert_eq!(
+        log.matches("debugger sessions a second").count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.contains(" INFO ") && l.contains("debugger connected from")),
+        "{log}"
     );
 }

@@ -6,6 +6,7 @@
 //! in), `spawn` (a child process's stdin/stdout). The proxy owns the `Link`
 //! once it is up and moves the bytes; a backend never touches client data.
 
+mod backoff;
 mod connect;
 mod listen;
 mod spawn;
@@ -137,6 +138,17 @@ impl Backend {
             Backend::Connect(_) => token == DEBUGGER,
             Backend::Listen(_) => token == DEBUGGER_LISTENER,
             Backend::Spawn(_) => token == CHILD_STDERR,
+        }
+    }
+
+    /// Whether the debugger keeps going away as soon as it is reached (a
+    /// crash loop, reported once by the backend): the proxy then logs each
+    /// session's start and end at debug rather than info.
+    pub fn flapping(&self) -> bool {
+        match self {
+            Backend::Connect(c) => c.flapping(),
+            Backend::Listen(l) => l.flapping(),
+            Backend::Spawn(s) => s.flapping(),
         }
     }
 

@@ -7,6 +7,10 @@
 //! before exiting is lost. A child that closes its stdout but does not exit
 //! is stopped (SIGTERM, then SIGKILL). Whenever the backend is dropped — a
 //! clean exit, an error, a panic — the child is stopped and reaped.
+//!
+//! In persistent mode a child that exits within `backoff::STABLE` of starting
+//! is restarted after a growing pause (1 s, doubling up to 5 s), reported
+//! once; a child that ran longer is restarted at once.
 
 use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -17,10 +21,12 @@ use anyhow::anyhow;
 use mio::unix::pipe::{Receiver, Sender};
 use mio::{Interest, Registry};
 
+use super::backoff::{self, Backoff, human};
 use super::{CHILD_STDERR, CHILD_STDOUT, Link, Progress};
 use crate::config::Config;
 
-/// Persistent mode restarts the command at most this often.
+/// The first pause before restarting a command that exited (or failed to
+/// start) right away; it doubles with each repetition.
 const RESTART_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a child may stay alive after closing its stdout, or after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -31,7 +37,9 @@ pub struct Spawner {
     command: Vec<String>,
     cwd: std::path::PathBuf,
     started: u32,
-    last_start: Option<Instant>,
+    backoff: Backoff,
+    /// Starting the command failed last time (warned once per streak).
+    failing: bool,
     child: Option<Running>,
     /// When to (re)start the command, in persistent mode.
     start_at: Option<Instant>,
@@ -56,7 +64,8 @@ impl Spawner {
             command: config.command.clone(),
             cwd: config.cwd.clone(),
             started: 0,
-            last_start: None,
+            backoff: Backoff::new(RESTART_INTERVAL),
+            failing: false,
             child: None,
             start_at: None,
         }
@@ -75,26 +84,61 @@ impl Spawner {
     }
 
     pub fn start(&mut self, registry: &Registry, now: Instant) -> Progress {
-        let earliest = self.last_start.map(|t| t + RESTART_INTERVAL);
-        match earliest {
-            Some(at) if at > now => {
-                self.start_at = Some(at);
+        match self.backoff.lost(now) {
+            None => self.spawn(registry, now),
+            Some(wait) => {
+                self.report_quick_exit(wait);
+                self.start_at = Some(now + wait);
                 Progress::Pending
             }
-            _ => self.spawn(registry, now),
+        }
+    }
+
+    /// Whether the debugger keeps exiting right after it starts (reported
+    /// once already): each repetition is worth a debug line only.
+    pub fn flapping(&self) -> bool {
+        self.backoff.flapping()
+    }
+
+    fn report_quick_exit(&self, wait: Duration) {
+        let quick = self.backoff.quick();
+        if quick == backoff::REPEATED {
+            log::warn!(
+                "debugger {:?} exits right after starting ({quick} times in a row); \
+                 backing off, restarting it every {}, doubling up to {}",
+                self.command[0],
+                human(wait),
+                human(self.backoff.cap())
+            );
+        } else {
+            log::debug!(
+                "debugger {:?} exited right after starting ({quick} in a row): restarting in {}",
+                self.command[0],
+                human(wait)
+            );
         }
     }
 
     fn spawn(&mut self, registry: &Registry, now: Instant) -> Progress {
         self.start_at = None;
-        self.last_start = Some(now);
         self.started += 1;
         match self.try_spawn(registry) {
-            Ok(link) => link,
+            Ok(link) => {
+                self.failing = false;
+                self.backoff.up(now);
+                link
+            }
             Err(e) if self.started == 1 => Progress::Failed(e),
             Err(e) => {
-                log::warn!("{e:#}; trying again in {}s", RESTART_INTERVAL.as_secs());
-                self.start_at = Some(now + RESTART_INTERVAL);
+                let wait = self.backoff.quick_loss();
+                let level = if self.failing {
+                    log::Level::Debug
+                } else {
+                    log::Level::Warn
+                };
+                log::log!(level, "{e:#}; trying again in {}", human(wait));
+                self.failing = true;
+                self.start_at = Some(now + wait);
                 Progress::Pending
             }
         }
@@ -151,7 +195,13 @@ impl Spawner {
                 return Err(anyhow!("cannot set up pipes to debugger {program:?}: {e}"));
             }
         };
-        log::info!(
+        let level = if self.flapping() {
+            log::Level::Debug
+        } else {
+            log::Level::Info
+        };
+        log::log!(
+            level,
             "started debugger {:?} (pid {})",
             self.command.join(" "),
             running.child.id()
@@ -203,13 +253,21 @@ impl Spawner {
 
     pub fn deadline(&self) -> Option<Instant> {
         let stop = self.child.as_ref().and_then(|r| r.stop_at);
-        match (stop, self.start_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [stop, self.start_at, self.backoff.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn on_timer(&mut self, registry: &Registry, now: Instant) -> Progress {
+        if let Some(quick) = self.backoff.on_timer(now)
+            && quick >= backoff::REPEATED
+        {
+            log::info!(
+                "debugger {:?} kept running: no longer backing off (after {quick} quick restarts)",
+                self.command[0]
+            );
+        }
         if self.start_at.is_some_and(|t| t <= now) {
             return self.spawn(registry, now);
         }
@@ -242,13 +300,18 @@ impl Spawner {
         let status = running.status?;
         running.log_stderr(&self.command[0]);
         running.flush_stderr(&self.command[0]);
-        let code = if status.success() {
-            log::info!("debugger {:?} exited with status 0", self.command[0]);
-            0
-        } else {
-            log::warn!("debugger {:?} {}", self.command[0], describe_status(status));
-            1
+        // A crash loop is reported once by `report_quick_exit`, not per exit.
+        let (code, level) = match (status.success(), self.flapping()) {
+            (_, true) => (u8::from(!status.success()), log::Level::Debug),
+            (true, false) => (0, log::Level::Info),
+            (false, false) => (1, log::Level::Warn),
         };
+        log::log!(
+            level,
+            "debugger {:?} {}",
+            self.command[0],
+            describe_status(status)
+        );
         Some(code)
     }
 }

@@ -302,6 +302,15 @@ impl FakeDebugger {
         FakeDebugger { listener }
     }
 
+    /// A connection from the proxy if one is waiting, without waiting.
+    pub fn try_accept(&self) -> Option<TcpStream> {
+        match self.listener.accept() {
+            Ok((stream, _)) => Some(stream),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+
     /// Waits for the proxy to connect.
     pub fn accept(&self) -> TcpStream {
         let end = Instant::now() + DEADLINE;
