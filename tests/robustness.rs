@@ -256,3 +256,104 @@ fn a_debugger_that_connects_in_and_closes_in_a_loop_is_logged_once() {
         "{log}"
     );
 }
+
+// ----- what a spawned debugger starts goes with it -----
+
+/// Kills a test's stray process if the proxy failed to (so that a failing
+/// test leaves no `sleep 300` behind).
+struct Stray(i32);
+
+impl Drop for Stray {
+    fn drop(&mut self) {
+        if running(self.0) {
+            // SAFETY: kill(2) on a pid this test saw started; no memory involved.
+            unsafe {
+                libc::kill(self.0, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// The `nth` pid the debugger script printed on its stderr (`echo $! >&2`),
+/// which the proxy logs as `sh stderr: PID`.
+fn stderr_pid(proxy: &mut Proxy, nth: usize) -> Stray {
+    let pids = |p: &Proxy| -> Vec<i32> {
+        p.stderr()
+            .lines()
+            .filter_map(|l| l.split_once("sh stderr: "))
+            .filter_map(|(_, pid)| pid.trim().parse().ok())
+            .collect()
+    };
+    wait_until("the debugger to print a pid", || pids(proxy).len() >= nth);
+    let pid = pids(proxy)[nth - 1];
+    assert!(running(pid), "{pid} is not running");
+    Stray(pid)
+}
+
+fn spawn_persistent(port: u16, mode: &str, script: &str) -> Proxy {
+    let port = port.to_string();
+    let mut proxy = Proxy::start(&[
+        "--backend",
+        "spawn",
+        "--port",
+        &port,
+        "--mode",
+        mode,
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    proxy.wait_ready();
+    proxy
+}
+
+#[test]
+fn what_the_debugger_started_goes_when_the_proxy_stops() {
+    let port = free_port_pair();
+    let mut proxy = spawn_persistent(port, "session", "sleep 300 & echo $! >&2; exec cat");
+    let sleep = stderr_pid(&mut proxy, 1);
+    proxy.signal(libc::SIGTERM);
+    assert!(proxy.wait_exit().success());
+    wait_until("the debugger's child to be gone", || !running(sleep.0));
+}
+
+#[test]
+fn what_the_debugger_started_goes_when_it_exits_and_is_restarted() {
+    let port = free_port_pair();
+    let mut proxy = spawn_persistent(
+        port,
+        "persistent",
+        "sleep 300 & echo $! >&2; read line; echo bye",
+    );
+    let mut client = Client::connect(port + 1);
+    let first = stderr_pid(&mut proxy, 1);
+    client.send(b"go\n");
+    assert_eq!(client.read_n(4), b"bye\n");
+    wait_until("the first debugger's child to be gone", || {
+        !running(first.0)
+    });
+    let second = stderr_pid(&mut proxy, 2);
+    assert!(proxy.try_status().is_none(), "{}", proxy.stderr());
+    proxy.signal(libc::SIGTERM);
+    assert!(proxy.wait_exit().success());
+    wait_until("the second debugger's child to be gone", || {
+        !running(second.0)
+    });
+}
+
+#[test]
+fn what_the_debugger_started_is_killed_if_it_ignores_sigterm() {
+    let port = free_port_pair();
+    let mut proxy = spawn_persistent(
+        port,
+        "session",
+        "(trap '' TERM; exec sleep 300) & echo $! >&2; exec cat",
+    );
+    let stubborn = stderr_pid(&mut proxy, 1);
+    proxy.signal(libc::SIGTERM);
+    assert!(proxy.wait_exit().success());
+    wait_until("the stubborn child to be killed", || !running(stubborn.0));
+    let log = proxy.stderr();
+    assert!(log.contains("ignored SIGTERM: killing them"), "{log}");
+}

@@ -7,7 +7,9 @@
 //! once it is up and moves the bytes; a backend never touches client data.
 
 mod backoff;
+mod child;
 mod connect;
+mod group;
 mod listen;
 mod spawn;
 
