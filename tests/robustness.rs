@@ -357,3 +357,56 @@ fn what_the_debugger_started_is_killed_if_it_ignores_sigterm() {
     let log = proxy.stderr();
     assert!(log.contains("ignored SIGTERM: killing them"), "{log}");
 }
+
+// ----- the owner's `stop` always gets through -----
+
+#[test]
+fn idle_control_connections_cannot_lock_out_status_and_stop() {
+    let runtime = TempDir::new("rb-ctl");
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut cmd = Proxy::command();
+    cmd.args(["--port", &port.to_string()])
+        .env("XDG_RUNTIME_DIR", &runtime.0);
+    let mut proxy = Proxy::spawn(cmd);
+    let _conn = debugger.accept();
+    proxy.wait_ready();
+
+    // Something keeps 20 control connections open that never ask anything,
+    // opening a new one as fast as the proxy closes them.
+    let socket = runtime.0.join(format!("dbgproxy/{}.sock", port + 1));
+    let opened = Arc::new(AtomicU32::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let pest = {
+        let (opened, stop) = (opened.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut idle = std::collections::VecDeque::new();
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(conn) = std::os::unix::net::UnixStream::connect(&socket) {
+                    idle.push_back(conn);
+                    opened.fetch_add(1, Ordering::SeqCst);
+                }
+                if idle.len() > 20 {
+                    idle.pop_front();
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    wait_until("the idle connections to pile up", || {
+        opened.load(Ordering::SeqCst) >= 40
+    });
+
+    for _ in 0..3 {
+        assert_eq!(status(&runtime.0, port)["pid"], proxy.pid());
+    }
+    let out = dbgproxy(&runtime.0, &["stop", "--port", &port.to_string()]);
+    assert!(
+        out.status.success(),
+        "stop failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(proxy.wait_exit().success());
+    stop.store(true, Ordering::SeqCst);
+    pest.join().unwrap();
+}
