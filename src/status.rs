@@ -80,6 +80,7 @@ impl View<'_> {
             "debugger_waits_for_slow_clients": k.debugger_waits,
             "client_input_pauses": s.input_pauses,
             "debugger_sessions": s.debugger_sessions,
+            "log_lines_dropped": crate::logging::dropped(),
         });
         if let Value::Object(m) = &mut counters {
             m.extend(self.session.counters());
