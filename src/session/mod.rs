@@ -21,6 +21,7 @@
 //!   receiving what it was sent before it is closed.
 
 mod backlog;
+mod dbgp;
 mod passthrough;
 
 use serde_json::{Map, Value};
@@ -145,5 +146,8 @@ pub trait Session {
 
 /// The session for `settings.protocol`.
 pub fn new(settings: &Settings) -> Box<dyn Session> {
-    Box::new(passthrough::Passthrough::new(settings))
+    match settings.protocol {
+        Protocol::Dbgp => Box::new(dbgp::Dbgp::new(settings)),
+        _ => Box::new(passthrough::Passthrough::new(settings)),
+    }
 }
