@@ -118,6 +118,7 @@ impl H {
             mode,
             last_goodbye,
             backlog_bytes: 1 << 20,
+            passthrough: false,
         };
         H {
             s: Dbgp::new(&settings),
