@@ -55,7 +55,7 @@ fn the_last_goodbye_while_live() {
     let mut h = H::new(Mode::Session, LastGoodbye::Keep);
     h.join(1);
     h.up();
-    h.engine(&packets(CONN2)[0]);
+    h.engine(packets(CONN2)[0]);
     assert_eq!(to_debugger(&h.client(1, "detach -i 6")), ["detach -i 1"]);
     let sent = h.answer(&find(CONN2, &["command=\"detach\""]));
     assert_eq!(

@@ -139,7 +139,7 @@ impl H {
             h.join(c);
         }
         h.up();
-        h.engine(&packets(init)[0]);
+        h.engine(packets(init)[0]);
         h
     }
 

@@ -59,7 +59,7 @@ fn first_request() -> H {
 /// answered them on connection 2. Returns what the clients were sent.
 fn second_request(h: &mut H) -> Vec<Sent> {
     h.up();
-    let mut sent = h.engine(&packets(CONN2)[0]);
+    let mut sent = h.engine(packets(CONN2)[0]);
     let replayed = to_debugger(&sent)
         .iter()
         .map(|s| s.to_string())
@@ -134,7 +134,7 @@ fn breakpoints_and_features_are_replayed_to_the_next_request() {
     // A third request gets what is left, as it was left.
     h.lost();
     h.up();
-    let sent = h.engine(&packets(CONN3)[0]);
+    let sent = h.engine(packets(CONN3)[0]);
     h.answer(&find(
         CONN1,
         &["command=\"feature_set\" transaction_id=\"1\""],
@@ -180,7 +180,7 @@ fn a_new_breakpoint_whose_engine_id_a_client_knows_gets_another() {
     // Connection 3's first id (154940001) is new; make the engine reuse
     // one a client knows (php -S: one process, ids restart per request).
     h.up();
-    h.engine(&packets(CONN3)[0]);
+    h.engine(packets(CONN3)[0]);
     h.answer(&find(
         CONN1,
         &["command=\"feature_set\" transaction_id=\"1\""],
