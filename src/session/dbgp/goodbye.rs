@@ -33,12 +33,16 @@ impl Dbgp {
                 // the explicit "terminate the script", forwarded; `detach`
                 // is answered here and becomes Xdebug's `detach`, so the
                 // request runs to its end undebugged instead of stopping
-                // again with nobody there (a `run` would).
+                // again with nobody there (a `run` would). The client stays
+                // for the next request's `<init>`, as a persistent IDE does.
                 self.breakpoints.forget(client);
                 if cmd.name() == b"stop" {
                     return self.enqueue(Origin::Client(client), cmd, out);
                 }
-                self.leave_here(client, &cmd, out);
+                self.answer_goodbye(client, &cmd, out);
+                if let Some(e) = self.engine.as_mut() {
+                    e.said_goodbye.insert(client);
+                }
                 if let Ok(detach) = Command::parse(&command::build(b"detach", 0, &[], None)) {
                     self.queue.push_back(Queued {
                         origin: Origin::Internal,
@@ -48,18 +52,19 @@ impl Dbgp {
                 }
             }
             Some(true) => self.leave_here(client, &cmd, out),
-            None => {
-                // No PHP request to end: the client's own goodbye.
-                if last && !self.forward_last_goodbye {
+            // No PHP request to end: the client's own goodbye.
+            None if last => {
+                if !self.forward_last_goodbye {
                     self.breakpoints.forget(client);
                 }
-                self.leave_here(client, &cmd, out);
+                self.answer_goodbye(client, &cmd, out);
             }
+            None => self.leave_here(client, &cmd, out),
         }
     }
 
-    /// Answers a goodbye as Xdebug does, and closes the client.
-    fn leave_here(&mut self, client: ClientId, cmd: &Command, out: &mut Outbox) {
+    /// Answers a goodbye as Xdebug does; the client waits for nothing more.
+    fn answer_goodbye(&mut self, client: ClientId, cmd: &Command, out: &mut Outbox) {
         self.drop_commands_of(client);
         let status = if cmd.name() == b"stop" {
             "stopped"
@@ -69,13 +74,18 @@ impl Dbgp {
         let attrs = [("status", status), ("reason", "ok")];
         let answer = packet::response(cmd.name(), Some(cmd.txn()), &attrs, "");
         self.answer(client, answer, out);
+    }
+
+    /// A personal goodbye: answered as Xdebug does, and the client closed.
+    fn leave_here(&mut self, client: ClientId, cmd: &Command, out: &mut Outbox) {
+        self.answer_goodbye(client, cmd, out);
         if let Some(c) = self.clients.get_mut(&client) {
             c.leaving = true;
         }
         out.close(
             client,
             format!(
-                "it said {} while other clients remain or the script goes on",
+                "it said {} while other clients remain",
                 String::from_utf8_lossy(cmd.name())
             ),
         );

@@ -3,6 +3,8 @@
 use super::routing::strip;
 use super::*;
 
+const FILE: &str = "file:///tmp/dbgp-rec/loop.php";
+
 #[test]
 fn a_goodbye_while_the_script_is_live_is_personal() {
     let mut h = at_break(&[1, 2]);
@@ -63,30 +65,32 @@ fn the_last_goodbye_while_live() {
         Some("6")
     );
 
-    // Persistent, keeping the session: answered here, the client closed,
-    // and Xdebug told to detach (the script runs on undebugged), its
-    // answer swallowed; the leaver's breakpoints are forgotten.
+    // Persistent, keeping the session: answered here, and Xdebug told to
+    // detach (the script runs on undebugged), its answer swallowed; the
+    // leaver's breakpoints are forgotten. The client stays for the next
+    // request's <init>, as a persistent IDE does.
     let mut h = at_break(&[1]);
-    h.client(
-        1,
-        "breakpoint_set -i 7 -t line -f file:///tmp/dbgp-rec/loop.php -n 4",
-    );
+    h.client(1, &format!("breakpoint_set -i 7 -t line -f {FILE} -n 4"));
     h.answer(&find(
         CONN1,
         &["command=\"breakpoint_set\" transaction_id=\"7\""],
     ));
     assert_eq!(h.counter("breakpoints_remembered"), 1);
     let sent = h.client(1, "detach -i 6");
+    let xdebugs = find(CONN2, &["command=\"detach\""]);
     assert_eq!(
-        sent[..2],
+        sent,
         [
-            Sent::Client(1, find(CONN2, &["command=\"detach\""])),
-            Sent::Close(1)
+            Sent::Client(1, xdebugs.clone()),
+            Sent::Debugger("detach -i 3".into())
         ]
     );
-    assert_eq!(to_debugger(&sent), ["detach -i 3"]);
     assert_eq!(h.counter("breakpoints_remembered"), 0);
-    assert!(h.answer(&find(CONN2, &["command=\"detach\""])).is_empty());
+    assert!(h.answer(&xdebugs).is_empty());
+    // It has its answer: the end of the request tells it nothing more.
+    assert!(h.lost().is_empty());
+    h.up();
+    assert_eq!(h.engine(packets(CONN2)[0]).len(), 1);
 
     // `stop` is the explicit "end the script": forwarded.
     let mut h = at_break(&[1]);
