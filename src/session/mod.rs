@@ -21,6 +21,7 @@
 //!   receiving what it was sent before it is closed.
 
 mod backlog;
+mod dap;
 mod passthrough;
 
 use serde_json::{Map, Value};
@@ -109,6 +110,9 @@ impl Settings {
 }
 
 /// One protocol's rules for sharing a debug session among clients.
+// `from_client`/`from_debugger` name where a message comes from, not a
+// conversion: clippy's naming rule for constructors does not apply.
+#[allow(clippy::wrong_self_convention)]
 pub trait Session {
     /// A client connected. A session replays here what a joiner must learn
     /// first (a greeting, the current state).
@@ -145,5 +149,8 @@ pub trait Session {
 
 /// The session for `settings.protocol`.
 pub fn new(settings: &Settings) -> Box<dyn Session> {
-    Box::new(passthrough::Passthrough::new(settings))
+    match settings.protocol {
+        Protocol::Dap => Box::new(dap::Dap::new(settings)),
+        _ => Box::new(passthrough::Passthrough::new(settings)),
+    }
 }
