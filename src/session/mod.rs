@@ -100,6 +100,9 @@ pub struct Settings {
     pub last_goodbye: LastGoodbye,
     /// Debugger output kept for the next client while none is connected.
     pub backlog_bytes: usize,
+    /// Whole messages, but no sharing: every client gets every message and
+    /// ids pass unchanged (`--passthrough`).
+    pub passthrough: bool,
 }
 
 impl Settings {
@@ -149,6 +152,9 @@ pub trait Session {
 
 /// The session for `settings.protocol`.
 pub fn new(settings: &Settings) -> Box<dyn Session> {
+    if settings.passthrough {
+        return Box::new(passthrough::Passthrough::new(settings));
+    }
     match settings.protocol {
         Protocol::Dap => Box::new(dap::Dap::new(settings)),
         _ => Box::new(passthrough::Passthrough::new(settings)),

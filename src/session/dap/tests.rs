@@ -38,6 +38,7 @@ fn settings(last_goodbye: LastGoodbye) -> Settings {
         mode: Mode::Persistent,
         last_goodbye,
         backlog_bytes: 1 << 20,
+        passthrough: false,
     }
 }
 
