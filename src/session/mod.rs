@@ -21,6 +21,7 @@
 //!   receiving what it was sent before it is closed.
 
 mod backlog;
+mod dap;
 mod dbgp;
 mod passthrough;
 
@@ -156,6 +157,7 @@ pub fn new(settings: &Settings) -> Box<dyn Session> {
         return Box::new(passthrough::Passthrough::new(settings));
     }
     match settings.protocol {
+        Protocol::Dap => Box::new(dap::Dap::new(settings)),
         Protocol::Dbgp => Box::new(dbgp::Dbgp::new(settings)),
         _ => Box::new(passthrough::Passthrough::new(settings)),
     }
