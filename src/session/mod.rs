@@ -21,7 +21,11 @@
 //!   receiving what it was sent before it is closed.
 
 mod backlog;
+mod gdb_mi;
+mod greeting;
 mod passthrough;
+#[cfg(test)]
+mod testkit;
 
 use serde_json::{Map, Value};
 
@@ -145,5 +149,8 @@ pub trait Session {
 
 /// The session for `settings.protocol`.
 pub fn new(settings: &Settings) -> Box<dyn Session> {
-    Box::new(passthrough::Passthrough::new(settings))
+    match settings.protocol {
+        Protocol::GdbMi => Box::new(gdb_mi::GdbMi::new(settings)),
+        _ => Box::new(passthrough::Passthrough::new(settings)),
+    }
 }
