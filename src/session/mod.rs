@@ -23,9 +23,11 @@
 mod backlog;
 mod gdb_mi;
 mod greeting;
+mod json;
 mod passthrough;
 #[cfg(test)]
 mod testkit;
+mod v8;
 
 use serde_json::{Map, Value};
 
@@ -151,6 +153,7 @@ pub trait Session {
 pub fn new(settings: &Settings) -> Box<dyn Session> {
     match settings.protocol {
         Protocol::GdbMi => Box::new(gdb_mi::GdbMi::new(settings)),
+        Protocol::V8 => Box::new(v8::V8::new(settings)),
         _ => Box::new(passthrough::Passthrough::new(settings)),
     }
 }

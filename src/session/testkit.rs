@@ -11,8 +11,10 @@
 //! - `>>| [X] message`: what client `X` sent, which the session must answer
 //!   itself (the real debugger never saw it).
 //!
-//! How a message is written on one line depends on the protocol: gdb lines
-//! as they are; V8 bodies, framed by the kit.
+//! How a message is written on one line depends on the protocol (the test
+//! says, with `frame`): gdb lines as they are; V8 bodies, with the seq the
+//! debugger got. With Content-Length framing, whose messages do not end in
+//! a newline, each scenario line is preceded by a newline of its own.
 
 use std::collections::BTreeMap;
 
@@ -77,6 +79,18 @@ impl Run {
     pub fn lost(&mut self) {
         self.session.debugger_lost(&mut self.out);
         self.settle();
+    }
+
+    /// A client's bytes, framed as the event loop frames them.
+    pub fn client_sends_bytes(&mut self, name: &str, bytes: &[u8]) {
+        let mut messages = Vec::new();
+        let mut assembler = Assembler::new(self.protocol, Direction::ToDebugger, 1 << 24);
+        assembler
+            .feed(Chunk::copy_from(bytes), |m| messages.push(m))
+            .expect("the client's message frames");
+        for m in messages {
+            self.client_sends(name, m);
+        }
     }
 
     pub fn client_sends(&mut self, name: &str, message: Message) {
@@ -150,8 +164,9 @@ impl Run {
     }
 
     /// Plays a transcript; `frame` turns a scenario line's message into the
-    /// bytes a client sends.
-    pub fn play(&mut self, transcript: &str, frame: impl Fn(&str) -> Vec<u8>) {
+    /// bytes the client sends and the bytes the debugger must get.
+    pub fn play(&mut self, transcript: &str, frame: impl Fn(&str) -> (Vec<u8>, Vec<u8>)) {
+        let own_newline = self.protocol != Protocol::GdbMi;
         let mut pending = String::new();
         for line in transcript.split_inclusive('\n') {
             let scenario =
@@ -159,6 +174,9 @@ impl Run {
             if !scenario {
                 pending.push_str(line);
                 continue;
+            }
+            if own_newline {
+                pending.pop();
             }
             self.debugger_says(std::mem::take(&mut pending).as_bytes());
             let line = line.trim_end_matches('\n');
@@ -180,12 +198,12 @@ impl Run {
             let (who, text) = line[5..]
                 .split_once("] ")
                 .unwrap_or((&line[5..line.len() - 1], ""));
-            let bytes = frame(text);
+            let (sent, got) = frame(text);
             if forwarded {
-                self.expected_to_debugger.push(bytes.clone());
+                self.expected_to_debugger.push(got);
             }
             if who != "P" {
-                self.client_sends(who, Message::from_bytes(&bytes));
+                self.client_sends_bytes(who, &sent);
             }
         }
         self.debugger_says(pending.as_bytes());

@@ -28,8 +28,9 @@ fn run(mode: Mode, last_goodbye: LastGoodbye) -> Run {
     )
 }
 
-fn line(s: &str) -> Vec<u8> {
-    format!("{s}\n").into_bytes()
+fn line(s: &str) -> (Vec<u8>, Vec<u8>) {
+    let b = format!("{s}\n").into_bytes();
+    (b.clone(), b)
 }
 
 fn played(transcript: &str, mode: Mode, last_goodbye: LastGoodbye) -> Run {
