@@ -16,6 +16,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream as MioStream;
+
+#[path = "support/routed.rs"]
+mod routed;
 use mio::{Events, Interest, Poll, Token};
 
 thread_local! {
@@ -81,7 +84,7 @@ fn rounds() -> usize {
         .unwrap_or(5)
 }
 
-/// `BENCH_ONLY=rtt,throughput,fanout,idle,start,memory` runs a subset (for
+/// `BENCH_ONLY=rtt,throughput,fanout,routed,idle,start,memory` runs a subset (for
 /// profiling); the report is written only for a full run.
 fn wanted(part: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p == part))
@@ -172,6 +175,9 @@ fn main() {
             ));
         }
     }
+    if wanted("routed") {
+        rows.extend(routed::rows());
+    }
     if wanted("idle") {
         rows.extend(idle_rows());
     }
@@ -230,7 +236,9 @@ impl Setup {
                     "-q".into(),
                 ];
                 if framed {
-                    args.extend(["--protocol".into(), "dap".into()]);
+                    // Framing alone: the bytes here are not DAP messages, and
+                    // the session layer's cost is measured by the routed rows.
+                    args.extend(["--protocol".into(), "dap".into(), "--passthrough".into()]);
                 }
                 // For experiments: `BENCH_PROXY_ARGS="--busy-poll 0" cargo bench`.
                 if let Ok(extra) = std::env::var("BENCH_PROXY_ARGS") {

@@ -1,6 +1,6 @@
 //! One IDE client: its socket, its bounded out-queue and what it has done.
 //!
-//! The proxy (`proxy.rs`) decides what goes into the queue; this module only
+//! The client table (`clients.rs`) decides what goes into the queue; this module only
 //! knows how to move bytes in and out of one socket and which readiness it
 //! needs for that.
 
@@ -36,6 +36,10 @@ pub struct Client {
     pub readable: bool,
     /// Cuts the client's input into whole messages for the debugger.
     pub input: Assembler,
+    /// Since when its queue has been over `--client-buffer` (the debugger waits).
+    pub behind_since: Option<Instant>,
+    /// When a write last took some of its queue.
+    pub last_progress: Instant,
     stream: TcpStream,
     token: Token,
     wants_write: bool,
@@ -69,6 +73,8 @@ impl Client {
             bytes_out: 0,
             readable: true,
             input: Assembler::new(framing.0, Direction::ToDebugger, framing.1),
+            behind_since: None,
+            last_progress: Instant::now(),
             stream,
             token,
             wants_write: false,

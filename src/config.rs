@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::daemon;
 use crate::framing::Protocol;
+use crate::session::LastGoodbye;
 
 /// How the proxy reaches the debugger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,8 +108,8 @@ struct Cli {
     #[arg(long, value_enum)]
     protocol: Option<Protocol>,
 
-    /// Largest message accepted in a framed protocol; a client that sends a
-    /// larger one is disconnected.
+    /// Largest message accepted from the debugger in a framed protocol; one
+    /// that announces a larger one ends its session.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     max_message: u64,
 
@@ -152,9 +153,44 @@ struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     backlog_bytes: u64,
 
-    /// Bytes queued for one client before it is disconnected as too slow.
+    /// Bytes queued for one client before the debugger is made to wait for
+    /// it; a client this far behind that makes no progress for --stall-timeout
+    /// is disconnected. A message is always delivered to a client whose queue
+    /// is empty, whatever its size.
     #[arg(long, value_name = "BYTES", default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     client_buffer: u64,
+
+    /// Milliseconds a client over --client-buffer may go without taking a byte
+    /// before it is disconnected (meanwhile the debugger waits); one that keeps
+    /// reading is given up to ten times this.
+    #[arg(long, value_name = "MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    stall_timeout: u64,
+
+    /// Largest message a client may send in a framed protocol (commands are
+    /// small); a client that sends a larger one is disconnected.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    max_client_message: u64,
+
+    /// Bytes of unfinished client messages held across all clients; past it,
+    /// the client holding the most is disconnected.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    client_input_total: u64,
+
+    /// In persistent mode, what the last client's goodbye does: keep the debug
+    /// session for the next client (resume the debuggee, drop the leaver's
+    /// breakpoints), or forward it to the debugger.
+    #[arg(long, value_enum, default_value_t = LastGoodbye::Keep)]
+    last_goodbye: LastGoodbye,
+
+    /// Frame whole messages but share nothing: every client gets every message
+    /// and ids pass unchanged, as before sessions were shared.
+    #[arg(long)]
+    passthrough: bool,
+
+    /// In persistent mode, close every client when the debugger goes away
+    /// (raw clients then see EOF), instead of keeping them for the next one.
+    #[arg(long)]
+    hangup_clients: bool,
 
     /// Microseconds to keep polling without sleeping after activity, so that a
     /// reply arriving soon is forwarded without a sleep/wake-up (0 = sleep at once).
@@ -250,6 +286,12 @@ pub struct Config {
     pub max_clients: usize,
     pub backlog_bytes: usize,
     pub client_buffer: usize,
+    pub stall_timeout: Duration,
+    pub max_client_message: usize,
+    pub client_input_total: usize,
+    pub last_goodbye: LastGoodbye,
+    pub hangup_clients: bool,
+    pub passthrough: bool,
     pub drain_timeout: Duration,
     pub busy_poll: Duration,
     pub command: Vec<String>,
@@ -362,6 +404,14 @@ impl Config {
             max_clients: cli.max_clients as usize,
             backlog_bytes: usize::try_from(cli.backlog_bytes).unwrap_or(usize::MAX),
             client_buffer: usize::try_from(cli.client_buffer).unwrap_or(usize::MAX),
+            stall_timeout: Duration::from_millis(cli.stall_timeout),
+            // Never more than a debugger message may be.
+            max_client_message: usize::try_from(cli.max_client_message.min(cli.max_message))
+                .unwrap_or(usize::MAX),
+            client_input_total: usize::try_from(cli.client_input_total).unwrap_or(usize::MAX),
+            last_goodbye: cli.last_goodbye,
+            hangup_clients: cli.hangup_clients,
+            passthrough: cli.passthrough,
             drain_timeout: Duration::from_millis(cli.drain_timeout),
             busy_poll: Duration::from_micros(cli.busy_poll),
             command: cli.command,

@@ -2,17 +2,22 @@
 //! `proxy::run`. The framing scanners are public so that fuzz targets and
 //! property tests can drive them without sockets.
 
+pub mod accept;
 pub mod backends;
 pub mod client;
+pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod debugger;
 pub mod framing;
 pub mod lifecycle;
+pub mod logging;
 pub mod net;
 pub mod proxy;
 pub mod queue;
 pub mod session;
+pub mod status;
 pub mod systemd;
 pub mod tuning;

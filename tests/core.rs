@@ -221,15 +221,19 @@ fn session_mode_flushes_to_clients_and_exits_0_when_the_debugger_closes() {
 }
 
 #[test]
-fn a_slow_client_is_dropped_and_never_stalls_the_others() {
+fn a_client_that_stops_reading_is_dropped_after_the_stall_timeout() {
     // The fast client is never more than one step behind (256 KiB, well within
     // its 1 MiB allowance); the one that never reads must overflow the kernel's
     // loopback buffers (at most ~10 MiB) plus its allowance within 32 MiB.
+    // Then the debugger waits for it, for --stall-timeout, and it is dropped.
     const STEP: usize = 256 << 10;
     const STEPS: usize = 128;
     let port = free_port_pair();
     let debugger = FakeDebugger::listen(port);
-    let mut proxy = start(port, &["--client-buffer", "1048576"]);
+    let mut proxy = start(
+        port,
+        &["--client-buffer", "1048576", "--stall-timeout", "300"],
+    );
     let mut conn = debugger.accept();
     proxy.wait_ready();
     let mut slow = Client::connect(port + 1);
@@ -253,7 +257,7 @@ fn a_slow_client_is_dropped_and_never_stalls_the_others() {
         steps.recv().expect("the fast client stopped reading");
     }
     assert_eq!(checksum(&reader.join().unwrap()), checksum(&data));
-    proxy.wait_log("too slow");
+    proxy.wait_log("too slow: took nothing for 300ms");
     // The slow one got a prefix of the stream, then the end.
     let got = slow.read_to_end();
     assert!(got.len() < data.len(), "the slow client was not cut off");
@@ -421,7 +425,7 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn running_out_of_descriptors_pauses_accepting_and_recovers() {
+fn running_out_of_descriptors_refuses_with_a_reserve_descriptor_and_recovers() {
     use std::os::unix::process::CommandExt;
     let port = free_port_pair();
     let debugger = FakeDebugger::listen(port);
@@ -444,12 +448,13 @@ fn running_out_of_descriptors_pauses_accepting_and_recovers() {
     let mut conn = debugger.accept();
     proxy.wait_ready();
 
-    // Far more clients than descriptors: the kernel queues them; the proxy
-    // takes what it can and pauses instead of spinning or dying.
-    let crowd: Vec<TcpStream> = (0..30)
+    // Far more clients than descriptors: the proxy takes what it can, and
+    // refuses the rest through its reserve descriptor instead of pausing,
+    // spinning or dying, so the kernel's queue never holds abandoned ones.
+    let crowd: Vec<TcpStream> = (0..200)
         .map(|_| TcpStream::connect(("127.0.0.1", port + 1)).unwrap())
         .collect();
-    proxy.wait_log("pausing accepts");
+    proxy.wait_log("out of file descriptors: refusing new clients");
     drop(crowd);
     let mut late = Client::connect(port + 1);
     late.send(b"ping");
@@ -457,4 +462,10 @@ fn running_out_of_descriptors_pauses_accepting_and_recovers() {
     conn.write_all(b"pong").unwrap();
     assert_eq!(late.read_n(4), b"pong");
     assert!(proxy.try_status().is_none());
+    let log = proxy.stderr();
+    assert!(log.contains("descriptors available again"), "{log}");
+    assert!(
+        !log.contains("pausing accepts"),
+        "fell back to pausing:\n{log}"
+    );
 }

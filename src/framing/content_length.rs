@@ -115,10 +115,10 @@ impl ContentLength {
             )
         })?;
         if length > self.max_message {
-            return Err(FrameError::new(
+            return Err(FrameError::too_big(
                 at,
                 format!(
-                    "Content-Length {length} is over the {} byte limit (--max-message)",
+                    "Content-Length {length} is over the {} byte limit",
                     self.max_message
                 ),
             ));

@@ -49,12 +49,9 @@ impl Packets {
                             .and_then(|v| v.checked_add((b - b'0') as usize))
                             .unwrap_or(usize::MAX);
                         if value > self.max_message {
-                            return Err(FrameError::new(
+                            return Err(FrameError::too_big(
                                 i,
-                                format!(
-                                    "packet length over the {} byte limit (--max-message)",
-                                    self.max_message
-                                ),
+                                format!("packet length over the {} byte limit", self.max_message),
                             ));
                         }
                         self.state = State::Length {
@@ -128,12 +125,9 @@ impl Commands {
         };
         self.len += end;
         if self.len > self.max_message {
-            return Err(FrameError::new(
+            return Err(FrameError::too_big(
                 end.saturating_sub(1),
-                format!(
-                    "command over the {} byte limit (--max-message)",
-                    self.max_message
-                ),
+                format!("command over the {} byte limit", self.max_message),
             ));
         }
         if !complete {

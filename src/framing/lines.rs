@@ -37,12 +37,9 @@ impl Lines {
         }
         self.len += end;
         if self.len > self.max_message {
-            return Err(FrameError::new(
+            return Err(FrameError::too_big(
                 end.saturating_sub(1),
-                format!(
-                    "line over the {} byte limit (--max-message)",
-                    self.max_message
-                ),
+                format!("line over the {} byte limit", self.max_message),
             ));
         }
         if !complete {

@@ -74,11 +74,25 @@ pub enum Scan {
 pub struct FrameError {
     pub at: usize,
     pub what: String,
+    /// A size bound was hit (the flag that sets it depends on the direction).
+    pub too_big: bool,
 }
 
 impl FrameError {
     fn new(at: usize, what: String) -> Self {
-        FrameError { at, what }
+        FrameError {
+            at,
+            what,
+            too_big: false,
+        }
+    }
+
+    fn too_big(at: usize, what: String) -> Self {
+        FrameError {
+            at,
+            what,
+            too_big: true,
+        }
     }
 }
 
@@ -218,6 +232,7 @@ impl std::fmt::Display for BadFraming {
 /// Turns a stream of chunks into whole messages.
 pub struct Assembler {
     scanner: Scanner,
+    direction: Direction,
     partial: Vec<Chunk>,
     partial_len: usize,
 }
@@ -226,6 +241,7 @@ impl Assembler {
     pub fn new(protocol: Protocol, direction: Direction, max_message: usize) -> Assembler {
         Assembler {
             scanner: Scanner::new(protocol, direction, max_message),
+            direction,
             partial: Vec::new(),
             partial_len: 0,
         }
@@ -256,7 +272,13 @@ impl Assembler {
                             ..(offset + e.at + 24).min(chunk.len())],
                         64,
                     ),
-                    what: e.what,
+                    what: match (e.too_big, self.direction) {
+                        (false, _) => e.what,
+                        (true, Direction::FromDebugger) => format!("{} (--max-message)", e.what),
+                        (true, Direction::ToDebugger) => {
+                            format!("{} (--max-client-message)", e.what)
+                        }
+                    },
                 })?;
             let Scan::Frame {
                 end,

@@ -154,7 +154,10 @@ fn gdb_lines_and_the_prompt() {
     }
     let mut a = Assembler::new(Protocol::GdbMi, Direction::ToDebugger, 16);
     let err = a.feed(Chunk::copy_from(&[b'x'; 17]), |_| {}).unwrap_err();
-    assert_eq!(err.what, "line over the 16 byte limit (--max-message)");
+    assert_eq!(
+        err.what,
+        "line over the 16 byte limit (--max-client-message)"
+    );
 }
 
 #[test]

@@ -44,7 +44,10 @@ impl Backlog {
         if self.raw {
             dropped = self.bytes.trim_to(self.bound);
         } else {
-            while self.bytes.len() > self.bound {
+            // The newest message stays whatever its size (it is within
+            // --max-message): a message larger than the bound must still
+            // reach the next client whole.
+            while self.bytes.len() > self.bound && self.lens.len() > 1 {
                 let Some(len) = self.lens.pop_front() else {
                     break;
                 };
@@ -111,6 +114,15 @@ mod tests {
         b.prepend(&[msg("G")]);
         assert_eq!(b.take().unwrap().to_vec(), b"Gbbbbcccc");
         assert!(b.take().is_none());
+    }
+
+    #[test]
+    fn a_message_larger_than_the_bound_is_kept_whole() {
+        let mut b = Backlog::new(4, false);
+        b.push(&msg("aa"));
+        b.push(&msg("0123456789"));
+        assert_eq!(b.dropped, 2);
+        assert_eq!(b.take().unwrap().to_vec(), b"0123456789");
     }
 
     #[test]

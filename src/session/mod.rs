@@ -21,6 +21,7 @@
 //!   receiving what it was sent before it is closed.
 
 mod backlog;
+mod dbgp;
 mod gdb_mi;
 mod greeting;
 mod json;
@@ -105,6 +106,9 @@ pub struct Settings {
     pub last_goodbye: LastGoodbye,
     /// Debugger output kept for the next client while none is connected.
     pub backlog_bytes: usize,
+    /// Whole messages, but no sharing: every client gets every message and
+    /// ids pass unchanged (`--passthrough`).
+    pub passthrough: bool,
 }
 
 impl Settings {
@@ -115,6 +119,9 @@ impl Settings {
 }
 
 /// One protocol's rules for sharing a debug session among clients.
+// `from_client`/`from_debugger` name where a message comes from, not a
+// conversion: clippy's naming rule for constructors does not apply.
+#[allow(clippy::wrong_self_convention)]
 pub trait Session {
     /// A client connected. A session replays here what a joiner must learn
     /// first (a greeting, the current state).
@@ -151,7 +158,11 @@ pub trait Session {
 
 /// The session for `settings.protocol`.
 pub fn new(settings: &Settings) -> Box<dyn Session> {
+    if settings.passthrough {
+        return Box::new(passthrough::Passthrough::new(settings));
+    }
     match settings.protocol {
+        Protocol::Dbgp => Box::new(dbgp::Dbgp::new(settings)),
         Protocol::GdbMi => Box::new(gdb_mi::GdbMi::new(settings)),
         Protocol::V8 => Box::new(v8::V8::new(settings)),
         _ => Box::new(passthrough::Passthrough::new(settings)),

@@ -18,6 +18,7 @@ fn settings(mode: Mode, last_goodbye: LastGoodbye) -> Settings {
         mode,
         last_goodbye,
         backlog_bytes: 1 << 16,
+        passthrough: false,
     }
 }
 

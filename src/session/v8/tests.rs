@@ -35,6 +35,7 @@ fn played(transcript: &str, mode: Mode, last_goodbye: LastGoodbye) -> Run {
         mode,
         last_goodbye,
         backlog_bytes: 1 << 16,
+        passthrough: false,
     };
     let mut r = Run::new(Box::new(V8::new(&settings)), Protocol::V8);
     r.play(transcript, line);
@@ -181,6 +182,7 @@ fn orphans_and_departed_clients_answers_are_dropped() {
         mode: Mode::Persistent,
         last_goodbye: LastGoodbye::Keep,
         backlog_bytes: 0,
+        passthrough: false,
     };
     let mut r = Run::new(Box::new(V8::new(&settings)), Protocol::V8);
     r.join("A");
@@ -206,6 +208,7 @@ fn a_request_split_across_reads_is_rewritten_and_broken_json_with_a_seq_is_answe
         mode: Mode::Persistent,
         last_goodbye: LastGoodbye::Keep,
         backlog_bytes: 0,
+        passthrough: false,
     };
     let mut r = Run::new(Box::new(V8::new(&settings)), Protocol::V8);
     r.join("A");

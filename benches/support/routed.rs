@@ -1,0 +1,269 @@
+//! Round trips routed by the session layer, against raw mode carrying the
+//! same bytes, in the same run (issues #10 and #11: routing must cost little).
+//!
+//! A backend in this process answers each request with a response carrying
+//! the request's id (DAP and V8: `request_seq`; GDB/MI: the token). Each
+//! client sends its own requests one at a time and waits for its own answer.
+//! Through the session layer, a client gets only its own answers; in raw mode
+//! every client gets every answer and skips the others', as a raw client
+//! must. Ids are disjoint across clients so that raw mode can be matched too;
+//! the session layer rewrites them all the same.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::Instant;
+
+use super::{Row, free_port, median, note, rounds};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Dap,
+    V8,
+    GdbMi,
+}
+
+impl Dialect {
+    fn name(self) -> &'static str {
+        match self {
+            Dialect::Dap => "dap",
+            Dialect::V8 => "v8",
+            Dialect::GdbMi => "gdb-mi",
+        }
+    }
+
+    fn greeting(self) -> &'static [u8] {
+        match self {
+            Dialect::Dap => b"",
+            Dialect::V8 => b"Type: connect\r\nV8-Version: 5.1.281.111\r\nProtocol-Version: 1\r\nEmbedding-Host: node v6.17.1\r\nContent-Length: 0\r\n\r\n",
+            Dialect::GdbMi => b"=thread-group-added,id=\"i1\"\n(gdb) \n",
+        }
+    }
+
+    fn request(self, id: u64, pad: &str) -> Vec<u8> {
+        match self {
+            Dialect::Dap | Dialect::V8 => framed(format!(
+                "{{\"seq\":{id},\"type\":\"request\",\"command\":\"evaluate\",\"arguments\":{{\"expression\":\"{pad}\"}}}}"
+            )),
+            Dialect::GdbMi => format!("{id}-data-evaluate-expression \"{pad}\"\n").into_bytes(),
+        }
+    }
+
+    fn response(self, seq: u64, id: &str, pad: &str) -> Vec<u8> {
+        match self {
+            Dialect::Dap => framed(format!(
+                "{{\"seq\":{seq},\"type\":\"response\",\"request_seq\":{id},\"success\":true,\"command\":\"evaluate\",\"body\":{{\"result\":\"{pad}\",\"variablesReference\":0}}}}"
+            )),
+            Dialect::V8 => framed(format!(
+                "{{\"seq\":{seq},\"request_seq\":{id},\"type\":\"response\",\"command\":\"evaluate\",\"success\":true,\"body\":{{\"value\":\"{pad}\"}},\"running\":false}}"
+            )),
+            Dialect::GdbMi => format!("{id}^done,value=\"{pad}\"\n(gdb) \n").into_bytes(),
+        }
+    }
+}
+
+fn framed(body: String) -> Vec<u8> {
+    let mut m = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    m.extend_from_slice(body.as_bytes());
+    m
+}
+
+/// Reads one message: a Content-Length frame's body, or one line; `None`
+/// when the stream ends.
+fn read_message(r: &mut BufReader<TcpStream>, dialect: Dialect) -> Option<Vec<u8>> {
+    if dialect == Dialect::GdbMi {
+        let mut line = Vec::new();
+        r.read_until(b'\n', &mut line).ok()?;
+        return (!line.is_empty()).then_some(line);
+    }
+    let mut len = 0;
+    loop {
+        let mut header = String::new();
+        if r.read_line(&mut header).ok()? == 0 {
+            return None;
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some(v) = header.strip_prefix("Content-Length:") {
+            len = v.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+/// The id a request or response carries, as text.
+fn find_id<'a>(message: &'a [u8], dialect: Dialect, key: &str) -> Option<&'a str> {
+    let text = std::str::from_utf8(message).ok()?;
+    if dialect == Dialect::GdbMi {
+        let end = text.find(|c: char| !c.is_ascii_digit())?;
+        return (end > 0).then(|| &text[..end]);
+    }
+    let at = text.find(key)? + key.len();
+    let rest = &text[at..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// A proxy with an answering backend behind it.
+struct Path {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Path {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dialect: Dialect, routed: bool, pad: Arc<str>) -> Path {
+    let backend = TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend_port = backend.local_addr().unwrap().port();
+    let port = free_port();
+    let protocol = if routed { dialect.name() } else { "raw" };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
+        .args(["--port", &backend_port.to_string()])
+        .args(["--client-port", &port.to_string()])
+        .args(["--protocol", protocol, "--mode", "persistent", "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start dbgproxy");
+    let (conn, _) = backend.accept().unwrap();
+    conn.set_nodelay(true).unwrap();
+    let mut marker = [0u8; 3];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut marker)
+        .unwrap();
+    thread::spawn(move || answer(conn, dialect, &pad));
+    Path { child, port }
+}
+
+/// The backend: answers every request with its id, until the proxy goes.
+fn answer(conn: TcpStream, dialect: Dialect, pad: &str) {
+    let mut out = conn.try_clone().unwrap();
+    if out.write_all(dialect.greeting()).is_err() {
+        return;
+    }
+    let mut r = BufReader::new(conn);
+    let mut seq = 1;
+    while let Some(message) = read_message(&mut r, dialect) {
+        let Some(id) = find_id(&message, dialect, "\"seq\":") else {
+            continue;
+        };
+        seq += 1;
+        if out.write_all(&dialect.response(seq, id, pad)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Each of `clients` makes `iters` round trips; returns every sample (µs)
+/// and how many answers to other clients they were given.
+fn run(path: &Path, dialect: Dialect, clients: usize, iters: usize, pad: &str) -> (Vec<f64>, u64) {
+    let foreign = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            let stream = TcpStream::connect(("127.0.0.1", path.port)).unwrap();
+            stream.set_nodelay(true).unwrap();
+            let pad = pad.to_string();
+            let foreign = foreign.clone();
+            thread::spawn(move || {
+                let mut w = stream.try_clone().unwrap();
+                let mut r = BufReader::new(stream);
+                let mut samples = Vec::with_capacity(iters);
+                for k in 0..iters {
+                    let id = ((c as u64 + 1) * 1_000_000 + k as u64).to_string();
+                    let request = dialect.request(id.parse().unwrap(), &pad);
+                    let t = Instant::now();
+                    w.write_all(&request).unwrap();
+                    loop {
+                        let m = read_message(&mut r, dialect).expect("the proxy closed");
+                        match find_id(&m, dialect, "\"request_seq\":") {
+                            Some(got) if got == id => break,
+                            Some(_) => {
+                                foreign.fetch_add(1, Ordering::Relaxed);
+                            }
+                            None => {} // a greeting, a prompt
+                        }
+                    }
+                    samples.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+                samples
+            })
+        })
+        .collect();
+    let samples = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    (samples, foreign.load(Ordering::Relaxed))
+}
+
+fn p50(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The rows: per dialect, size and client count, routed ÷ raw of the p50.
+pub fn rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+    for dialect in [Dialect::Dap, Dialect::V8, Dialect::GdbMi] {
+        for size in [64usize, 64 << 10] {
+            let pad: Arc<str> = "p".repeat(size).into();
+            let raw = start(dialect, false, pad.clone());
+            let routed = start(dialect, true, pad.clone());
+            for clients in [1usize, 10] {
+                let iters = match (size, clients) {
+                    (64, 1) => 1000,
+                    (64, _) => 200,
+                    (_, 1) => 200,
+                    _ => 40,
+                };
+                let (mut raw_p50, mut routed_p50) = (Vec::new(), Vec::new());
+                let mut foreign_routed = 0;
+                for _ in 0..rounds() {
+                    raw_p50.push(p50(run(&raw, dialect, clients, iters, &pad).0));
+                    let (samples, foreign) = run(&routed, dialect, clients, iters, &pad);
+                    routed_p50.push(p50(samples));
+                    foreign_routed += foreign;
+                }
+                let label = if size >= 1024 {
+                    format!("{} KiB", size >> 10)
+                } else {
+                    format!("{size} B")
+                };
+                let (raw_us, routed_us) = (median(&raw_p50), median(&routed_p50));
+                let ratio = routed_us / raw_us;
+                note(format!(
+                    "routed RTT {label}, {}, {clients} client(s): raw p50 {raw_us:.0} µs, routed p50 {routed_us:.0} µs; answers to other clients seen through the session layer: {foreign_routed}",
+                    dialect.name()
+                ));
+                rows.push(Row::single(
+                    format!(
+                        "routed RTT {label} p50, {}, {clients} client(s): session layer ÷ raw",
+                        dialect.name()
+                    ),
+                    "×",
+                    ratio,
+                    "≤ 1.15",
+                    ratio <= 1.15 && foreign_routed == 0,
+                ));
+            }
+        }
+    }
+    rows
+}

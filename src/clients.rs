@@ -1,0 +1,536 @@
+//! The client table: the listener, every connected client, and the rules of
+//! fan-out — who gets a message, what happens when a client falls behind,
+//! and how much unfinished input all clients together may hold.
+//!
+//! A client that falls more than `--client-buffer` behind is not dropped at
+//! once: the debugger is made to wait (the loop stops reading it while
+//! `holding()`), and the client is dropped only when it takes nothing for
+//! `--stall-timeout`, or stays behind for ten times that. A message always
+//! goes to a client whose queue is empty, whatever its size, so one large
+//! message can never be lost for want of room.
+//!
+//! Clients enter and leave the shared session through `take_joined` and
+//! `take_left`, which the loop hands to the session layer.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Registry, Token};
+use slab::Slab;
+
+use crate::accept::Acceptor;
+use crate::client::{self, Client, Input};
+use crate::config::Config;
+use crate::framing::{Message, Protocol};
+use crate::net;
+use crate::queue::Flush;
+use crate::session::{ClientId, To};
+
+/// Client tokens start here; below are the proxy's and the backends' own.
+pub const FIRST_CLIENT: usize = 16;
+const ACCEPTS_PER_TURN: usize = 256;
+/// A client behind by more than `--client-buffer` is given at most this many
+/// stall timeouts in all, however steadily it reads.
+const SLOW_FACTOR: u32 = 10;
+
+#[derive(Default, Debug)]
+pub struct Counters {
+    pub served: u64,
+    pub refused: u64,
+    pub dropped_slow: u64,
+    pub dropped_bad_framing: u64,
+    pub dropped_input_cap: u64,
+    /// Times the debugger was made to wait for a client that fell behind.
+    pub debugger_waits: u64,
+}
+
+/// What reading one client gave the loop.
+pub enum Read {
+    /// More may be there.
+    More,
+    /// Nothing more this turn (would block, ended, or failed).
+    Done,
+}
+
+pub struct Clients {
+    pub acceptor: Acceptor,
+    table: Slab<Client>,
+    ids: HashMap<ClientId, usize>,
+    next_id: u64,
+    /// Clients whose readiness is not drained yet (may hold stale keys).
+    readable: Vec<usize>,
+    /// Clients with output queued since their last flush.
+    dirty: Vec<usize>,
+    joined: Vec<ClientId>,
+    left: Vec<ClientId>,
+    /// Clients more than `client_buffer` behind.
+    behind: usize,
+    /// Bytes of unfinished messages held for all clients.
+    input_held: usize,
+    protocol: Protocol,
+    max_clients: usize,
+    client_buffer: usize,
+    stall_timeout: Duration,
+    max_client_message: usize,
+    input_total: usize,
+    pub counters: Counters,
+}
+
+impl Clients {
+    pub fn new(listener: TcpListener, registry: &Registry, config: &Config) -> io::Result<Self> {
+        Ok(Clients {
+            acceptor: Acceptor::new(listener, registry)?,
+            table: Slab::new(),
+            ids: HashMap::new(),
+            next_id: 1,
+            readable: Vec::new(),
+            dirty: Vec::new(),
+            joined: Vec::new(),
+            left: Vec::new(),
+            behind: 0,
+            input_held: 0,
+            protocol: config.protocol,
+            max_clients: config.max_clients,
+            client_buffer: config.client_buffer,
+            stall_timeout: config.stall_timeout,
+            max_client_message: config.max_client_message,
+            input_total: config.client_input_total,
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Client> {
+        self.table.iter().map(|(_, c)| c)
+    }
+
+    /// The slab key behind a client token, if it is one of ours.
+    pub fn key_of(&self, token: Token) -> Option<usize> {
+        let key = token.0.checked_sub(FIRST_CLIENT)?;
+        self.table.contains(key).then_some(key)
+    }
+
+    /// Whether the debugger must wait: some client is too far behind.
+    pub fn holding(&self) -> bool {
+        self.behind > 0
+    }
+
+    pub fn take_joined(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.joined)
+    }
+
+    pub fn take_left(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.left)
+    }
+
+    pub fn has_left(&self) -> bool {
+        !self.left.is_empty()
+    }
+
+    // ----- accepting -----
+
+    pub fn accept(&mut self, registry: &Registry, now: Instant) {
+        for _ in 0..ACCEPTS_PER_TURN {
+            match self.acceptor.accept(registry, now) {
+                Some((stream, peer)) => self.admit(stream, peer, registry),
+                None => return,
+            }
+        }
+    }
+
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, registry: &Registry) {
+        if self.table.len() >= self.max_clients {
+            self.counters.refused += 1;
+            log::warn!(
+                "refusing client from {peer}: {} clients already connected (--max-clients)",
+                self.table.len()
+            );
+            return; // dropping the stream closes it at once
+        }
+        net::tune(&stream);
+        let id = self.next_id;
+        let key = self.table.vacant_key();
+        let token = Token(FIRST_CLIENT + key);
+        let framing = (self.protocol, self.max_client_message);
+        let client = match Client::new(id, stream, peer, token, registry, framing) {
+            Ok(client) => client,
+            Err(e) => {
+                log::warn!("cannot register client from {peer}: {e}");
+                return;
+            }
+        };
+        self.next_id += 1;
+        self.counters.served += 1;
+        log::info!(
+            "{} connected ({} connected)",
+            client.name(),
+            self.table.len() + 1
+        );
+        self.table.insert(client);
+        self.ids.insert(id, key);
+        self.readable.push(key);
+        self.joined.push(id);
+    }
+
+    // ----- delivering -----
+
+    /// Queues `message` for the clients `to` names that are still in the session.
+    pub fn deliver(&mut self, to: To, message: &Message, now: Instant) {
+        match to {
+            To::Client(id) => {
+                if let Some(&key) = self.ids.get(&id) {
+                    self.queue_for(key, message, now);
+                }
+            }
+            To::All | To::AllBut(_) => {
+                let except = match to {
+                    To::AllBut(id) => self.ids.get(&id).copied(),
+                    _ => None,
+                };
+                let keys: Vec<usize> = self
+                    .table
+                    .iter()
+                    .filter(|(k, c)| c.is_open() && Some(*k) != except)
+                    .map(|(k, _)| k)
+                    .collect();
+                for key in keys {
+                    self.queue_for(key, message, now);
+                }
+            }
+            To::Debugger => {}
+        }
+    }
+
+    fn queue_for(&mut self, key: usize, message: &Message, now: Instant) {
+        let Some(client) = self.table.get_mut(key) else {
+            return;
+        };
+        if !client.is_open() {
+            return;
+        }
+        if client.out.is_empty() {
+            self.dirty.push(key);
+        }
+        for part in message.parts() {
+            client.out.push(part.clone());
+        }
+        if client.behind_since.is_none() && client.out.len() > self.client_buffer {
+            client.behind_since = Some(now);
+            client.last_progress = now;
+            self.behind += 1;
+            self.counters.debugger_waits += 1;
+            log::debug!(
+                "{}: {} bytes queued, over --client-buffer: the debugger waits for it",
+                client.name(),
+                client.out.len()
+            );
+        }
+    }
+
+    /// Writes what is queued for the clients that got something this turn.
+    pub fn flush_dirty(&mut self, registry: &Registry, now: Instant) {
+        for key in std::mem::take(&mut self.dirty) {
+            self.flush(key, registry, now);
+        }
+    }
+
+    pub fn flush(&mut self, key: usize, registry: &Registry, now: Instant) {
+        let Some(client) = self.table.get_mut(key) else {
+            return;
+        };
+        let before = client.out.len();
+        match client.flush(registry) {
+            Ok(Flush::Done) if client.state == client::State::Closing => {
+                self.drop_client(key, "done", log::Level::Info, registry);
+            }
+            Ok(_) => {
+                if client.out.len() < before {
+                    client.last_progress = now;
+                }
+                if client.behind_since.is_some() && client.out.len() <= self.client_buffer {
+                    client.behind_since = None;
+                    self.behind -= 1;
+                }
+            }
+            Err(e) => self.drop_client(
+                key,
+                &format!("write failed: {e}"),
+                log::Level::Info,
+                registry,
+            ),
+        }
+    }
+
+    /// Drops the clients that fell behind and stopped taking bytes, or stayed
+    /// behind too long; the debugger is read again once none is left behind.
+    pub fn drop_stalled(&mut self, registry: &Registry, now: Instant) {
+        if self.behind == 0 {
+            return;
+        }
+        let stall = self.stall_timeout;
+        let mut stalled = Vec::new();
+        for (key, c) in self.table.iter() {
+            let Some(since) = c.behind_since else {
+                continue;
+            };
+            if now >= c.last_progress + stall {
+                stalled.push((
+                    key,
+                    format!(
+                        "too slow: took nothing for {}ms with {} bytes queued (--stall-timeout)",
+                        stall.as_millis(),
+                        c.out.len()
+                    ),
+                ));
+            } else if now >= since + stall * SLOW_FACTOR {
+                stalled.push((
+                    key,
+                    format!(
+                        "too slow: over --client-buffer for {}ms",
+                        (stall * SLOW_FACTOR).as_millis()
+                    ),
+                ));
+            }
+        }
+        for (key, why) in stalled {
+            self.counters.dropped_slow += 1;
+            self.drop_client(key, &why, log::Level::Warn, registry);
+        }
+    }
+
+    // ----- reading -----
+
+    /// The clients whose readiness is not drained yet, for this turn.
+    pub fn take_readable(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.readable)
+    }
+
+    pub fn has_readable(&self) -> bool {
+        !self.readable.is_empty()
+    }
+
+    /// Marks a client readable after a readiness event.
+    pub fn set_readable(&mut self, key: usize) {
+        if let Some(client) = self.table.get_mut(key)
+            && !client.readable
+        {
+            client.readable = true;
+            self.readable.push(key);
+        }
+    }
+
+    /// Keeps `key` for the next turn if its readiness is not drained.
+    pub fn still_readable(&mut self, key: usize) {
+        if self.table.get(key).is_some_and(|c| c.readable) {
+            self.readable.push(key);
+        }
+    }
+
+    /// Reads `key` once; appends the whole messages it completed, with the
+    /// client's id. While `ignore` (shutting down), what is read is dropped.
+    pub fn read(
+        &mut self,
+        key: usize,
+        buf: &mut [u8],
+        messages: &mut Vec<Message>,
+        ignore: bool,
+        registry: &Registry,
+    ) -> (Option<ClientId>, Read) {
+        let Some(client) = self.table.get_mut(key) else {
+            return (None, Read::Done);
+        };
+        if !client.readable {
+            return (None, Read::Done);
+        }
+        let id = client.id;
+        match client.read(buf) {
+            Input::Data(n) if ignore || !client.is_open() => {
+                log::trace!("{}: {n} bytes ignored", client.name());
+                (Some(id), Read::More)
+            }
+            Input::Data(n) => {
+                log::trace!("{}: {n} bytes for the debugger", client.name());
+                let held = client.input.pending();
+                let chunk = crate::queue::Chunk::copy_from(&buf[..n]);
+                let fed = client.input.feed(chunk, |m| messages.push(m));
+                let now_held = client.input.pending();
+                self.input_held = self.input_held.saturating_sub(held) + now_held;
+                if let Err(bad) = fed {
+                    client.readable = false;
+                    self.counters.dropped_bad_framing += 1;
+                    self.drop_client(
+                        key,
+                        &format!("bad framing: {bad}"),
+                        log::Level::Warn,
+                        registry,
+                    );
+                    return (Some(id), Read::Done);
+                }
+                if self.input_held > self.input_total {
+                    self.drop_largest_input(registry);
+                }
+                (Some(id), Read::More)
+            }
+            Input::WouldBlock => {
+                client.readable = false;
+                (Some(id), Read::Done)
+            }
+            Input::Eof => {
+                client.readable = false;
+                if client.out.is_empty() {
+                    self.drop_client(key, "it closed the connection", log::Level::Info, registry);
+                } else {
+                    // Half-closed: it still gets what is queued, then the end.
+                    self.leave(key);
+                    self.dirty.push(key);
+                }
+                (Some(id), Read::Done)
+            }
+            Input::Failed(e) => {
+                client.readable = false;
+                self.drop_client(
+                    key,
+                    &format!("read failed: {e}"),
+                    log::Level::Info,
+                    registry,
+                );
+                (Some(id), Read::Done)
+            }
+        }
+    }
+
+    /// All clients together hold more unfinished input than allowed: the one
+    /// holding the most goes.
+    fn drop_largest_input(&mut self, registry: &Registry) {
+        let largest = self
+            .table
+            .iter()
+            .max_by_key(|(_, c)| c.input.pending())
+            .map(|(k, c)| (k, c.input.pending()));
+        if let Some((key, held)) = largest {
+            self.counters.dropped_input_cap += 1;
+            let why = format!(
+                "holds {held} bytes of an unfinished message while all clients together hold over {} (--client-input-total)",
+                self.input_total
+            );
+            self.drop_client(key, &why, log::Level::Warn, registry);
+        }
+    }
+
+    // ----- leaving -----
+
+    /// The session asked to close `id` once its queue is written.
+    pub fn close(&mut self, id: ClientId, why: &str, registry: &Registry) {
+        let Some(&key) = self.ids.get(&id) else {
+            return;
+        };
+        let Some(client) = self.table.get(key) else {
+            return;
+        };
+        log::debug!("{}: closing: {why}", client.name());
+        if client.out.is_empty() {
+            self.drop_client(key, why, log::Level::Info, registry);
+        } else {
+            self.leave(key);
+            self.dirty.push(key);
+        }
+    }
+
+    /// Takes `key` out of the session: nothing new is queued for it.
+    fn leave(&mut self, key: usize) {
+        if let Some(client) = self.table.get_mut(key)
+            && client.is_open()
+        {
+            client.state = client::State::Closing;
+            self.left.push(client.id);
+        }
+    }
+
+    pub fn drop_client(&mut self, key: usize, why: &str, level: log::Level, registry: &Registry) {
+        self.leave(key);
+        let Some(client) = self.table.try_remove(key) else {
+            return;
+        };
+        self.ids.remove(&client.id);
+        if client.behind_since.is_some() {
+            self.behind -= 1;
+        }
+        let held = client.input.pending();
+        self.input_held = self.input_held.saturating_sub(held);
+        if held > 0 {
+            log::debug!(
+                "{}: dropping {held} bytes of an incomplete message, never forwarded",
+                client.name()
+            );
+        }
+        log::log!(
+            level,
+            "{} left after {}s: {why} ({} bytes in, {} out, {} connected)",
+            client.name(),
+            client.since.elapsed().as_secs(),
+            client.bytes_in,
+            client.bytes_out,
+            self.table.len()
+        );
+        client.close(registry);
+    }
+
+    /// Every client: deliver what is queued, then close (shutdown, or
+    /// `--hangup-clients` when the debugger goes).
+    pub fn close_all(&mut self, registry: &Registry, now: Instant) {
+        let keys: Vec<usize> = self.table.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.leave(key);
+            self.flush(key, registry, now);
+        }
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.table.iter().map(|(_, c)| c.out.len()).sum()
+    }
+
+    pub fn close_now(&mut self, registry: &Registry) {
+        for (_, client) in std::mem::take(&mut self.table) {
+            client.close(registry);
+        }
+        self.ids.clear();
+    }
+
+    // ----- time -----
+
+    pub fn deadline(&self) -> Option<Instant> {
+        let stall = (self.behind > 0)
+            .then(|| {
+                self.table
+                    .iter()
+                    .filter_map(|(_, c)| {
+                        let since = c.behind_since?;
+                        Some(
+                            (c.last_progress + self.stall_timeout)
+                                .min(since + self.stall_timeout * SLOW_FACTOR),
+                        )
+                    })
+                    .min()
+            })
+            .flatten();
+        [self.acceptor.deadline(), stall]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn on_timer(&mut self, registry: &Registry, now: Instant) {
+        self.acceptor.on_timer(registry, now);
+        self.drop_stalled(registry, now);
+    }
+}

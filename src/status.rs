@@ -1,0 +1,130 @@
+//! What `dbgproxy status` and SIGHUP's status line say: the proxy's own
+//! counters, and a JSON picture of the proxy assembled from its parts.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::clients::Clients;
+use crate::config::{BackendKind, Config};
+use crate::debugger::Debugger;
+use crate::session::Session;
+
+/// What the event loop itself counts (the client table and the session
+/// layer count their own).
+#[derive(Default, Debug)]
+pub struct Stats {
+    pub bytes_from_debugger: u64,
+    pub bytes_to_debugger: u64,
+    pub debugger_sessions: u64,
+    pub input_pauses: u64,
+}
+
+/// The parts of a running proxy that `status` describes.
+pub struct View<'a> {
+    pub config: &'a Config,
+    pub started: Instant,
+    pub clients: &'a Clients,
+    pub debugger: &'a Debugger,
+    pub session: &'a dyn Session,
+    pub stats: &'a Stats,
+}
+
+impl View<'_> {
+    pub fn to_json(&self) -> Value {
+        let now = SystemTime::now();
+        let epoch = |ago: Duration| {
+            now.checked_sub(ago)
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs())
+        };
+        let config = self.config;
+        let state = match (self.debugger.is_up(), config.backend) {
+            (true, _) => "connected",
+            (false, BackendKind::Connect) => "connecting",
+            (false, BackendKind::Listen) => "waiting",
+            (false, BackendKind::Spawn) => "starting",
+        };
+        let clients: Vec<Value> = self
+            .clients
+            .iter()
+            .map(|c| {
+                let mut entry = json!({
+                    "id": c.id,
+                    "peer": c.peer.to_string(),
+                    "connected_at": epoch(c.since.elapsed()),
+                    "connected_secs": c.since.elapsed().as_secs(),
+                    "bytes_in": c.bytes_in,
+                    "bytes_out": c.bytes_out,
+                    "queued_bytes": c.out.len(),
+                });
+                if let Value::Object(m) = &mut entry {
+                    m.extend(self.session.client_status(c.id));
+                }
+                entry
+            })
+            .collect();
+        let s = self.stats;
+        let k = &self.clients.counters;
+        let mut counters = json!({
+            "bytes_from_debugger": s.bytes_from_debugger,
+            "bytes_to_debugger": s.bytes_to_debugger,
+            "bytes_queued_for_debugger": self.debugger.queued(),
+            "clients_served": k.served,
+            "clients_dropped_slow": k.dropped_slow,
+            "clients_dropped_bad_framing": k.dropped_bad_framing,
+            "clients_dropped_input_cap": k.dropped_input_cap,
+            "clients_refused": k.refused,
+            "clients_refused_no_descriptors": self.clients.acceptor.refused_no_descriptors,
+            "accept_pauses": self.clients.acceptor.pauses,
+            "debugger_waits_for_slow_clients": k.debugger_waits,
+            "client_input_pauses": s.input_pauses,
+            "debugger_sessions": s.debugger_sessions,
+            "log_lines_dropped": crate::logging::dropped(),
+        });
+        if let Value::Object(m) = &mut counters {
+            m.extend(self.session.counters());
+        }
+        json!({
+            "pid": std::process::id(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_secs": self.started.elapsed().as_secs(),
+            "started_at": epoch(self.started.elapsed()),
+            "mode": format!("{:?}", config.mode).to_lowercase(),
+            "protocol": config.protocol.name(),
+            "debug_port": config.debug_port,
+            "client_addr": config.client_addr.to_string(),
+            "backend": {
+                "kind": config.backend.name(),
+                "state": state,
+                "address": (config.backend != BackendKind::Spawn)
+                    .then(|| config.debugger_addr.to_string()),
+                "pid": self.debugger.backend.child_pid(),
+                "command": (!config.command.is_empty()).then(|| config.command.clone()),
+            },
+            "clients": clients,
+            "counters": counters,
+        })
+    }
+
+    /// One line for the log (SIGHUP, exit).
+    pub fn line(&self) -> String {
+        let s = self.stats;
+        format!(
+            "{}, {} client(s); {} debugger session(s), {} bytes from the debugger, {} to it; \
+             {} client(s) served, {} dropped as too slow, {} refused",
+            if self.debugger.is_up() {
+                "debugger connected"
+            } else {
+                "no debugger"
+            },
+            self.clients.len(),
+            s.debugger_sessions,
+            s.bytes_from_debugger,
+            s.bytes_to_debugger,
+            self.clients.counters.served,
+            self.clients.counters.dropped_slow,
+            self.clients.counters.refused + self.clients.acceptor.refused_no_descriptors,
+        )
+    }
+}
