@@ -24,6 +24,7 @@ mod backlog;
 mod dbgp;
 mod gdb_mi;
 mod greeting;
+mod history;
 mod json;
 mod passthrough;
 #[cfg(test)]

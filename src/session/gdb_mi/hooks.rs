@@ -78,8 +78,9 @@ fn line_of(token: &[u8], id: &[u8], what: &[u8]) -> Message {
 impl Session for GdbMi {
     fn client_joined(&mut self, client: ClientId, out: &mut Outbox) {
         self.clients.insert(client, Peer::default());
-        self.greeting.replay(client, out);
-        if self.greeting.is_open() {
+        self.history.replay(client, out);
+        let stop_backlogged = self.stop_backlogged.take();
+        if self.history.greeting_open() {
             return;
         }
         for started in self.groups.values() {
@@ -88,7 +89,10 @@ impl Session for GdbMi {
         for tuple in self.breakpoints.tuples() {
             out.send(To::Client(client), prefixed(b"=breakpoint-created,", tuple));
         }
-        if let Some(m) = self.stopped.as_ref().or(self.running.as_ref()) {
+        let read_in_backlog = stop_backlogged == Some(self.history.dropped());
+        if let Some(m) = self.stopped.as_ref().or(self.running.as_ref())
+            && !read_in_backlog
+        {
             out.send(To::Client(client), m.clone());
         }
     }
@@ -160,7 +164,8 @@ impl Session for GdbMi {
         let record = mi::record(line);
         let (kind, rest_at) = (record.kind, record.rest_at);
         let is_async = matches!(kind, Kind::Exec | Kind::Status | Kind::Notify);
-        let greeting = self.greeting.collect(&message);
+        let nobody = self.clients.is_empty();
+        let greeting = self.history.greeting(&message, nobody);
         if greeting || is_async {
             // The tuple of a breakpoint notification starts after the comma.
             self.track(
@@ -171,14 +176,21 @@ impl Session for GdbMi {
                 &chunk,
                 &message,
             );
-            out.send(To::All, message);
+            if greeting {
+                out.send(To::All, message);
+                return;
+            }
+            self.tell_all(message, out);
+            if kind == Kind::Exec {
+                self.stop_backlogged = nobody.then(|| self.history.dropped());
+            }
             return;
         }
         if message.prompt {
             match self.prompt_for.take() {
                 Some(Prompt::Client(c)) => out.send(To::Client(c), message),
                 Some(Prompt::Nobody) => {}
-                None => out.send(To::All, message),
+                None => self.tell_all(message, out),
             }
             self.flush_locals(false, out);
             return;
@@ -193,16 +205,18 @@ impl Session for GdbMi {
         if let Some(Prompt::Client(c)) = self.prompt_for.take() {
             out.send(To::Client(c), Message::from_bytes(b"(gdb) \n"));
         }
+        // Said to all, or kept in the timeline a returning client reads.
         for id in std::mem::take(&mut self.groups).keys() {
-            out.send(To::All, line_of(b"=thread-group-exited,id=\"", id, b"\"\n"));
+            self.tell_all(line_of(b"=thread-group-exited,id=\"", id, b"\"\n"), out);
         }
-        for n in self.breakpoints.numbers() {
+        let numbers: Vec<u32> = self.breakpoints.numbers().collect();
+        for n in numbers {
             let note = format!("=breakpoint-deleted,id=\"{n}\"\n");
-            out.send(To::All, Message::from_bytes(note.as_bytes()));
+            self.tell_all(Message::from_bytes(note.as_bytes()), out);
         }
-        out.send(
-            To::All,
+        self.tell_all(
             Message::from_bytes(b"&\"dbgproxy: the debugger exited\\n\"\n"),
+            out,
         );
         for entry in std::mem::take(&mut self.fifo) {
             match entry {
@@ -225,8 +239,9 @@ impl Session for GdbMi {
         }
         self.running = None;
         self.stopped = None;
+        self.stop_backlogged = None;
         self.breakpoints.clear();
-        self.greeting.reset();
+        self.history.lost();
     }
 
     fn client_status(&self, client: ClientId) -> Map<String, Value> {
@@ -256,6 +271,7 @@ impl Session for GdbMi {
             "breakpoints_untracked".into(),
             self.breakpoints.untracked.into(),
         );
+        self.history.counters(&mut m);
         m
     }
 }

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use self::breakpoints::{Breakpoints, Selection};
 use self::hooks::answer;
-use super::greeting::Greeting;
+use super::history::History;
 use super::{ClientId, Outbox, Settings, To};
 use crate::framing::{Message, Protocol};
 
@@ -99,7 +99,11 @@ enum Goodbye {
 
 pub struct GdbMi {
     forward_last: bool,
-    greeting: Greeting,
+    /// The greeting and what gdb said to all while nobody was connected.
+    history: History,
+    /// The backlog's dropped bytes when the stop state went into it: the
+    /// joiner reads it there, unless the backlog dropped some since.
+    stop_backlogged: Option<u64>,
     clients: BTreeMap<ClientId, Peer>,
     fifo: VecDeque<Entry>,
     prompt_for: Option<Prompt>,
@@ -122,7 +126,8 @@ impl GdbMi {
     pub fn new(settings: &Settings) -> GdbMi {
         GdbMi {
             forward_last: settings.forwards_last_goodbye(),
-            greeting: Greeting::new(Protocol::GdbMi),
+            history: History::new(Protocol::GdbMi, settings.backlog_bytes),
+            stop_backlogged: None,
             clients: BTreeMap::new(),
             fifo: VecDeque::new(),
             prompt_for: None,
@@ -136,6 +141,15 @@ impl GdbMi {
             refused: 0,
             warned_orphan: false,
             warned_full: false,
+        }
+    }
+
+    /// Sends `m` to every client, or keeps it for the next one.
+    fn tell_all(&mut self, m: Message, out: &mut Outbox) {
+        if self.clients.is_empty() {
+            self.history.keep(&m);
+        } else {
+            out.send(To::All, m);
         }
     }
 

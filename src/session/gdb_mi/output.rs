@@ -200,8 +200,10 @@ impl GdbMi {
                 _ => Some(To::All),
             },
         };
-        if let Some(to) = to {
-            out.send(to, m);
+        match to {
+            Some(To::All) => self.tell_all(m, out),
+            Some(to) => out.send(to, m),
+            None => {}
         }
     }
 }

@@ -163,7 +163,12 @@ fn a_joiner_gets_the_greeting_then_the_state() {
     assert!(d.starts_with(GREETING));
     assert!(d.contains("=breakpoint-created,bkpt={number=\"1\"") && d.contains("cond=\"n>2\""));
     assert!(!d.contains("number=\"2\"") && !d.contains("number=\"3\""));
+    // What gdb said while nobody was connected came from the backlog, the
+    // stop once; the answers to the proxy's own commands never.
+    assert!(d.contains("~\"Breakpoint 1, work (n=3) at prog.c:8\\n\""));
+    assert_eq!(count(&d, "*stopped,reason=\"breakpoint-hit\""), 1);
     assert!(d.contains("*stopped,reason=\"breakpoint-hit\",disp=\"keep\",bkptno=\"1\""));
+    assert!(!d.contains("\n^running") && !d.contains("BreakpointTable"));
     // E joins while the debuggee runs.
     let e = &r.messages["E"];
     assert_eq!(

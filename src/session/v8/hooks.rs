@@ -45,8 +45,11 @@ impl V8 {
 impl Session for V8 {
     fn client_joined(&mut self, client: ClientId, out: &mut Outbox) {
         self.clients.insert(client, Peer::default());
-        self.greeting.replay(client, out);
-        if let Some(event) = self.last_break.as_ref().filter(|_| self.stopped) {
+        self.history.replay(client, out);
+        let read_in_backlog = self.break_backlogged.take() == Some(self.history.dropped());
+        if let Some(event) = self.last_break.as_ref().filter(|_| self.stopped)
+            && !read_in_backlog
+        {
             out.send(To::Client(client), event.clone());
         }
     }
@@ -117,18 +120,19 @@ impl Session for V8 {
     }
 
     fn from_debugger(&mut self, message: Message, out: &mut Outbox) {
-        if self.greeting.collect(&message) || message.empty_body {
+        let nobody = self.clients.is_empty();
+        if self.history.greeting(&message, nobody) {
             out.send(To::All, message);
             return;
         }
-        let Some((chunk, at)) = split(&message) else {
-            out.send(To::All, message);
+        let Some((chunk, at)) = split(&message).filter(|_| !message.empty_body) else {
+            self.tell_all(message, out);
             return;
         };
         let body = &chunk[at..];
         let Ok([kind]) = json::fields(body, ["type"], Until::Found) else {
             log::warn!("V8 sent a message that is not a JSON object: passed to all");
-            out.send(To::All, message);
+            self.tell_all(message, out);
             return;
         };
         if json::plain_str(body, &kind) != Some(b"response") {
@@ -138,8 +142,11 @@ impl Session for V8 {
             {
                 self.stopped = true;
                 self.last_break = Some(message.clone());
+                self.tell_all(message, out);
+                self.break_backlogged = nobody.then(|| self.history.dropped());
+                return;
             }
-            out.send(To::All, message);
+            self.tell_all(message, out);
             return;
         }
         if let Some(running) = running(body) {
@@ -185,7 +192,8 @@ impl Session for V8 {
         self.stopped = false;
         self.last_break = None;
         self.breakpoints.clear();
-        self.greeting.reset();
+        self.break_backlogged = None;
+        self.history.lost();
     }
 
     fn client_status(&self, client: ClientId) -> Map<String, Value> {
@@ -213,6 +221,7 @@ impl Session for V8 {
         );
         m.insert("bad_client_messages".into(), self.bad_messages.into());
         m.insert("requests_forgotten".into(), self.forgotten.into());
+        self.history.counters(&mut m);
         m
     }
 }

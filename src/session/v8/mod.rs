@@ -18,7 +18,7 @@ mod tests;
 use std::collections::BTreeMap;
 
 use super::ClientId;
-use super::greeting::Greeting;
+use super::history::History;
 use super::json::{self, Until};
 use super::{Outbox, Settings, To};
 use crate::framing::{Message, Protocol};
@@ -54,7 +54,11 @@ struct Peer {
 
 pub struct V8 {
     forward_last: bool,
-    greeting: Greeting,
+    /// The greeting and the events nobody was connected to hear.
+    history: History,
+    /// The backlog's dropped bytes when the last break went into it: the
+    /// joiner reads it there, unless the backlog dropped some since.
+    break_backlogged: Option<u64>,
     clients: BTreeMap<ClientId, Peer>,
     next_seq: u64,
     pending: BTreeMap<u64, Pending>,
@@ -114,7 +118,8 @@ impl V8 {
     pub fn new(settings: &Settings) -> V8 {
         V8 {
             forward_last: settings.forwards_last_goodbye(),
-            greeting: Greeting::new(Protocol::V8),
+            history: History::new(Protocol::V8, settings.backlog_bytes),
+            break_backlogged: None,
             clients: BTreeMap::new(),
             next_seq: 1,
             pending: BTreeMap::new(),
@@ -128,6 +133,15 @@ impl V8 {
             forgotten: 0,
             warned_orphan: false,
             warned_full: false,
+        }
+    }
+
+    /// Sends `m` to every client, or keeps it for the next one.
+    fn tell_all(&mut self, m: Message, out: &mut Outbox) {
+        if self.clients.is_empty() {
+            self.history.keep(&m);
+        } else {
+            out.send(To::All, m);
         }
     }
 

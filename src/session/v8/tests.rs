@@ -233,3 +233,29 @@ fn a_request_split_across_reads_is_rewritten_and_broken_json_with_a_seq_is_answe
     assert!(r.text("A").contains("{\"seq\":0,\"request_seq\":42,\"type\":\"response\",\"command\":\"evaluate\",\"success\":false,\"message\":\"dbgproxy: not a JSON object"));
     assert!(r.closed.is_empty());
 }
+
+#[test]
+fn a_break_nobody_heard_is_read_once_by_the_next_client() {
+    let settings = Settings {
+        protocol: Protocol::V8,
+        mode: Mode::Persistent,
+        last_goodbye: LastGoodbye::Keep,
+        backlog_bytes: 1 << 16,
+        passthrough: false,
+    };
+    let mut r = Run::new(Box::new(V8::new(&settings)), Protocol::V8);
+    let start = FORWARD
+        .find("{\"seq\":1,\"type\":\"event\",\"event\":\"break\"")
+        .unwrap();
+    let end = start + FORWARD[start..].find('\n').unwrap();
+    let event = frame(&FORWARD[start..end]);
+    r.debugger_says(GREETING.as_bytes());
+    r.debugger_says(&event);
+    r.join("A");
+    assert_eq!(
+        r.text("A"),
+        format!("{GREETING}{}", String::from_utf8_lossy(&event))
+    );
+    r.join("B");
+    assert_eq!(r.text("B"), r.text("A"), "the stop, replayed as state");
+}
