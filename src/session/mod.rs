@@ -21,6 +21,7 @@
 //!   receiving what it was sent before it is closed.
 
 mod backlog;
+mod dap;
 mod passthrough;
 
 use serde_json::{Map, Value};
@@ -154,5 +155,8 @@ pub fn new(settings: &Settings) -> Box<dyn Session> {
     if settings.passthrough {
         return Box::new(passthrough::Passthrough::new(settings));
     }
-    Box::new(passthrough::Passthrough::new(settings))
+    match settings.protocol {
+        Protocol::Dap => Box::new(dap::Dap::new(settings)),
+        _ => Box::new(passthrough::Passthrough::new(settings)),
+    }
 }
