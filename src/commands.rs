@@ -47,6 +47,13 @@ fn socket_for(port: u16, client_port: Option<u16>) -> Result<std::path::PathBuf>
     Ok(path)
 }
 
+/// The status of the proxy serving clients on `client_port`, through its
+/// control socket (`dbgproxy attach` uses it to tell a dbgproxy from
+/// something else on that port).
+pub fn status_of(client_port: u16, timeout: Duration) -> Result<Value> {
+    ask(&control::socket_path(client_port), "status", timeout)
+}
+
 pub fn status(port: u16, client_port: Option<u16>, pretty: bool) -> Result<u8> {
     let reply = ask(
         &socket_for(port, client_port)?,

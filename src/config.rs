@@ -260,6 +260,31 @@ pub enum Action {
         #[arg(long, value_name = "SECS", default_value_t = 10)]
         timeout: u64,
     },
+    /// Join a proxy's session from an editor (a debug adapter executable).
+    ///
+    /// Bridges stdin/stdout to the proxy's client port, starting the proxy
+    /// (as a daemon) if none answers, and reconnects when the connection drops.
+    #[command(
+        override_usage = "dbgproxy attach --port N [--reconnect-timeout SECS] [PROXY OPTIONS…] [-- COMMAND…]",
+        after_help = "PROXY OPTIONS are those of `dbgproxy --help`: they say which proxy to join \
+            (--port, --client-port, --listen) and how to start one if none runs \
+            (it is started with --daemon, a pidfile and a log file in the runtime directory).\n\n\
+            Options of attach itself:\n  \
+            --reconnect-timeout SECS  give up when the proxy has been gone this long \
+            [default: 60; 0: do not reconnect]\n\n\
+            Example (an nvim-dap / Helix / dape adapter command):\n  \
+            dbgproxy attach --port 5678 --backend dap"
+    )]
+    Attach {
+        /// `--port N`, `--reconnect-timeout SECS`, the proxy's options, `-- COMMAND…`.
+        #[arg(
+            value_name = "OPTIONS",
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            num_args = 0..
+        )]
+        args: Vec<String>,
+    },
 }
 
 /// What the command line asks for.
@@ -313,6 +338,22 @@ impl Config {
             Ok(config) => Invocation::Proxy(Box::new(config)),
             Err(e) => e.exit(),
         }
+    }
+
+    /// Parses proxy options given without the program name (`dbgproxy
+    /// attach` passes on what is not its own).
+    pub fn parse_from(args: &[String]) -> Result<Config, clap::Error> {
+        let cli = Cli::try_parse_from(
+            std::iter::once("dbgproxy").chain(args.iter().map(|a| a.as_str())),
+        )?;
+        if cli.action.is_some() {
+            use clap::CommandFactory;
+            return Err(Cli::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "a subcommand cannot follow `attach`",
+            ));
+        }
+        Config::from_cli(cli)
     }
 
     fn from_cli(cli: Cli) -> Result<Config, clap::Error> {

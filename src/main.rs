@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use dbgproxy::config::{Action, Invocation};
-use dbgproxy::{commands, config, daemon, logging, proxy};
+use dbgproxy::{attach, commands, config, daemon, logging, proxy};
 
 /// How long the last log lines (and the error line) get to reach stderr at
 /// exit; a stderr nobody reads ends the wait much sooner (see `logging`).
@@ -14,6 +14,7 @@ const EXIT_FLUSH: Duration = Duration::from_secs(2);
 fn main() -> ExitCode {
     let config = match config::Config::from_args() {
         Invocation::Proxy(config) => *config,
+        Invocation::Control(Action::Attach { args }) => return ExitCode::from(attach::main(args)),
         Invocation::Control(action) => return control(action),
     };
     // Logs go to stderr only: stdout carries the ready marker and nothing else.
@@ -48,6 +49,7 @@ fn control(action: Action) -> ExitCode {
             client_port,
             timeout,
         } => commands::stop(port, client_port, Duration::from_secs(timeout)),
+        Action::Attach { .. } => unreachable!("attach is run before control actions"),
     };
     match result {
         Ok(code) => ExitCode::from(code),

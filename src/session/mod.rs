@@ -26,7 +26,7 @@ mod dbgp;
 mod gdb_mi;
 mod greeting;
 mod history;
-mod json;
+pub(crate) mod json;
 mod passthrough;
 #[cfg(test)]
 mod testkit;

@@ -1,0 +1,545 @@
+//! The bridge: the IDE's stdin/stdout on one side, the proxy's client
+//! connection on the other, in one thread around one `mio::Poll`.
+//!
+//! Both directions are cut into whole messages (`framing::Assembler`): stdout
+//! only ever receives whole messages, and what the IDE sends reaches the
+//! proxy a whole message at a time, so that a connection that drops never
+//! leaves half a message behind: the message being written when it dropped
+//! is sent again, whole, on the next connection. Both ways are bounded: the
+//! proxy is not read while `OUTPUT_LIMIT` waits for stdout, and stdin is not
+//! read while `HOLD_LIMIT` waits for the proxy. While the proxy is away, the
+//! IDE's input is held; past `HOLD_LIMIT`, attach gives up with a message
+//! rather than drop any of it. The protocol's rules for rejoining (`dialect`)
+//! see every message that passes.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::Shutdown;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use super::cli::Options;
+use super::dialect::{Dialect, Out};
+use super::launch::Joined;
+use super::link::{self, Away, Conn, Link, PROXY};
+use super::stdio::{self, End};
+use crate::framing::{Assembler, Direction, Message, Protocol};
+use crate::queue::{Chunk, ChunkQueue, Flush};
+
+const STDIN: Token = Token(0);
+const STDOUT: Token = Token(1);
+const SIGNALS: Token = Token(3);
+const READ_BUF: usize = 64 * 1024;
+/// IDE input queued for the proxy, or held while it is away.
+pub const HOLD_LIMIT: usize = 1 << 20;
+/// Proxy output waiting for stdout before the proxy is no longer read.
+const OUTPUT_LIMIT: usize = 8 << 20;
+/// Reads per source per turn, so that one side cannot starve the other.
+const READS_PER_TURN: usize = 16;
+/// How long output still gets to reach the IDE at the end.
+const EXIT_FLUSH: Duration = Duration::from_secs(2);
+
+/// Bridges until the IDE leaves or the proxy is gone for good; returns the
+/// exit code.
+pub fn run(options: &Options, joined: Joined) -> Result<u8> {
+    Bridge::new(options, joined)?.run()
+}
+
+/// How the bridge is ending: the code, and until when output may flush.
+struct Ending {
+    code: u8,
+    deadline: Instant,
+}
+
+struct Bridge {
+    poll: Poll,
+    signals: Signals,
+    stdin: End,
+    stdout: End,
+    stdin_ready: bool,
+    stdout_ready: bool,
+    stdin_eof: bool,
+    /// Where the proxy serves clients, as told to the user.
+    addr: std::net::SocketAddr,
+    link: Link,
+    away: Option<Away>,
+    reconnect_timeout: Option<Duration>,
+    protocol: Protocol,
+    max_message: usize,
+    ide_frames: Assembler,
+    proxy_frames: Assembler,
+    /// Whole IDE messages not yet queued for the proxy.
+    held: VecDeque<Message>,
+    held_bytes: usize,
+    outgoing: Outgoing,
+    to_ide: ChunkQueue,
+    dialect: Dialect,
+    out: Out,
+    ending: Option<Ending>,
+    /// stdin ended while connected: flush, half-close, wait for the proxy's close.
+    closing_until: Option<Instant>,
+    buf: Box<[u8]>,
+}
+
+impl Bridge {
+    fn new(options: &Options, joined: Joined) -> Result<Bridge> {
+        let poll = Poll::new().context("creating the event poller")?;
+        let registry = poll.registry();
+        // Both read before either changes: they may be one terminal.
+        let (in_flags, out_flags) = (stdio::flags(stdio::STDIN), stdio::flags(stdio::STDOUT));
+        let stdin = End::new(stdio::STDIN, in_flags, registry, STDIN, Interest::READABLE)
+            .context("polling stdin")?;
+        let stdout = End::new(
+            stdio::STDOUT,
+            out_flags,
+            registry,
+            STDOUT,
+            Interest::WRITABLE,
+        )
+        .context("polling stdout")?;
+        let mut signals =
+            Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
+        registry
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .context("registering signal handlers")?;
+        joined
+            .stream
+            .set_nonblocking(true)
+            .context("preparing the proxy connection")?;
+        let mut stream = mio::net::TcpStream::from_std(joined.stream);
+        registry
+            .register(&mut stream, PROXY, Interest::READABLE | Interest::WRITABLE)
+            .context("registering the proxy connection")?;
+        let protocol = joined.protocol;
+        let proxy = &options.proxy;
+        log::debug!(
+            "bridging stdin/stdout to the dbgproxy pid {} on {} ({} protocol)",
+            joined.pid,
+            options.connect_addr(),
+            protocol.name()
+        );
+        let now = Instant::now();
+        let mut dialect = Dialect::new(protocol);
+        let mut out = Out::default();
+        dialect.connected(now, &mut out);
+        Ok(Bridge {
+            poll,
+            signals,
+            stdin_ready: true,
+            stdout_ready: true,
+            stdin_eof: !stdin.open,
+            stdin,
+            stdout,
+            addr: options.connect_addr(),
+            link: Link::Up(Conn::new(stream, now, true)),
+            away: None,
+            reconnect_timeout: options.reconnect_timeout,
+            protocol,
+            max_message: proxy.max_message,
+            ide_frames: Assembler::new(protocol, Direction::ToDebugger, proxy.max_client_message),
+            proxy_frames: Assembler::new(protocol, Direction::FromDebugger, proxy.max_message),
+            held: VecDeque::new(),
+            held_bytes: 0,
+            outgoing: Outgoing::default(),
+            to_ide: ChunkQueue::new(),
+            dialect,
+            out,
+            ending: None,
+            closing_until: None,
+            buf: vec![0; READ_BUF].into_boxed_slice(),
+        })
+    }
+
+    fn run(mut self) -> Result<u8> {
+        let mut events = Events::with_capacity(64);
+        loop {
+            let now = Instant::now();
+            while self.turn(now) {}
+            if let Some(code) = self.finished(now) {
+                return Ok(code);
+            }
+            let timeout = self.deadline().map(|d| d.saturating_duration_since(now));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e).context("waiting for events");
+            }
+            for event in events.iter() {
+                match event.token() {
+                    STDIN => self.stdin_ready = true,
+                    STDOUT => self.stdout_ready = true,
+                    PROXY => match &mut self.link {
+                        Link::Up(conn) => {
+                            conn.readable |= event.is_readable() || event.is_read_closed();
+                            conn.writable |= event.is_writable() || event.is_error();
+                        }
+                        Link::Connecting { .. } | Link::Away { .. } => {}
+                    },
+                    SIGNALS if self.signals.pending().next().is_some() => {
+                        log::debug!("signalled: ending");
+                        self.end(0, None, Instant::now());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Does what can be done now; returns whether anything moved.
+    fn turn(&mut self, now: Instant) -> bool {
+        let mut moved = self.tend_link(now);
+        if let Some(d) = self.dialect.deadline()
+            && now >= d
+        {
+            self.dialect.on_timer(now, &mut self.out);
+            moved |= self.take_out();
+        }
+        if self.ending.is_none() {
+            moved |= self.read_stdin(now);
+            moved |= self.admit_held(now);
+            moved |= self.write_proxy(now);
+            moved |= self.read_proxy(now);
+            moved |= self.close_when_flushed(now);
+        }
+        moved | self.write_stdout()
+    }
+
+    /// Whether attach is done, and with which code.
+    fn finished(&mut self, now: Instant) -> Option<u8> {
+        let ending = self.ending.as_ref()?;
+        (self.to_ide.is_empty() || now >= ending.deadline || !self.stdout.open)
+            .then_some(ending.code)
+    }
+
+    /// The earliest time something is due without an event.
+    fn deadline(&self) -> Option<Instant> {
+        let link = match &self.link {
+            Link::Away { next_try } => Some(*next_try),
+            Link::Connecting { since, .. } => Some(link::connect_deadline(*since)),
+            Link::Up(conn) if !conn.settled => Some(conn.since + link::SETTLE),
+            Link::Up(_) => None,
+        };
+        let give_up = self
+            .away
+            .as_ref()
+            .zip(self.reconnect_timeout)
+            .map(|(a, t)| a.since + t);
+        [
+            link,
+            give_up,
+            self.dialect.deadline(),
+            self.ending.as_ref().map(|e| e.deadline),
+            self.closing_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Says `message` (if any) on stderr and starts ending with `code`.
+    fn end(&mut self, code: u8, message: Option<String>, now: Instant) {
+        if self.ending.is_some() {
+            return;
+        }
+        if let Some(m) = message {
+            crate::logging::line(&format!("dbgproxy attach: {m}"));
+        }
+        self.ending = Some(Ending {
+            code,
+            deadline: now + EXIT_FLUSH,
+        });
+    }
+
+    // ----- the IDE's side -----
+
+    fn read_stdin(&mut self, now: Instant) -> bool {
+        let mut moved = false;
+        for _ in 0..READS_PER_TURN {
+            let up = matches!(self.link, Link::Up(_));
+            let room = !up || self.held_bytes + self.outgoing.bytes < HOLD_LIMIT;
+            if self.stdin_eof || !self.stdin_ready || !room || self.ending.is_some() {
+                break;
+            }
+            let n = match self.stdin.read(&mut self.buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.stdin_ready = false;
+                    break;
+                }
+                Err(e) => {
+                    log::debug!("stdin: {e}: taken as its end");
+                    0
+                }
+            };
+            moved = true;
+            if n == 0 {
+                self.stdin_ended(now);
+                break;
+            }
+            let chunk = Chunk::copy_from(&self.buf[..n]);
+            let mut messages = Vec::new();
+            if let Err(e) = self.ide_frames.feed(chunk, |m| messages.push(m)) {
+                let what = format!("the IDE's input is not {}: {e}", self.protocol.name());
+                self.end(1, Some(what), now);
+                break;
+            }
+            for m in messages {
+                self.ide_message(m, now);
+            }
+        }
+        moved
+    }
+
+    fn ide_message(&mut self, message: Message, now: Instant) {
+        if !matches!(self.link, Link::Up(_))
+            && self.dialect.goodbye_while_away(&message, &mut self.out)
+        {
+            self.take_out();
+            let what = "the IDE said goodbye while the proxy was away".to_string();
+            return self.end(0, Some(what), now);
+        }
+        self.held_bytes += message.len;
+        self.held.push_back(message);
+        if self.away.is_some() && self.held_bytes > HOLD_LIMIT {
+            let what = format!(
+                "the proxy on {} is away and the IDE sent more than {} KiB meanwhile; \
+                 giving up rather than dropping any of it",
+                self.addr,
+                HOLD_LIMIT >> 10
+            );
+            self.end(1, Some(what), now);
+        }
+    }
+
+    fn stdin_ended(&mut self, now: Instant) {
+        self.stdin_eof = true;
+        if self.ide_frames.pending() > 0 {
+            log::debug!(
+                "stdin ended inside a message: {} bytes not sent",
+                self.ide_frames.pending()
+            );
+        }
+        match &self.link {
+            Link::Up(_) => self.closing_until = Some(now + EXIT_FLUSH),
+            Link::Connecting { .. } | Link::Away { .. } => {
+                if self.held_bytes > 0 {
+                    log::info!(
+                        "stdin ended while the proxy was away: {} bytes of input not delivered",
+                        self.held_bytes
+                    );
+                }
+                self.end(0, None, now);
+            }
+        }
+    }
+
+    fn write_stdout(&mut self) -> bool {
+        if self.to_ide.is_empty() || !self.stdout_ready {
+            return false;
+        }
+        match self.to_ide.flush_to(&mut self.stdout) {
+            Ok((flush, n)) => {
+                if flush == Flush::Blocked {
+                    self.stdout_ready = false;
+                }
+                n > 0
+            }
+            Err(e) => {
+                log::debug!("stdout: {e}: the IDE is gone");
+                self.stdout.open = false;
+                self.to_ide.clear();
+                self.end(0, None, Instant::now());
+                true
+            }
+        }
+    }
+
+    /// Moves what the dialect produced to the queues.
+    fn take_out(&mut self) -> bool {
+        let moved = !self.out.to_ide.is_empty() || !self.out.to_proxy.is_empty();
+        for m in self.out.to_ide.drain(..) {
+            for part in m.parts() {
+                self.to_ide.push(part.clone());
+            }
+        }
+        for m in self.out.to_proxy.drain(..) {
+            self.outgoing.push(m, false);
+        }
+        moved
+    }
+
+    // ----- the proxy's side -----
+
+    fn admit_held(&mut self, now: Instant) -> bool {
+        let mut moved = false;
+        while matches!(self.link, Link::Up(_))
+            && self.dialect.ready()
+            && self.outgoing.bytes < HOLD_LIMIT
+            && let Some(m) = self.held.pop_front()
+        {
+            self.held_bytes -= m.len;
+            self.dialect.sending(&m, now);
+            self.outgoing.push(m, true);
+            moved = true;
+        }
+        moved
+    }
+
+    fn write_proxy(&mut self, now: Instant) -> bool {
+        let Link::Up(conn) = &mut self.link else {
+            return false;
+        };
+        let mut moved = false;
+        while conn.writable && !self.outgoing.is_empty() {
+            let result = {
+                let iov = self.outgoing.iov();
+                conn.stream.write_vectored(&iov)
+            };
+            match result {
+                Ok(0) => return self.lost("the proxy takes no more input".into(), now),
+                Ok(n) => {
+                    moved = true;
+                    self.outgoing.consume(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.lost(link::describe(&e), now),
+            }
+        }
+        moved
+    }
+
+    fn read_proxy(&mut self, now: Instant) -> bool {
+        let mut moved = false;
+        for _ in 0..READS_PER_TURN {
+            let Link::Up(conn) = &mut self.link else {
+                break;
+            };
+            if !conn.readable || self.to_ide.len() >= OUTPUT_LIMIT {
+                break;
+            }
+            let n = match conn.stream.read(&mut self.buf) {
+                Ok(0) => return self.lost("it closed the connection".into(), now),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    conn.readable = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.lost(link::describe(&e), now),
+            };
+            moved = true;
+            if !conn.settled {
+                conn.settled = true;
+                self.back(now);
+            }
+            let chunk = Chunk::copy_from(&self.buf[..n]);
+            let mut messages = Vec::new();
+            if let Err(e) = self.proxy_frames.feed(chunk, |m| messages.push(m)) {
+                let what = format!(
+                    "the proxy on {} sent malformed {} (max message {} bytes): {e}",
+                    self.addr,
+                    self.protocol.name(),
+                    self.max_message
+                );
+                self.end(1, Some(what), now);
+                return true;
+            }
+            for m in messages {
+                self.dialect.proxy_message(m, &mut self.out);
+            }
+            self.take_out();
+        }
+        moved
+    }
+
+    /// stdin has ended: once everything went to the proxy, half-close, and
+    /// end when the proxy closes (it delivers what it has queued first) or
+    /// the flush time is up.
+    fn close_when_flushed(&mut self, now: Instant) -> bool {
+        let Some(until) = self.closing_until else {
+            return false;
+        };
+        if now >= until {
+            self.end(0, None, now);
+            return true;
+        }
+        let Link::Up(conn) = &mut self.link else {
+            return false;
+        };
+        if conn.write_shut || !self.held.is_empty() || !self.outgoing.is_empty() {
+            return false;
+        }
+        conn.write_shut = true;
+        if let Err(e) = conn.stream.shutdown(Shutdown::Write) {
+            log::debug!("half-closing the proxy connection: {e}");
+        }
+        true
+    }
+}
+
+/// Messages queued for the proxy, the first one `written` bytes in; `true`
+/// marks the IDE's own (sent again after a drop), `false` attach's.
+#[derive(Default)]
+struct Outgoing {
+    queue: VecDeque<(Message, bool)>,
+    bytes: usize,
+    written: usize,
+}
+
+impl Outgoing {
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    fn push(&mut self, message: Message, ide_message: bool) {
+        self.bytes += message.len;
+        self.queue.push_back((message, ide_message));
+    }
+
+    /// The unwritten bytes, as at most 64 slices for one `writev`.
+    fn iov(&self) -> Vec<IoSlice<'_>> {
+        let mut iov = Vec::with_capacity(16);
+        let mut skip = self.written;
+        for (m, _) in &self.queue {
+            for part in m.parts() {
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
+                }
+                iov.push(IoSlice::new(&part[skip..]));
+                skip = 0;
+                if iov.len() == 64 {
+                    return iov;
+                }
+            }
+        }
+        iov
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.written += n;
+        while let Some((m, _)) = self.queue.front() {
+            if self.written < m.len {
+                break;
+            }
+            self.written -= m.len;
+            self.bytes -= m.len;
+            self.queue.pop_front();
+        }
+    }
+
+    /// Everything queued, emptied out; the one being written starts over.
+    fn take(&mut self) -> VecDeque<(Message, bool)> {
+        self.bytes = 0;
+        self.written = 0;
+        std::mem::take(&mut self.queue)
+    }
+}
+
+mod reconnect;

@@ -1,0 +1,419 @@
+//! DAP: rejoining the shared session after a reconnect, so that the IDE
+//! does not notice (SESSIONS.md rule 3, from the client's side).
+//!
+//! As the IDE's requests go to the proxy, this remembers what a new
+//! connection needs to be in the same place: `initialize`, `attach` or
+//! `launch`, the breakpoints (`setBreakpoints` per source, the function and
+//! exception ones) and `configurationDone`, and which requests are waiting
+//! for an answer. When the connection drops, each request still waiting is
+//! answered with an error ("the proxy restarted"), unless its answer will
+//! come from the replay; a stopped IDE is told `continued` (the debuggee
+//! does not stay stopped for a client that is gone). After a reconnect the
+//! handshake is replayed with attach's own seqs (from `OWN_SEQ`), their
+//! answers are swallowed, the `initialized` event the IDE already had is
+//! swallowed, and the IDE's own requests wait until the replay is through.
+//! Nothing is rewritten in the normal flow.
+//!
+//! Pure: messages in, messages out (`Out`), time passed in.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::dialect::Out;
+use crate::framing::Message;
+use crate::session::json::{self, Until};
+
+/// attach's own requests (the replay) and messages are numbered from here,
+/// far above any IDE's.
+pub const OWN_SEQ: i64 = 1_000_000_000;
+/// How long the replay waits for the `initialized` event before it sends
+/// the breakpoints anyway.
+const INITIALIZED_WAIT: Duration = Duration::from_secs(5);
+/// Requests remembered as waiting for an answer; past this, the oldest is
+/// forgotten (it gets no error answer if the connection drops).
+const MAX_IN_FLIGHT: usize = 4096;
+/// Sources whose breakpoints are remembered for the replay.
+const MAX_SOURCES: usize = 4096;
+/// Commands that resume the debuggee when they succeed.
+const RESUMING: &[&str] = &[
+    "continue",
+    "next",
+    "stepIn",
+    "stepOut",
+    "stepBack",
+    "reverseContinue",
+    "goto",
+];
+
+/// A request the IDE sent, kept to be sent again.
+#[derive(Clone, Debug)]
+struct Kept {
+    seq: i64,
+    request: Value,
+}
+
+/// What becomes of a message from the proxy.
+enum Verdict {
+    Forward,
+    Swallow,
+    Renumbered(Message),
+    /// The replay's `initialized`: swallowed, and the configuration follows.
+    Configure(Vec<Kept>),
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// IDE requests flow.
+    Live,
+    /// The replayed `attach` waits for `initialized`; then `rest` goes.
+    AwaitInitialized { until: Instant, rest: Vec<Kept> },
+}
+
+pub struct Rejoin {
+    initialize: Option<Kept>,
+    start: Option<Kept>,
+    breakpoints: BTreeMap<String, Kept>,
+    function_breakpoints: Option<Kept>,
+    exception_breakpoints: Option<Kept>,
+    configuration_done: Option<Kept>,
+    ide_saw_initialized: bool,
+    /// IDE seq → command, of requests sent on this connection and not answered.
+    in_flight: BTreeMap<i64, String>,
+    /// IDE requests that were waiting when the connection dropped and whose
+    /// answer the replay brings.
+    answer_from_replay: HashSet<i64>,
+    /// attach's seq → the IDE's seq to answer under (None: swallow).
+    replayed: HashMap<i64, Option<i64>>,
+    phase: Phase,
+    next_own: i64,
+    /// The thread of the last `stopped` the IDE heard, while it holds.
+    stopped: Option<Value>,
+    goodbye: bool,
+    warned_sources: bool,
+}
+
+impl Default for Rejoin {
+    fn default() -> Self {
+        Rejoin {
+            initialize: None,
+            start: None,
+            breakpoints: BTreeMap::new(),
+            function_breakpoints: None,
+            exception_breakpoints: None,
+            configuration_done: None,
+            ide_saw_initialized: false,
+            in_flight: BTreeMap::new(),
+            answer_from_replay: HashSet::new(),
+            replayed: HashMap::new(),
+            phase: Phase::Live,
+            next_own: OWN_SEQ,
+            stopped: None,
+            goodbye: false,
+            warned_sources: false,
+        }
+    }
+}
+
+impl Rejoin {
+    /// Whether the IDE's requests may go to the proxy (not while replaying).
+    pub fn ready(&self) -> bool {
+        matches!(self.phase, Phase::Live)
+    }
+
+    pub fn said_goodbye(&self) -> bool {
+        self.goodbye
+    }
+
+    /// An IDE message goes to the proxy: remember what a rejoin needs.
+    pub fn sending(&mut self, message: &Message) {
+        let Some(request) = request(message) else {
+            return;
+        };
+        let (Some(seq), Some(command)) = (request["seq"].as_i64(), request["command"].as_str())
+        else {
+            return;
+        };
+        let command = command.to_string();
+        let kept = || Kept {
+            seq,
+            request: request.clone(),
+        };
+        match command.as_str() {
+            "initialize" => self.initialize = Some(kept()),
+            "attach" | "launch" => self.start = Some(kept()),
+            "configurationDone" => self.configuration_done = Some(kept()),
+            "setFunctionBreakpoints" => self.function_breakpoints = Some(kept()),
+            "setExceptionBreakpoints" => self.exception_breakpoints = Some(kept()),
+            "setBreakpoints" => {
+                let source = &request["arguments"]["source"];
+                let key = match (&source["path"], &source["sourceReference"]) {
+                    (Value::String(p), _) => p.clone(),
+                    (_, Value::Number(r)) => format!("#{r}"),
+                    _ => String::new(),
+                };
+                if self.breakpoints.len() < MAX_SOURCES || self.breakpoints.contains_key(&key) {
+                    self.breakpoints.insert(key, kept());
+                } else if !self.warned_sources {
+                    self.warned_sources = true;
+                    log::warn!(
+                        "breakpoints in more than {MAX_SOURCES} sources: those of further \
+                         sources are not set again after a reconnect"
+                    );
+                }
+            }
+            "disconnect" => self.goodbye = true,
+            _ => {}
+        }
+        if self.in_flight.len() >= MAX_IN_FLIGHT {
+            self.in_flight.pop_first();
+        }
+        self.in_flight.insert(seq, command);
+    }
+
+    /// An IDE message that was queued for the proxy did not reach it: it
+    /// will be sent again on the next connection.
+    pub fn unsent(&mut self, message: &Message) {
+        if let Some(seq) = request(message).and_then(|r| r["seq"].as_i64()) {
+            self.in_flight.remove(&seq);
+        }
+    }
+
+    /// The connection dropped.
+    pub fn lost(&mut self, out: &mut Out) {
+        self.phase = Phase::Live;
+        self.replayed.clear();
+        let kept: HashSet<i64> = self.kept().map(|k| k.seq).collect();
+        for (seq, command) in std::mem::take(&mut self.in_flight) {
+            if command == "disconnect" {
+                // It asked to leave, and it has.
+                out.to_ide.push(self.response(seq, &command, None));
+            } else if kept.contains(&seq) {
+                self.answer_from_replay.insert(seq);
+            } else {
+                let why = "the connection to dbgproxy dropped before the answer came \
+                           (the proxy restarted?); try again";
+                out.to_ide.push(self.response(seq, &command, Some(why)));
+            }
+        }
+        if let Some(thread) = self.stopped.take() {
+            let body = json!({"threadId": thread, "allThreadsContinued": true});
+            out.to_ide.push(self.event("continued", body));
+        }
+    }
+
+    /// A new connection is up: replay what puts it where the last one was.
+    pub fn connected(&mut self, now: Instant, out: &mut Out) {
+        let Some(initialize) = self.initialize.clone() else {
+            self.phase = Phase::Live;
+            return;
+        };
+        self.replay(&initialize, out);
+        let Some(start) = self.start.clone() else {
+            self.phase = Phase::Live;
+            return;
+        };
+        self.replay(&start, out);
+        let mut rest: Vec<Kept> = self.breakpoints.values().cloned().collect();
+        rest.extend(self.function_breakpoints.clone());
+        rest.extend(self.exception_breakpoints.clone());
+        rest.extend(self.configuration_done.clone());
+        if self.ide_saw_initialized {
+            self.phase = Phase::AwaitInitialized {
+                until: now + INITIALIZED_WAIT,
+                rest,
+            };
+        } else {
+            // The IDE configures on the `initialized` it has not had yet.
+            self.phase = Phase::Live;
+        }
+    }
+
+    /// A whole message from the proxy: pushed to the IDE, or not.
+    pub fn proxy_message(&mut self, message: Message, out: &mut Out) {
+        let verdict = {
+            let bytes = message.contiguous();
+            self.judge(body(&bytes))
+        };
+        match verdict {
+            Verdict::Forward => out.to_ide.push(message),
+            Verdict::Swallow => {}
+            Verdict::Renumbered(m) => out.to_ide.push(m),
+            Verdict::Configure(rest) => self.replay_all(rest, out),
+        }
+    }
+
+    fn judge(&mut self, body: &[u8]) -> Verdict {
+        let Ok([kind, request_seq, event, command, success]) = json::fields(
+            body,
+            ["type", "request_seq", "event", "command", "success"],
+            Until::Found,
+        ) else {
+            return Verdict::Forward;
+        };
+        match json::plain_str(body, &kind) {
+            Some(b"response") => {
+                let Some(rs) = json::number(body, &request_seq)
+                    .and_then(|r| std::str::from_utf8(&body[r]).ok()?.parse::<i64>().ok())
+                else {
+                    return Verdict::Forward;
+                };
+                if let Some(answer_as) = self.replayed.remove(&rs) {
+                    return match answer_as.and_then(|seq| renumbered(body, seq)) {
+                        Some(m) => Verdict::Renumbered(m),
+                        None => Verdict::Swallow,
+                    };
+                }
+                self.in_flight.remove(&rs);
+                let resumed = json::plain_str(body, &command)
+                    .is_some_and(|c| RESUMING.iter().any(|r| r.as_bytes() == c));
+                if resumed && json::boolean(body, &success) == Some(true) {
+                    self.stopped = None;
+                }
+                Verdict::Forward
+            }
+            Some(b"event") => {
+                match json::plain_str(body, &event) {
+                    Some(b"initialized") => {
+                        if let Phase::AwaitInitialized { rest, .. } =
+                            std::mem::replace(&mut self.phase, Phase::Live)
+                        {
+                            // The IDE had its `initialized` long ago.
+                            return Verdict::Configure(rest);
+                        }
+                        self.ide_saw_initialized = true;
+                    }
+                    Some(b"stopped") => {
+                        let thread = serde_json::from_slice::<Value>(body)
+                            .map(|v| v["body"]["threadId"].clone())
+                            .unwrap_or(Value::Null);
+                        self.stopped = Some(thread);
+                    }
+                    Some(b"continued" | b"terminated" | b"exited") => self.stopped = None,
+                    _ => {}
+                }
+                Verdict::Forward
+            }
+            _ => Verdict::Forward,
+        }
+    }
+
+    /// While the proxy is away: a `disconnect` is answered here, and attach
+    /// may end. Returns whether it was one.
+    pub fn goodbye_while_away(&mut self, message: &Message, out: &mut Out) -> bool {
+        let Some(r) = request(message) else {
+            return false;
+        };
+        if r["command"] != "disconnect" {
+            return false;
+        }
+        self.goodbye = true;
+        let seq = r["seq"].as_i64().unwrap_or(0);
+        out.to_ide.push(self.response(seq, "disconnect", None));
+        true
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::AwaitInitialized { until, .. } => Some(*until),
+            Phase::Live => None,
+        }
+    }
+
+    /// The `initialized` event never came: send the rest anyway.
+    pub fn on_timer(&mut self, now: Instant, out: &mut Out) {
+        if let Phase::AwaitInitialized { until, .. } = &self.phase
+            && now >= *until
+            && let Phase::AwaitInitialized { rest, .. } =
+                std::mem::replace(&mut self.phase, Phase::Live)
+        {
+            log::warn!("no `initialized` event after the replayed attach; configuring anyway");
+            self.replay_all(rest, out);
+        }
+    }
+
+    fn kept(&self) -> impl Iterator<Item = &Kept> {
+        self.initialize
+            .iter()
+            .chain(&self.start)
+            .chain(self.breakpoints.values())
+            .chain(&self.function_breakpoints)
+            .chain(&self.exception_breakpoints)
+            .chain(&self.configuration_done)
+    }
+
+    fn replay_all(&mut self, rest: Vec<Kept>, out: &mut Out) {
+        for kept in &rest {
+            self.replay(kept, out);
+        }
+    }
+
+    fn replay(&mut self, kept: &Kept, out: &mut Out) {
+        let seq = self.own_seq();
+        let mut request = kept.request.clone();
+        request["seq"] = seq.into();
+        let answer_as = self
+            .answer_from_replay
+            .remove(&kept.seq)
+            .then_some(kept.seq);
+        self.replayed.insert(seq, answer_as);
+        log::debug!(
+            "replaying {} as request {seq}",
+            request["command"].as_str().unwrap_or("?")
+        );
+        out.to_proxy.push(framed(&request));
+    }
+
+    fn own_seq(&mut self) -> i64 {
+        self.next_own += 1;
+        self.next_own - 1
+    }
+
+    fn response(&mut self, request_seq: i64, command: &str, error: Option<&str>) -> Message {
+        let mut r = json!({
+            "seq": self.own_seq(), "type": "response", "request_seq": request_seq,
+            "command": command, "success": error.is_none(),
+        });
+        if let Some(why) = error {
+            r["message"] = why.into();
+        }
+        framed(&r)
+    }
+
+    fn event(&mut self, event: &str, body: Value) -> Message {
+        framed(&json!({"seq": self.own_seq(), "type": "event", "event": event, "body": body}))
+    }
+}
+
+/// The JSON body of a Content-Length framed message.
+fn body(bytes: &[u8]) -> &[u8] {
+    match bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(at) => &bytes[at + 4..],
+        None => &[],
+    }
+}
+
+/// An IDE request, parsed (IDE messages are small and few).
+fn request(message: &Message) -> Option<Value> {
+    let bytes = message.contiguous();
+    let v: Value = serde_json::from_slice(body(&bytes)).ok()?;
+    (v["type"] == "request").then_some(v)
+}
+
+fn renumbered(body: &[u8], request_seq: i64) -> Option<Message> {
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    v["request_seq"] = request_seq.into();
+    Some(framed(&v))
+}
+
+fn framed(v: &Value) -> Message {
+    let body = v.to_string();
+    let mut bytes = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    bytes.extend_from_slice(body.as_bytes());
+    Message::from_bytes(&bytes)
+}
+
+#[cfg(test)]
+#[path = "dap_tests.rs"]
+mod tests;

@@ -1,0 +1,143 @@
+//! Finding the proxy to join, or starting it.
+//!
+//! `attach` connects to the proxy's client port. Something answering there is
+//! taken for a dbgproxy only if the proxy serving clients on that port
+//! answers `status` on its control socket; otherwise `attach` fails with one
+//! line naming the port and what holds it. When nothing answers, it starts
+//! the proxy itself: the same binary, with the user's proxy options plus
+//! `--daemon`, a pidfile and a log file in the runtime directory, and waits
+//! for the daemon's ready marker (captured: stdout carries only the bridged
+//! protocol) or its one-line error. Two `attach` racing on a free port both
+//! start a daemon; the port bind (done before the daemon forks) lets one
+//! win, and the loser, seeing its daemon fail, joins the winner.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::ValueEnum;
+
+use super::cli::Options;
+use super::holder;
+use crate::framing::Protocol;
+use crate::{commands, control};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A proxy binds its client port a moment before its control socket: a
+/// port that answers gets this long to prove it is a dbgproxy.
+const PROOF_WINDOW: Duration = Duration::from_secs(2);
+
+/// A connection to a dbgproxy, and what it said of itself.
+pub struct Joined {
+    pub stream: TcpStream,
+    pub protocol: Protocol,
+    pub pid: u64,
+}
+
+/// Connects to the proxy `options` name, starting it if nothing listens.
+pub fn join(options: &Options) -> Result<Joined> {
+    let addr = options.connect_addr();
+    match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+        Ok(stream) => return prove(stream, addr),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+        Err(e) => bail!("cannot reach the proxy's client port {addr}: {e}"),
+    }
+    let started = start(options);
+    // A daemon that failed may have lost a race to one that now serves.
+    match (TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT), started) {
+        (Ok(stream), Ok(())) => prove(stream, addr),
+        (Ok(stream), Err(why)) => {
+            log::debug!("our daemon failed ({why:#}); another one serves {addr}");
+            prove(stream, addr)
+        }
+        (Err(_), Err(why)) => Err(why),
+        (Err(e), Ok(())) => bail!("the proxy started, but {addr} does not answer: {e}"),
+    }
+}
+
+/// Checks that what answers on `addr` is a dbgproxy of this user's.
+fn prove(stream: TcpStream, addr: SocketAddr) -> Result<Joined> {
+    let end = Instant::now() + PROOF_WINDOW;
+    let status = loop {
+        match commands::status_of(addr.port(), Duration::from_secs(2)) {
+            Ok(status) => break status,
+            Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                log::debug!("no dbgproxy status for {addr}: {e:#}");
+                let who = holder::describe(addr.port()).unwrap_or_else(|| "something".into());
+                bail!(
+                    "{addr} is held by {who}, not by a dbgproxy of yours (no control socket \
+                     answers at {}): stop it, or give another --port / --client-port",
+                    control::socket_path(addr.port()).display()
+                );
+            }
+        }
+    };
+    let protocol = status["protocol"]
+        .as_str()
+        .and_then(|p| Protocol::from_str(p, false).ok())
+        .ok_or_else(|| anyhow!("the dbgproxy on {addr} names no protocol I know: {status}"))?;
+    let pid = status["pid"].as_u64().unwrap_or(0);
+    if status["version"] != env!("CARGO_PKG_VERSION") {
+        log::warn!(
+            "the dbgproxy on {addr} (pid {pid}) is version {}, this is {}",
+            status["version"],
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    Ok(Joined {
+        stream,
+        protocol,
+        pid,
+    })
+}
+
+/// Starts the proxy as a daemon and waits until it is ready or has failed.
+fn start(options: &Options) -> Result<()> {
+    let dir = control::runtime_dir();
+    control::make_private_dir(&dir)?;
+    let client_port = options.proxy.client_addr.port();
+    let exe = std::env::current_exe().context("finding the dbgproxy executable")?;
+    let mut cmd = Command::new(&exe);
+    cmd.arg("--daemon");
+    if !options.has_pidfile {
+        cmd.arg("--pidfile")
+            .arg(dir.join(format!("{client_port}.pid")));
+    }
+    let log_file = dir.join(format!("{client_port}.log"));
+    if !options.has_log_file {
+        cmd.arg("--log-file").arg(&log_file);
+    }
+    cmd.args(&options.proxy_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    crate::logging::line(&format!(
+        "dbgproxy attach: no proxy on {}; starting one{}",
+        options.connect_addr(),
+        if options.has_log_file {
+            String::new()
+        } else {
+            format!(" (its log: {})", log_file.display())
+        }
+    ));
+    // The foreground process exits once the daemon is ready or failed; the
+    // daemon itself keeps neither pipe (its stderr is the log file).
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in stderr.lines() {
+        log::debug!("starting the proxy: {line}");
+    }
+    if out.status.success() && out.stdout == "ß\n".as_bytes() {
+        return Ok(());
+    }
+    let why = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .map_or_else(|| format!("it exited with {}", out.status), str::to_string);
+    Err(anyhow!("the proxy did not start: {why}"))
+}

@@ -1,0 +1,464 @@
+//! `dbgproxy attach` (issue #14): the IDE's side of the proxy, run as a
+//! process the way an editor runs its debug adapter: stdin and stdout are
+//! its pipes to the IDE. Each test has its own runtime directory (control
+//! sockets, pidfiles, logs) and stops the proxies it caused to start.
+//! The last test drives it with two VS Code `DebugClient`s against a real
+//! debugpy, across a restart of the proxy.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use util::debugpy::{Debugpy, LINE_COUNT, LINE_FLUSH, Script};
+use util::tools::{TempDir, node, node_modules};
+use util::{DEADLINE, FakeDebugger, free_port_pair, read_n, wait_until};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dbgproxy")
+}
+
+/// `dbgproxy attach ARGS`, with piped stdin/stdout/stderr and the runtime
+/// directory `rt`; its output is collected by threads; killed on drop.
+struct Attach {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let sink = buf.clone();
+    thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = from.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    buf
+}
+
+impl Attach {
+    fn start(rt: &TempDir, args: &[&str]) -> Attach {
+        let mut child = Command::new(bin())
+            .arg("attach")
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &rt.0)
+            // What attach itself says, without debug lines.
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dbgproxy attach");
+        Attach {
+            stdin: child.stdin.take(),
+            stdout: collect(child.stdout.take().unwrap()),
+            stderr: collect(child.stderr.take().unwrap()),
+            child,
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(bytes).expect("write to attach");
+        stdin.flush().unwrap();
+    }
+
+    fn stdout(&self) -> Vec<u8> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    fn wait_stdout(&self, want: &[u8]) {
+        let end = Instant::now() + DEADLINE;
+        while !self.stdout().windows(want.len()).any(|w| w == want) {
+            assert!(
+                Instant::now() < end,
+                "attach never wrote {:?}; stdout {:?}, stderr:\n{}",
+                String::from_utf8_lossy(want),
+                String::from_utf8_lossy(&self.stdout()),
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn wait_stderr(&self, want: &str) {
+        let end = Instant::now() + DEADLINE;
+        while !self.stderr().contains(want) {
+            assert!(
+                Instant::now() < end,
+                "attach never said {want:?}; stderr:\n{}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    fn wait_exit(&mut self) -> ExitStatus {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // The collector threads take the last bytes.
+                wait_until("attach's pipes to close", || {
+                    Arc::strong_count(&self.stdout) == 1 && Arc::strong_count(&self.stderr) == 1
+                });
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "attach did not exit:\n{}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Attach {
+    fn drop(&mut self) {
+        if self.running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if thread::panicking() {
+            eprintln!("--- attach stderr ---\n{}", self.stderr());
+        }
+    }
+}
+
+/// A runtime directory, and `dbgproxy stop` for the proxy on `port` when
+/// the test ends, however it ends.
+struct Runtime {
+    dir: TempDir,
+    port: u16,
+}
+
+impl Runtime {
+    fn new(port: u16) -> Runtime {
+        Runtime {
+            dir: TempDir::new("attach-rt"),
+            port,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(bin())
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &self.dir.0)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run dbgproxy")
+    }
+
+    fn status(&self) -> Option<Value> {
+        let out = self.run(&["status", "--port", &self.port.to_string()]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).expect("status is JSON"))
+    }
+
+    fn list(&self) -> Vec<Value> {
+        let out = self.run(&["list", "--json"]);
+        assert!(out.status.success());
+        match serde_json::from_slice(&out.stdout).expect("list is JSON") {
+            Value::Array(all) => all,
+            other => panic!("list --json: {other}"),
+        }
+    }
+
+    fn stop(&self) {
+        let out = self.run(&["stop", "--port", &self.port.to_string()]);
+        assert!(
+            out.status.success(),
+            "stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A replacement proxy, as a plain daemon: returns once it is ready.
+    fn start_proxy(&self, extra: &[&str]) {
+        let pidfile = self.dir.0.join("replacement.pid");
+        let out = Command::new(bin())
+            .args(["--port", &self.port.to_string(), "--mode", "persistent"])
+            .args(extra)
+            .arg("--daemon")
+            .arg("--pidfile")
+            .arg(&pidfile)
+            // Else the daemon keeps our stderr pipe open, and `output` waits for ever.
+            .arg("--log-file")
+            .arg(self.dir.0.join("replacement.log"))
+            .env("XDG_RUNTIME_DIR", &self.dir.0)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .expect("start a proxy");
+        assert!(
+            out.status.success(),
+            "replacement proxy: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn clients(&self) -> usize {
+        self.status()
+            .map_or(0, |s| s["clients"].as_array().map_or(0, Vec::len))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Whatever runs on the port goes; nothing running is fine.
+        let _ = self.run(&["stop", "--port", &self.port.to_string()]);
+    }
+}
+
+/// No proxy: attach starts one (a daemon, seen by `status`, its pidfile in
+/// the runtime directory), bridges both ways with nothing else on stdout,
+/// and on stdin EOF exits 0, leaving the proxy running.
+#[test]
+fn starts_a_proxy_and_leaves_it_running_at_stdin_eof() {
+    let port = free_port_pair();
+    let rt = Runtime::new(port);
+    let debugger = FakeDebugger::listen(port);
+    let mut at = Attach::start(
+        &rt.dir,
+        &["--port", &port.to_string(), "--mode", "persistent"],
+    );
+    let mut d = debugger.accept();
+    d.write_all(b"hello from the debugger\n").unwrap();
+    at.wait_stdout(b"hello from the debugger\n");
+    at.send(b"ping\n");
+    assert_eq!(read_n(&mut d, 5), b"ping\n");
+
+    let status = rt.status().expect("the proxy answers status");
+    assert_eq!(status["clients"].as_array().unwrap().len(), 1, "{status}");
+    let pidfile = rt.dir.0.join(format!("dbgproxy/{}.pid", port + 1));
+    let pid: u64 = std::fs::read_to_string(&pidfile)
+        .expect("attach gives the daemon a pidfile")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(status["pid"], pid);
+    assert!(
+        at.stderr().contains("no proxy on 127.0.0.1:") && at.stderr().contains("starting one"),
+        "{}",
+        at.stderr()
+    );
+
+    at.close_stdin();
+    let code = at.wait_exit();
+    assert!(code.success(), "{code}\n{}", at.stderr());
+    assert_eq!(
+        at.stdout(),
+        b"hello from the debugger\n",
+        "stdout holds the bridged bytes only (no ready marker)"
+    );
+    wait_until("the proxy to see the client go", || rt.clients() == 0);
+    assert_eq!(rt.status().unwrap()["pid"], pid, "the proxy runs on");
+    // The debugger's connection too.
+    d.write_all(b"still there\n").unwrap();
+}
+
+/// Something that is not a dbgproxy holds the client port: one line saying
+/// which port and what holds it, exit 1, nothing on stdout.
+#[test]
+fn a_port_held_by_something_else_fails_clearly() {
+    let port = free_port_pair();
+    let rt = Runtime::new(port);
+    let squatter = TcpListener::bind(("127.0.0.1", port + 1)).unwrap();
+    let mut at = Attach::start(&rt.dir, &["--port", &port.to_string()]);
+    let code = at.wait_exit();
+    assert_eq!(code.code(), Some(1), "{}", at.stderr());
+    let err = at.stderr();
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{}", port + 1))
+            && err.contains("not by a dbgproxy")
+            && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert!(at.stdout().is_empty());
+    drop(squatter);
+}
+
+/// Two attach started at once on a port with no proxy: one proxy, both
+/// connected to it.
+#[test]
+fn two_racing_attach_end_with_one_proxy() {
+    let port = free_port_pair();
+    let rt = Runtime::new(port);
+    let debugger = FakeDebugger::listen(port);
+    let args = ["--port", &port.to_string(), "--mode", "persistent"];
+    let mut a = Attach::start(&rt.dir, &args);
+    let mut b = Attach::start(&rt.dir, &args);
+    let mut d = debugger.accept();
+    wait_until("both attach connected to one proxy", || rt.clients() == 2);
+    let proxies = rt.list();
+    assert_eq!(proxies.len(), 1, "{proxies:?}");
+    assert!(debugger.try_accept().is_none(), "one proxy, one connection");
+    // Both are bridged.
+    d.write_all(b"to both\n").unwrap();
+    a.wait_stdout(b"to both\n");
+    b.wait_stdout(b"to both\n");
+    a.send(b"from a\n");
+    assert_eq!(read_n(&mut d, 7), b"from a\n");
+    b.send(b"from b\n");
+    assert_eq!(read_n(&mut d, 7), b"from b\n");
+    for x in [&mut a, &mut b] {
+        assert!(x.running(), "{}", x.stderr());
+        x.close_stdin();
+        assert!(x.wait_exit().success(), "{}", x.stderr());
+    }
+}
+
+/// The proxy is stopped and another one started: attach says it is away,
+/// holds what the IDE sends meanwhile, says it is back, and delivers it.
+#[test]
+fn holds_input_while_the_proxy_is_away() {
+    let port = free_port_pair();
+    let rt = Runtime::new(port);
+    let debugger = FakeDebugger::listen(port);
+    let mut at = Attach::start(
+        &rt.dir,
+        &["--port", &port.to_string(), "--mode", "persistent"],
+    );
+    let mut d = debugger.accept();
+    at.send(b"one\n");
+    assert_eq!(read_n(&mut d, 4), b"one\n");
+
+    rt.stop();
+    at.wait_stderr(&format!("proxy on 127.0.0.1:{} away (", port + 1));
+    at.send(b"two\n");
+    rt.start_proxy(&[]);
+    let mut d = debugger.accept();
+    assert_eq!(read_n(&mut d, 4), b"two\n", "held while away, then sent");
+    at.wait_stderr(&format!("proxy on 127.0.0.1:{} back after ", port + 1));
+    d.write_all(b"three\n").unwrap();
+    at.wait_stdout(b"three\n");
+    assert!(at.running());
+    at.close_stdin();
+    assert!(at.wait_exit().success(), "{}", at.stderr());
+}
+
+/// A proxy gone for good: attach gives up after --reconnect-timeout, with
+/// a message, exit 1.
+#[test]
+fn gives_up_when_the_proxy_stays_gone() {
+    let port = free_port_pair();
+    let rt = Runtime::new(port);
+    let _debugger = FakeDebugger::listen(port);
+    let mut at = Attach::start(
+        &rt.dir,
+        &["--port", &port.to_string(), "--reconnect-timeout", "1"],
+    );
+    wait_until("attach connected", || rt.clients() == 1);
+    rt.stop();
+    let code = at.wait_exit();
+    assert_eq!(code.code(), Some(1), "{}", at.stderr());
+    let err = at.stderr();
+    assert!(
+        err.contains("away (") && err.contains("gone for 1s") && err.contains("giving up"),
+        "{err}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["--reconnect-timeout", "5"][..],
+        &["--port", "5678", "--reconnect-timeout", "soon"],
+        &["--port", "5678", "--no-such-option"],
+    ] {
+        let out = Command::new(bin())
+            .arg("attach")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+/// Two `DebugClient`s, each starting `dbgproxy attach … --backend dap` as
+/// its adapter executable against one real debugpy: the first one's attach
+/// starts the proxy, they share the session, the proxy is restarted under
+/// them (debugpy outlives its client, so the session goes on) and both keep
+/// working. See tests/js/attach_adapter.mjs.
+#[test]
+fn two_debug_clients_through_attach_survive_a_proxy_restart() {
+    let node = node();
+    let modules = node_modules(&["@vscode/debugadapter-testsupport", "@vscode/debugprotocol"]);
+    let script = Script::new();
+    let port = free_port_pair();
+    let rt = Runtime::new(port);
+    let _debugpy = Debugpy::start(&script.path, port);
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/attach_adapter.mjs");
+    let mut run = Command::new(node)
+        .arg(js)
+        .arg(bin())
+        .arg(port.to_string())
+        .arg(&script.path)
+        .arg(LINE_COUNT.to_string())
+        .arg(LINE_FLUSH.to_string())
+        .env("DBGPROXY_NODE_MODULES", &modules)
+        .env("XDG_RUNTIME_DIR", &rt.dir.0)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    let out = collect(run.stdout.take().unwrap());
+    let err = collect(run.stderr.take().unwrap());
+    // The script gives up by itself after 60 s.
+    let end = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > end {
+            let _ = run.kill();
+            break run.wait().unwrap();
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    wait_until("node's pipes to close", || {
+        Arc::strong_count(&out) == 1 && Arc::strong_count(&err) == 1
+    });
+    let text = |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
+    let log = std::fs::read_to_string(rt.dir.0.join(format!("dbgproxy/{}.log", port + 1)))
+        .unwrap_or_default();
+    assert!(
+        status.success(),
+        "node: {status}\n{}\n{}\n--- the first proxy's log ---\n{log}",
+        text(&out),
+        text(&err)
+    );
+    // The replacement proxy still runs, its debugpy session kept for the next IDE.
+    let st = rt.status().expect("the replacement proxy runs");
+    assert_eq!(st["backend"]["state"], "connected", "{st}");
+}
