@@ -305,7 +305,8 @@ impl Bridge {
         }
         self.held_bytes += message.len;
         self.held.push_back(message);
-        if self.away.is_some() && self.held_bytes > HOLD_LIMIT {
+        // While connected, stdin is simply not read past the bound.
+        if !matches!(self.link, Link::Up(_)) && self.held_bytes > HOLD_LIMIT {
             let what = format!(
                 "the proxy on {} is away and the IDE sent more than {} KiB meanwhile; \
                  giving up rather than dropping any of it",

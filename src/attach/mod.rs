@@ -28,8 +28,21 @@ pub fn main(args: Vec<String>) -> u8 {
         Ok(options) => options,
         Err(e) => e.exit(),
     };
+    keep_stdio_slots();
     crate::logging::init(options.proxy.log_level);
-    let result = launch::join(&options).and_then(|joined| bridge::run(&options, joined));
+    let result = launch::join(&options).and_then(|joined| {
+        let asked = options.proxy.protocol;
+        if asked != crate::framing::Protocol::Raw && asked != joined.protocol {
+            log::warn!(
+                "the proxy on {} speaks {}, not {}: bridging {}",
+                options.connect_addr(),
+                joined.protocol.name(),
+                asked.name(),
+                joined.protocol.name()
+            );
+        }
+        bridge::run(&options, joined)
+    });
     let code = match result {
         Ok(code) => code,
         Err(e) => {
@@ -39,4 +52,22 @@ pub fn main(args: Vec<String>) -> u8 {
     };
     crate::logging::flush(Duration::from_secs(2));
     code
+}
+
+/// A closed stdin, stdout or stderr would be taken by the next socket
+/// opened, and the IDE's bytes would go to the proxy's: /dev/null stands in.
+fn keep_stdio_slots() {
+    for fd in 0..=2 {
+        if stdio::flags(fd).is_none() {
+            // SAFETY: open(2) returns the lowest free descriptor, which is
+            // `fd` if nothing lower is free; a stray one is moved there.
+            unsafe {
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                if null >= 0 && null != fd {
+                    libc::dup2(null, fd);
+                    libc::close(null);
+                }
+            }
+        }
+    }
 }
