@@ -13,7 +13,7 @@
 //! see every message that passes.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
@@ -22,13 +22,14 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
+use self::outgoing::Outgoing;
 use super::cli::Options;
 use super::dialect::{Dialect, Out};
 use super::launch::Joined;
 use super::link::{self, Away, Conn, Link, PROXY};
 use super::stdio::{self, End};
 use crate::framing::{Assembler, Direction, Message, Protocol};
-use crate::queue::{Chunk, ChunkQueue, Flush};
+use crate::queue::{Chunk, ChunkQueue};
 
 const STDIN: Token = Token(0);
 const STDOUT: Token = Token(1);
@@ -218,6 +219,9 @@ impl Bridge {
 
     /// The earliest time something is due without an event.
     fn deadline(&self) -> Option<Instant> {
+        if let Some(ending) = &self.ending {
+            return Some(ending.deadline);
+        }
         let link = match &self.link {
             Link::Away { next_try } => Some(*next_try),
             Link::Connecting { since, .. } => Some(link::connect_deadline(*since)),
@@ -229,16 +233,10 @@ impl Bridge {
             .as_ref()
             .zip(self.reconnect_timeout)
             .map(|(a, t)| a.since + t);
-        [
-            link,
-            give_up,
-            self.dialect.deadline(),
-            self.ending.as_ref().map(|e| e.deadline),
-            self.closing_until,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [link, give_up, self.dialect.deadline(), self.closing_until]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Says `message` (if any) on stderr and starts ending with `code`.
@@ -253,125 +251,6 @@ impl Bridge {
             code,
             deadline: now + EXIT_FLUSH,
         });
-    }
-
-    // ----- the IDE's side -----
-
-    fn read_stdin(&mut self, now: Instant) -> bool {
-        let mut moved = false;
-        for _ in 0..READS_PER_TURN {
-            let up = matches!(self.link, Link::Up(_));
-            let room = !up || self.held_bytes + self.outgoing.bytes < HOLD_LIMIT;
-            if self.stdin_eof || !self.stdin_ready || !room || self.ending.is_some() {
-                break;
-            }
-            let n = match self.stdin.read(&mut self.buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.stdin_ready = false;
-                    break;
-                }
-                Err(e) => {
-                    log::debug!("stdin: {e}: taken as its end");
-                    0
-                }
-            };
-            moved = true;
-            if n == 0 {
-                self.stdin_ended(now);
-                break;
-            }
-            let chunk = Chunk::copy_from(&self.buf[..n]);
-            let mut messages = Vec::new();
-            if let Err(e) = self.ide_frames.feed(chunk, |m| messages.push(m)) {
-                let what = format!("the IDE's input is not {}: {e}", self.protocol.name());
-                self.end(1, Some(what), now);
-                break;
-            }
-            for m in messages {
-                self.ide_message(m, now);
-            }
-        }
-        moved
-    }
-
-    fn ide_message(&mut self, message: Message, now: Instant) {
-        if !matches!(self.link, Link::Up(_))
-            && self.dialect.goodbye_while_away(&message, &mut self.out)
-        {
-            self.take_out();
-            let what = "the IDE said goodbye while the proxy was away".to_string();
-            return self.end(0, Some(what), now);
-        }
-        self.held_bytes += message.len;
-        self.held.push_back(message);
-        // While connected, stdin is simply not read past the bound.
-        if !matches!(self.link, Link::Up(_)) && self.held_bytes > HOLD_LIMIT {
-            let what = format!(
-                "the proxy on {} is away and the IDE sent more than {} KiB meanwhile; \
-                 giving up rather than dropping any of it",
-                self.addr,
-                HOLD_LIMIT >> 10
-            );
-            self.end(1, Some(what), now);
-        }
-    }
-
-    fn stdin_ended(&mut self, now: Instant) {
-        self.stdin_eof = true;
-        if self.ide_frames.pending() > 0 {
-            log::debug!(
-                "stdin ended inside a message: {} bytes not sent",
-                self.ide_frames.pending()
-            );
-        }
-        match &self.link {
-            Link::Up(_) => self.closing_until = Some(now + EXIT_FLUSH),
-            Link::Connecting { .. } | Link::Away { .. } => {
-                if self.held_bytes > 0 {
-                    log::info!(
-                        "stdin ended while the proxy was away: {} bytes of input not delivered",
-                        self.held_bytes
-                    );
-                }
-                self.end(0, None, now);
-            }
-        }
-    }
-
-    fn write_stdout(&mut self) -> bool {
-        if self.to_ide.is_empty() || !self.stdout_ready {
-            return false;
-        }
-        match self.to_ide.flush_to(&mut self.stdout) {
-            Ok((flush, n)) => {
-                if flush == Flush::Blocked {
-                    self.stdout_ready = false;
-                }
-                n > 0
-            }
-            Err(e) => {
-                log::debug!("stdout: {e}: the IDE is gone");
-                self.stdout.open = false;
-                self.to_ide.clear();
-                self.end(0, None, Instant::now());
-                true
-            }
-        }
-    }
-
-    /// Moves what the dialect produced to the queues.
-    fn take_out(&mut self) -> bool {
-        let moved = !self.out.to_ide.is_empty() || !self.out.to_proxy.is_empty();
-        for m in self.out.to_ide.drain(..) {
-            for part in m.parts() {
-                self.to_ide.push(part.clone());
-            }
-        }
-        for m in self.out.to_proxy.drain(..) {
-            self.outgoing.push(m, false);
-        }
-        moved
     }
 
     // ----- the proxy's side -----
@@ -484,63 +363,6 @@ impl Bridge {
     }
 }
 
-/// Messages queued for the proxy, the first one `written` bytes in; `true`
-/// marks the IDE's own (sent again after a drop), `false` attach's.
-#[derive(Default)]
-struct Outgoing {
-    queue: VecDeque<(Message, bool)>,
-    bytes: usize,
-    written: usize,
-}
-
-impl Outgoing {
-    fn is_empty(&self) -> bool {
-        self.queue.is_empty()
-    }
-
-    fn push(&mut self, message: Message, ide_message: bool) {
-        self.bytes += message.len;
-        self.queue.push_back((message, ide_message));
-    }
-
-    /// The unwritten bytes, as at most 64 slices for one `writev`.
-    fn iov(&self) -> Vec<IoSlice<'_>> {
-        let mut iov = Vec::with_capacity(16);
-        let mut skip = self.written;
-        for (m, _) in &self.queue {
-            for part in m.parts() {
-                if skip >= part.len() {
-                    skip -= part.len();
-                    continue;
-                }
-                iov.push(IoSlice::new(&part[skip..]));
-                skip = 0;
-                if iov.len() == 64 {
-                    return iov;
-                }
-            }
-        }
-        iov
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.written += n;
-        while let Some((m, _)) = self.queue.front() {
-            if self.written < m.len {
-                break;
-            }
-            self.written -= m.len;
-            self.bytes -= m.len;
-            self.queue.pop_front();
-        }
-    }
-
-    /// Everything queued, emptied out; the one being written starts over.
-    fn take(&mut self) -> VecDeque<(Message, bool)> {
-        self.bytes = 0;
-        self.written = 0;
-        std::mem::take(&mut self.queue)
-    }
-}
-
+mod ide;
+mod outgoing;
 mod reconnect;
