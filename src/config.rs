@@ -265,18 +265,20 @@ pub enum Action {
     /// Bridges stdin/stdout to the proxy's client port, starting the proxy
     /// (as a daemon) if none answers, and reconnects when the connection drops.
     #[command(
-        override_usage = "dbgproxy attach --port N [--reconnect-timeout SECS] [PROXY OPTIONS…] [-- COMMAND…]",
+        override_usage = "dbgproxy attach --port N [--reconnect-timeout SECS] [--no-start] [PROXY OPTIONS…] [-- COMMAND…]",
         after_help = "PROXY OPTIONS are those of `dbgproxy --help`: they say which proxy to join \
             (--port, --client-port, --listen) and how to start one if none runs \
             (it is started with --daemon, a pidfile and a log file in the runtime directory).\n\n\
             Options of attach itself:\n  \
             --reconnect-timeout SECS  give up when the proxy has been gone this long \
-            [default: 60; 0: do not reconnect]\n\n\
+            [default: 60; 0: do not reconnect]\n  \
+            --no-start                never start a proxy (systemd runs it): wait for one, \
+            and join what serves the port even when its control socket is out of reach\n\n\
             Example (an nvim-dap / Helix / dape adapter command):\n  \
             dbgproxy attach --port 5678 --backend dap"
     )]
     Attach {
-        /// `--port N`, `--reconnect-timeout SECS`, the proxy's options, `-- COMMAND…`.
+        /// `--port N`, `--reconnect-timeout SECS`, `--no-start`, the proxy's options, `-- COMMAND…`.
         #[arg(
             value_name = "OPTIONS",
             trailing_var_arg = true,

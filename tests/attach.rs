@@ -385,6 +385,41 @@ fn gives_up_when_the_proxy_stays_gone() {
     );
 }
 
+/// `--no-start` (a proxy that systemd runs): attach starts nothing, waits
+/// for the proxy, joins it when it comes; and it joins what serves the port
+/// even when no control socket of ours answers for it.
+#[test]
+fn no_start_waits_for_a_proxy_it_does_not_run() {
+    let port = free_port_pair();
+    let rt = Runtime::new(port);
+    let debugger = FakeDebugger::listen(port);
+    let mut at = Attach::start(&rt.dir, &["--port", &port.to_string(), "--no-start"]);
+    at.wait_stderr(&format!("waiting for a proxy on 127.0.0.1:{}", port + 1));
+    at.send(b"early\n");
+    assert!(rt.list().is_empty(), "attach started nothing");
+    rt.start_proxy(&[]);
+    let mut d = debugger.accept();
+    assert_eq!(read_n(&mut d, 6), b"early\n");
+    at.wait_stderr(&format!("proxy on 127.0.0.1:{} up after ", port + 1));
+    d.write_all(b"hi\n").unwrap();
+    at.wait_stdout(b"hi\n");
+    at.close_stdin();
+    assert!(at.wait_exit().success(), "{}", at.stderr());
+    rt.stop();
+
+    // Someone else's service: no control socket answers, attach joins anyway.
+    let service = TcpListener::bind(("127.0.0.1", port + 1)).unwrap();
+    let mut at = Attach::start(&rt.dir, &["--port", &port.to_string(), "--no-start"]);
+    let (mut conn, _) = service.accept().unwrap();
+    conn.set_read_timeout(Some(DEADLINE)).unwrap();
+    conn.write_all(b"from the service\n").unwrap();
+    at.wait_stdout(b"from the service\n");
+    at.send(b"to it\n");
+    assert_eq!(read_n(&mut conn, 6), b"to it\n");
+    at.close_stdin();
+    assert!(at.wait_exit().success(), "{}", at.stderr());
+}
+
 #[test]
 fn usage_errors_exit_2() {
     for args in [

@@ -107,14 +107,32 @@ impl Bridge {
         registry
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .context("registering signal handlers")?;
-        joined
-            .stream
-            .set_nonblocking(true)
-            .context("preparing the proxy connection")?;
-        let mut stream = mio::net::TcpStream::from_std(joined.stream);
-        registry
-            .register(&mut stream, PROXY, Interest::READABLE | Interest::WRITABLE)
-            .context("registering the proxy connection")?;
+        let now = Instant::now();
+        let (link, away) = match joined.stream {
+            Some(stream) => {
+                stream
+                    .set_nonblocking(true)
+                    .context("preparing the proxy connection")?;
+                let mut stream = mio::net::TcpStream::from_std(stream);
+                registry
+                    .register(&mut stream, PROXY, Interest::READABLE | Interest::WRITABLE)
+                    .context("registering the proxy connection")?;
+                (Link::Up(Conn::new(stream, now, true)), None)
+            }
+            None => {
+                crate::logging::line(&format!(
+                    "dbgproxy attach: waiting for a proxy on {} (--no-start)",
+                    options.connect_addr()
+                ));
+                let away = Away::waiting(now);
+                (
+                    Link::Away {
+                        next_try: away.first_try(),
+                    },
+                    Some(away),
+                )
+            }
+        };
         let protocol = joined.protocol;
         let proxy = &options.proxy;
         log::debug!(
@@ -123,7 +141,6 @@ impl Bridge {
             options.connect_addr(),
             protocol.name()
         );
-        let now = Instant::now();
         let mut dialect = Dialect::new(protocol);
         let mut out = Out::default();
         dialect.connected(now, &mut out);
@@ -136,8 +153,8 @@ impl Bridge {
             stdin,
             stdout,
             addr: options.connect_addr(),
-            link: Link::Up(Conn::new(stream, now, true)),
-            away: None,
+            link,
+            away,
             reconnect_timeout: options.reconnect_timeout,
             protocol,
             max_message: proxy.max_message,
@@ -158,8 +175,8 @@ impl Bridge {
     fn run(mut self) -> Result<u8> {
         let mut events = Events::with_capacity(64);
         loop {
+            while self.turn(Instant::now()) {}
             let now = Instant::now();
-            while self.turn(now) {}
             if let Some(code) = self.finished(now) {
                 return Ok(code);
             }

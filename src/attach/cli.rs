@@ -22,6 +22,10 @@ pub struct Options {
     pub has_log_file: bool,
     /// `None`: never reconnect.
     pub reconnect_timeout: Option<Duration>,
+    /// `--no-start`: the proxy is someone else's to run (systemd): never
+    /// start one, wait for it, and join what serves the port even when its
+    /// control socket is out of reach.
+    pub no_start: bool,
 }
 
 impl Options {
@@ -40,6 +44,7 @@ impl Options {
 /// Parses what followed `attach`; a mistake is clap's usage error (exit 2).
 pub fn parse(args: Vec<String>) -> Result<Options, clap::Error> {
     let mut reconnect_timeout = Some(DEFAULT_RECONNECT_TIMEOUT);
+    let mut no_start = false;
     let mut proxy_args = Vec::with_capacity(args.len());
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -67,6 +72,7 @@ pub fn parse(args: Vec<String>) -> Result<Options, clap::Error> {
             }
             // attach always starts its proxy as a daemon.
             None if arg == "--daemon" => {}
+            None if arg == "--no-start" => no_start = true,
             None => proxy_args.push(arg),
         }
     }
@@ -90,6 +96,7 @@ pub fn parse(args: Vec<String>) -> Result<Options, clap::Error> {
         proxy,
         proxy_args,
         reconnect_timeout,
+        no_start,
     })
 }
 
@@ -123,6 +130,12 @@ mod tests {
         .unwrap();
         assert_eq!(o.proxy_args, args(&["--port", "5678", "--backend", "dap"]));
         assert_eq!(o.reconnect_timeout, Some(Duration::from_secs(5)));
+        assert!(!o.no_start);
+        assert!(
+            parse(args(&["--no-start", "--port", "1"]))
+                .unwrap()
+                .no_start
+        );
         assert_eq!(o.proxy.protocol, Protocol::Dap);
         assert_eq!(o.connect_addr(), "127.0.0.1:5679".parse().unwrap());
         assert!(!o.has_pidfile && !o.has_log_file);

@@ -30,7 +30,8 @@ const PROOF_WINDOW: Duration = Duration::from_secs(2);
 
 /// A connection to a dbgproxy, and what it said of itself.
 pub struct Joined {
-    pub stream: TcpStream,
+    /// `None`: nothing answers yet, and attach may not start the proxy.
+    pub stream: Option<TcpStream>,
     pub protocol: Protocol,
     pub pid: u64,
 }
@@ -38,6 +39,9 @@ pub struct Joined {
 /// Connects to the proxy `options` name, starting it if nothing listens.
 pub fn join(options: &Options) -> Result<Joined> {
     let addr = options.connect_addr();
+    if options.no_start {
+        return join_unowned(options, addr);
+    }
     match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
         Ok(stream) => return prove(stream, addr),
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
@@ -87,10 +91,49 @@ fn prove(stream: TcpStream, addr: SocketAddr) -> Result<Joined> {
         );
     }
     Ok(Joined {
-        stream,
+        stream: Some(stream),
         protocol,
         pid,
     })
+}
+
+/// `--no-start`: what serves the port is joined as it is (a system
+/// service's control socket is out of this user's reach), in the protocol
+/// the options say unless its status says otherwise; nothing there yet is
+/// waited for.
+fn join_unowned(options: &Options, addr: SocketAddr) -> Result<Joined> {
+    let stream = match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+        Ok(stream) => stream,
+        Err(e) => {
+            log::debug!("{addr}: {e}; waiting for the proxy (--no-start)");
+            return Ok(Joined {
+                stream: None,
+                protocol: options.proxy.protocol,
+                pid: 0,
+            });
+        }
+    };
+    match commands::status_of(addr.port(), Duration::from_secs(2)) {
+        Ok(status) => {
+            let protocol = status["protocol"]
+                .as_str()
+                .and_then(|p| Protocol::from_str(p, false).ok())
+                .unwrap_or(options.proxy.protocol);
+            Ok(Joined {
+                stream: Some(stream),
+                protocol,
+                pid: status["pid"].as_u64().unwrap_or(0),
+            })
+        }
+        Err(e) => {
+            log::debug!("no status from {addr} ({e:#}); joining it anyway (--no-start)");
+            Ok(Joined {
+                stream: Some(stream),
+                protocol: options.proxy.protocol,
+                pid: 0,
+            })
+        }
+    }
 }
 
 /// Starts the proxy as a daemon and waits until it is ready or has failed.

@@ -55,6 +55,8 @@ pub struct Away {
     pub since: Instant,
     pub why: String,
     backoff: Duration,
+    /// Not there yet (`--no-start`), rather than gone.
+    pub first: bool,
 }
 
 impl Away {
@@ -63,6 +65,15 @@ impl Away {
             since: now,
             why,
             backoff: FIRST_BACKOFF,
+            first: false,
+        }
+    }
+
+    /// Waiting for a proxy someone else starts.
+    pub fn waiting(now: Instant) -> Away {
+        Away {
+            first: true,
+            ..Away::new(now, "nothing listens yet".into())
         }
     }
 

@@ -18,8 +18,9 @@ impl Bridge {
             && now >= away.since + timeout
         {
             let what = format!(
-                "the proxy on {} has been gone for {}s (last: {}); giving up",
+                "the proxy on {} has been {} for {}s (last: {}); giving up",
                 self.addr,
+                if away.first { "missing" } else { "gone" },
                 timeout.as_secs(),
                 away.why
             );
@@ -121,8 +122,9 @@ impl Bridge {
     pub(super) fn back(&mut self, now: Instant) {
         if let Some(away) = self.away.take() {
             crate::logging::line(&format!(
-                "dbgproxy attach: proxy on {} back after {:.1}s",
+                "dbgproxy attach: proxy on {} {} after {:.1}s",
                 self.addr,
+                if away.first { "up" } else { "back" },
                 now.duration_since(away.since).as_secs_f64()
             ));
         }
