@@ -3,6 +3,7 @@
 //! property tests can drive them without sockets.
 
 pub mod accept;
+pub mod access;
 pub mod backends;
 pub mod client;
 pub mod clients;
