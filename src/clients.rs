@@ -10,28 +10,31 @@
 //! message can never be lost for want of room.
 //!
 //! Clients enter and leave the shared session through `take_joined` and
-//! `take_left`, which the loop hands to the session layer.
+//! `take_left`, which the loop hands to the session layer. Who may enter at
+//! all is decided when a client is accepted (`clients/admit.rs`): a refused
+//! client never joins, and one asked for the token joins only once it has
+//! sent it.
+
+mod admit;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
 use mio::{Registry, Token};
 use slab::Slab;
 
-use crate::accept::Acceptor;
+use crate::accept::{Acceptor, Listener};
+use crate::access::{self, Lookup, Policy, RefusalLog};
 use crate::client::{self, Client, Input};
 use crate::config::Config;
 use crate::framing::{Message, Protocol};
-use crate::net;
-use crate::queue::Flush;
+use crate::queue::{Chunk, Flush};
 use crate::session::{ClientId, To};
 
-/// Client tokens start here; below are the proxy's and the backends' own.
-pub const FIRST_CLIENT: usize = 16;
-const ACCEPTS_PER_TURN: usize = 256;
+/// Client tokens start here; below are the proxy's, the backends', the
+/// control socket's and the client listeners' own (`accept::FIRST_LISTENER`).
+pub const FIRST_CLIENT: usize = 32;
 /// A client behind by more than `--client-buffer` is given at most this many
 /// stall timeouts in all, however steadily it reads.
 const SLOW_FACTOR: u32 = 10;
@@ -77,12 +80,24 @@ pub struct Clients {
     max_client_message: usize,
     input_total: usize,
     pub counters: Counters,
+    /// Refusals by reason (`status`).
+    pub refusals: access::Counters,
+    policy: Policy,
+    /// `None` when no TCP peer needs looking up (`--allow-users any`).
+    lookup: Option<Lookup>,
+    refusal_log: RefusalLog,
+    /// Clients in the table still asked for the token (not in the session).
+    waiting: usize,
 }
 
 impl Clients {
-    pub fn new(listener: TcpListener, registry: &Registry, config: &Config) -> io::Result<Self> {
+    pub fn new(listeners: Vec<Listener>, registry: &Registry, config: &Config) -> io::Result<Self> {
+        let lookup = config.access.needs_lookup().then(Lookup::new);
+        if let Some(lookup) = &lookup {
+            log::debug!("identifying local TCP clients by {}", lookup.method());
+        }
         Ok(Clients {
-            acceptor: Acceptor::new(listener, registry)?,
+            acceptor: Acceptor::new(listeners, registry)?,
             table: Slab::new(),
             ids: HashMap::new(),
             next_id: 1,
@@ -99,17 +114,25 @@ impl Clients {
             max_client_message: config.max_client_message,
             input_total: config.client_input_total,
             counters: Counters::default(),
+            refusals: access::Counters::default(),
+            policy: config.access.clone(),
+            lookup,
+            refusal_log: RefusalLog::new(),
+            waiting: 0,
         })
     }
 
+    /// Clients in the session (not those still asked for the token).
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.table.len() - self.waiting
     }
 
+    /// No connection at all, admitted or not.
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
     }
 
+    /// Every connection, including those still asked for the token.
     pub fn iter(&self) -> impl Iterator<Item = &Client> {
         self.table.iter().map(|(_, c)| c)
     }
@@ -135,51 +158,6 @@ impl Clients {
 
     pub fn has_left(&self) -> bool {
         !self.left.is_empty()
-    }
-
-    // ----- accepting -----
-
-    pub fn accept(&mut self, registry: &Registry, now: Instant) {
-        for _ in 0..ACCEPTS_PER_TURN {
-            match self.acceptor.accept(registry, now) {
-                Some((stream, peer)) => self.admit(stream, peer, registry),
-                None => return,
-            }
-        }
-    }
-
-    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, registry: &Registry) {
-        if self.table.len() >= self.max_clients {
-            self.counters.refused += 1;
-            log::warn!(
-                "refusing client from {peer}: {} clients already connected (--max-clients)",
-                self.table.len()
-            );
-            return; // dropping the stream closes it at once
-        }
-        net::tune(&stream);
-        let id = self.next_id;
-        let key = self.table.vacant_key();
-        let token = Token(FIRST_CLIENT + key);
-        let framing = (self.protocol, self.max_client_message);
-        let client = match Client::new(id, stream, peer, token, registry, framing) {
-            Ok(client) => client,
-            Err(e) => {
-                log::warn!("cannot register client from {peer}: {e}");
-                return;
-            }
-        };
-        self.next_id += 1;
-        self.counters.served += 1;
-        log::info!(
-            "{} connected ({} connected)",
-            client.name(),
-            self.table.len() + 1
-        );
-        self.table.insert(client);
-        self.ids.insert(id, key);
-        self.readable.push(key);
-        self.joined.push(id);
     }
 
     // ----- delivering -----
@@ -349,6 +327,17 @@ impl Clients {
         let Some(client) = self.table.get_mut(key) else {
             return (None, Read::Done);
         };
+        if client.is_waiting() {
+            return self.read_handshake(key, buf, registry);
+        }
+        if let Some(held) = client.held.take() {
+            // What followed the token line, now that the client has joined.
+            let id = client.id;
+            if ignore {
+                return (Some(id), Read::More);
+            }
+            return self.feed(key, held, messages, registry);
+        }
         if !client.readable {
             return (None, Read::Done);
         }
@@ -360,26 +349,7 @@ impl Clients {
             }
             Input::Data(n) => {
                 log::trace!("{}: {n} bytes for the debugger", client.name());
-                let held = client.input.pending();
-                let chunk = crate::queue::Chunk::copy_from(&buf[..n]);
-                let fed = client.input.feed(chunk, |m| messages.push(m));
-                let now_held = client.input.pending();
-                self.input_held = self.input_held.saturating_sub(held) + now_held;
-                if let Err(bad) = fed {
-                    client.readable = false;
-                    self.counters.dropped_bad_framing += 1;
-                    self.drop_client(
-                        key,
-                        &format!("bad framing: {bad}"),
-                        log::Level::Warn,
-                        registry,
-                    );
-                    return (Some(id), Read::Done);
-                }
-                if self.input_held > self.input_total {
-                    self.drop_largest_input(registry);
-                }
-                (Some(id), Read::More)
+                self.feed(key, Chunk::copy_from(&buf[..n]), messages, registry)
             }
             Input::WouldBlock => {
                 client.readable = false;
@@ -407,6 +377,39 @@ impl Clients {
                 (Some(id), Read::Done)
             }
         }
+    }
+
+    /// Cuts a client's input into whole messages for the debugger.
+    fn feed(
+        &mut self,
+        key: usize,
+        chunk: Chunk,
+        messages: &mut Vec<Message>,
+        registry: &Registry,
+    ) -> (Option<ClientId>, Read) {
+        let Some(client) = self.table.get_mut(key) else {
+            return (None, Read::Done);
+        };
+        let id = client.id;
+        let held = client.input.pending();
+        let fed = client.input.feed(chunk, |m| messages.push(m));
+        let now_held = client.input.pending();
+        self.input_held = self.input_held.saturating_sub(held) + now_held;
+        if let Err(bad) = fed {
+            client.readable = false;
+            self.counters.dropped_bad_framing += 1;
+            self.drop_client(
+                key,
+                &format!("bad framing: {bad}"),
+                log::Level::Warn,
+                registry,
+            );
+            return (Some(id), Read::Done);
+        }
+        if self.input_held > self.input_total {
+            self.drop_largest_input(registry);
+        }
+        (Some(id), Read::More)
     }
 
     /// All clients together hold more unfinished input than allowed: the one
@@ -462,6 +465,9 @@ impl Clients {
             return;
         };
         self.ids.remove(&client.id);
+        if client.is_waiting() {
+            self.waiting -= 1;
+        }
         if client.behind_since.is_some() {
             self.behind -= 1;
         }
@@ -488,6 +494,7 @@ impl Clients {
     /// Every client: deliver what is queued, then close (shutdown, or
     /// `--hangup-clients` when the debugger goes).
     pub fn close_all(&mut self, registry: &Registry, now: Instant) {
+        self.drop_waiting(registry);
         let keys: Vec<usize> = self.table.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.leave(key);
@@ -504,6 +511,7 @@ impl Clients {
             client.close(registry);
         }
         self.ids.clear();
+        self.waiting = 0;
     }
 
     // ----- time -----
@@ -523,7 +531,7 @@ impl Clients {
                     .min()
             })
             .flatten();
-        [self.acceptor.deadline(), stall]
+        [self.acceptor.deadline(), stall, self.waiting_deadline()]
             .into_iter()
             .flatten()
             .min()
@@ -532,5 +540,6 @@ impl Clients {
     pub fn on_timer(&mut self, registry: &Registry, now: Instant) {
         self.acceptor.on_timer(registry, now);
         self.drop_stalled(registry, now);
+        self.expire_waiting(registry, now);
     }
 }

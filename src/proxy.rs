@@ -21,15 +21,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mio::event::Event;
-use mio::net::TcpListener;
+use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
-use crate::accept::LISTENER;
+use crate::accept::Listener;
 use crate::backends::{Backend, Link, Progress};
 use crate::clients::{self, Clients};
-use crate::config::{Config, Mode};
+use crate::config::{Config, ListenAddr, Mode};
 use crate::control::{self, Request};
 use crate::debugger::{Debugger, Output};
 use crate::framing::Message;
@@ -37,11 +37,13 @@ use crate::lifecycle::{AfterLoss, Lifecycle, Phase};
 use crate::net;
 use crate::session::{self, Action, Outbox, Session, To};
 use crate::status::{Stats, View};
+use crate::systemd::PassedListener;
 use crate::tuning;
 
 const SIGNALS: Token = Token(1);
-// Tokens 2..16 belong to the backends (see `backends::DEBUGGER`), clients
-// start at `clients::FIRST_CLIENT`.
+// Tokens 2..7 belong to the backends (see `backends::DEBUGGER`), 7..16 to the
+// control socket, 16..24 to the client listeners (`accept::FIRST_LISTENER`);
+// clients start at `clients::FIRST_CLIENT`.
 
 /// One read buffer, reused for every read: a 256 KiB read moves a bulk
 /// transfer in few syscalls, and only what was read is copied out of it.
@@ -89,42 +91,31 @@ impl Proxy {
     fn new(config: Config) -> Result<Proxy> {
         let poll = Poll::new().context("creating the event poller")?;
         let mut passed = crate::systemd::listen_fds();
-        let listener = match crate::systemd::take(&mut passed, "clients") {
-            Some(listener) => {
-                listener
-                    .set_nonblocking(true)
-                    .context("preparing the passed client socket")?;
-                log::info!("using the client socket passed by systemd");
-                TcpListener::from_std(listener)
-            }
-            None => {
-                let hint = format!(
-                    "is another dbgproxy running for port {}?",
-                    config.debug_port
-                );
-                net::listen(config.client_addr, "clients", &hint)?
-            }
-        };
-        let client_addr = listener
-            .local_addr()
-            .context("reading the client address")?;
-        let clients = Clients::new(listener, poll.registry(), &config)
-            .context("registering the client listener")?;
+        let listeners = client_listeners(&config, &mut passed)?;
+        // The control socket is named after the client port; with Unix
+        // sockets only, after the debug port (see README).
+        let control_key = listeners
+            .iter()
+            .find_map(Listener::tcp_addr)
+            .map_or(config.debug_port, |a| a.port());
+        let described: Vec<String> = listeners.iter().map(Listener::describe).collect();
+        let clients = Clients::new(listeners, poll.registry(), &config)
+            .context("registering the client listeners")?;
         // SIGCHLD too: a spawned debugger is reaped from the loop, never waited for.
         let mut signals = Signals::new([SIGTERM, SIGINT, SIGCHLD, SIGHUP])
             .context("installing signal handlers")?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .context("registering signal handlers")?;
-        let debugger_socket = crate::systemd::take(&mut passed, "debugger");
+        let debugger_socket = crate::systemd::take_debugger(&mut passed);
         let backend = Backend::new(&config, poll.registry(), debugger_socket)?;
         // The proxy works without its control socket; status/stop then can't reach it.
-        let control = control::Server::bind(client_addr.port(), poll.registry())
+        let control = control::Server::bind(control_key, poll.registry())
             .map_err(|e| log::warn!("no control socket: {e:#}"))
             .ok();
         log::info!(
             "listening for clients on {} ({} backend, {} protocol, {} mode)",
-            client_addr,
+            described.join(", "),
             config.backend.name(),
             config.protocol.name(),
             format!("{:?}", config.mode).to_lowercase()
@@ -213,7 +204,7 @@ impl Proxy {
         let readable = event.is_readable() || event.is_read_closed() || event.is_error();
         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
         match token {
-            LISTENER => self.clients.acceptor.ready = true,
+            t if self.clients.acceptor.owns(t) => self.clients.acceptor.set_ready(t),
             SIGNALS => self.on_signals(now),
             t if self.debugger.owns_link(t) => {
                 if readable {
@@ -398,6 +389,7 @@ impl Proxy {
             Ok(false) => {}
             Err(e) => log::warn!("SIGHUP: {e:#}"),
         }
+        self.clients.reload_token();
         log::info!("status: {}", self.view().line());
     }
 
@@ -574,4 +566,64 @@ impl Proxy {
         self.debugger.flush_and_close(self.poll.registry());
         log::info!("exiting: {}", self.view().line());
     }
+}
+
+/// The client listeners: those systemd passed, if any (then the command
+/// line's `--listen` is not bound), else one per `--listen`.
+fn client_listeners(
+    config: &Config,
+    passed: &mut Vec<crate::systemd::Passed>,
+) -> Result<Vec<Listener>> {
+    let from_systemd = crate::systemd::take_clients(passed);
+    if !from_systemd.is_empty() {
+        return from_systemd
+            .into_iter()
+            .map(|p| {
+                let listener = match p {
+                    PassedListener::Tcp(l) => {
+                        l.set_nonblocking(true)?;
+                        Listener::Tcp(TcpListener::from_std(l))
+                    }
+                    PassedListener::Unix(l) => {
+                        l.set_nonblocking(true)?;
+                        let path = l
+                            .local_addr()?
+                            .as_pathname()
+                            .map(std::path::Path::to_path_buf)
+                            .unwrap_or_default();
+                        Listener::Unix {
+                            listener: UnixListener::from_std(l),
+                            path,
+                            created: None,
+                        }
+                    }
+                };
+                log::info!(
+                    "using the client socket passed by systemd: {}",
+                    listener.describe()
+                );
+                Ok(listener)
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("preparing the client sockets passed by systemd");
+    }
+    let hint = format!(
+        "is another dbgproxy running for port {}?",
+        config.debug_port
+    );
+    config
+        .listen
+        .iter()
+        .map(|addr| match addr {
+            ListenAddr::Tcp(a) => Ok(Listener::Tcp(net::listen(*a, "clients", &hint)?)),
+            ListenAddr::Unix(path) => {
+                let (listener, file) = net::listen_unix(path)?;
+                Ok(Listener::Unix {
+                    listener,
+                    path: path.clone(),
+                    created: Some(file),
+                })
+            }
+        })
+        .collect()
 }

@@ -231,8 +231,8 @@ impl Counters {
 }
 
 /// Keeps a flood of refused connections from flooding the log: at most
-/// `BURST` warnings per `WINDOW`, the rest at debug level, and the next
-/// warning says how many were not shown.
+/// `BURST` lines per `WINDOW`, the rest at debug level, and the next line
+/// says how many were not shown.
 pub struct RefusalLog {
     window_start: Option<Instant>,
     shown: u32,
@@ -251,7 +251,7 @@ impl RefusalLog {
         }
     }
 
-    pub fn log(&mut self, now: Instant, line: &str) {
+    pub fn log(&mut self, now: Instant, level: log::Level, line: &str) {
         if self.window_start.is_none_or(|s| now >= s + Self::WINDOW) {
             self.window_start = Some(now);
             self.shown = 0;
@@ -263,12 +263,13 @@ impl RefusalLog {
         }
         self.shown += 1;
         if self.hidden > 0 {
-            log::warn!(
+            log::log!(
+                level,
                 "{line} ({} more refusals before this one were logged at debug level)",
                 std::mem::take(&mut self.hidden)
             );
         } else {
-            log::warn!("{line}");
+            log::log!(level, "{line}");
         }
     }
 }
