@@ -125,7 +125,9 @@ struct Cli {
     listen: Vec<String>,
 
     /// Local users let in besides the proxy's own: uids or names,
-    /// comma-separated, or `any`. Others are refused (or asked for the token).
+    /// comma-separated; `any` for every user; `none` for no uid at all, not
+    /// even the proxy's own (everyone sends the token). Others are refused,
+    /// or asked for the token if there is one.
     #[arg(long, value_name = "USERS", action = clap::ArgAction::Append)]
     allow_users: Vec<String>,
 
@@ -549,6 +551,11 @@ fn policy(cli: &Cli, listen: &[ListenAddr]) -> Result<Policy, Usage> {
         .map(daemon::absolute)
         .transpose()
         .map_err(|e| Usage::Line(format!("{e:#}")))?;
+    if allowed == access::Allowed::Nobody && token.is_none() {
+        return Err(Usage::Line(
+            "--allow-users none lets no one in without a token: give --token-file PATH".into(),
+        ));
+    }
     let exposed = listen.iter().find_map(|l| match l {
         ListenAddr::Tcp(a) if !a.ip().to_canonical().is_loopback() => Some(a),
         _ => None,
@@ -751,6 +758,7 @@ mod tests {
         assert_eq!(c.access.allowed, access::Allowed::Uids(vec![0, 65534, 7]));
         let c = parse(&["--port", "1", "--allow-users", "any"]).unwrap();
         assert_eq!(c.access.allowed, access::Allowed::Any);
+        assert!(line(parse(&["--port", "1", "--allow-users", "none"])).contains("--token-file"));
         assert!(
             line(parse(&["--port", "1", "--allow-users", "nosuchuser-x"])).contains("nosuchuser-x")
         );

@@ -131,6 +131,7 @@ impl View<'_> {
             "access": {
                 "allow_users": match &policy.allowed {
                     Allowed::Any => json!("any"),
+                    Allowed::Nobody => json!("none"),
                     Allowed::Uids(uids) => {
                         let mut all = vec![policy.own_uid];
                         all.extend(uids.iter().filter(|&&u| u != policy.own_uid));

@@ -56,11 +56,15 @@ impl Query {
     }
 }
 
-/// `--allow-users`, besides the proxy's own uid.
+/// `--allow-users`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Allowed {
     Any,
+    /// These, besides the proxy's own uid.
     Uids(Vec<u32>),
+    /// No uid, not even the proxy's own: everyone sends the token (for
+    /// hosts where everything runs as one user, e.g. root in a container).
+    Nobody,
 }
 
 /// Everything the command line says about access.
@@ -108,30 +112,17 @@ pub enum Refusal {
 }
 
 impl Policy {
-    /// Open to every local user, no lookups (tests, and the parts of the
-    /// crate that need a policy but no command line).
-    pub fn open() -> Policy {
-        Policy {
-            allowed: Allowed::Any,
-            own_uid: own_uid(),
-            token: None,
-            token_file: None,
-            token_timeout: Duration::from_secs(5),
-            insecure_open: false,
-        }
-    }
-
     /// Whether TCP peers must be looked up at all.
     pub fn needs_lookup(&self) -> bool {
         self.allowed != Allowed::Any || self.token.is_some()
     }
 
     pub fn allows(&self, uid: u32) -> bool {
-        uid == self.own_uid
-            || match &self.allowed {
-                Allowed::Any => true,
-                Allowed::Uids(uids) => uids.contains(&uid),
-            }
+        match &self.allowed {
+            Allowed::Any => true,
+            Allowed::Uids(uids) => uid == self.own_uid || uids.contains(&uid),
+            Allowed::Nobody => false,
+        }
     }
 
     /// What to do with a client whose socket's owner is `owner` (`None`: not
@@ -419,16 +410,25 @@ pub fn unix_peer(fd: RawFd) -> std::io::Result<(u32, i32)> {
     Ok((cred.uid, cred.pid))
 }
 
-/// Parses `--allow-users` values: `any`, uids, or user names.
+/// Parses `--allow-users` values: `any`, `none`, or uids and user names.
 pub fn parse_users(values: &[String]) -> Result<Allowed, String> {
-    let mut uids = Vec::new();
-    for item in values.iter().flat_map(|v| v.split(',')) {
-        let item = item.trim();
-        if item.is_empty() {
-            continue;
+    let items: Vec<&str> = values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .collect();
+    for word in ["any", "none"] {
+        if items.contains(&word) && items.len() > 1 {
+            return Err(format!("--allow-users {word} stands alone"));
         }
-        if item == "any" {
-            return Ok(Allowed::Any);
+    }
+    let mut uids = Vec::new();
+    for item in items {
+        match item {
+            "any" => return Ok(Allowed::Any),
+            "none" => return Ok(Allowed::Nobody),
+            _ => {}
         }
         let uid = match item.parse::<u32>() {
             Ok(uid) => uid,
@@ -527,6 +527,13 @@ mod tests {
     }
 
     #[test]
+    fn allow_users_none_asks_everyone_for_the_token() {
+        let p = policy(Allowed::Nobody, true, false);
+        assert_eq!(p.decide(Some(Owner::Uid(1000))), Verdict::AskToken);
+        assert!(p.needs_lookup());
+    }
+
+    #[test]
     fn insecure_open_opens_to_remote_clients_only() {
         let p = policy(Allowed::Uids(vec![]), false, true);
         assert_eq!(p.decide(Some(Owner::Remote)), Verdict::Admit(Via::Open));
@@ -574,7 +581,10 @@ mod tests {
             parse_users(&["root,65534".into(), "7".into()]).unwrap(),
             Allowed::Uids(vec![0, 65534, 7])
         );
-        assert_eq!(parse_users(&["1,any".into()]).unwrap(), Allowed::Any);
+        assert_eq!(parse_users(&["any".into()]).unwrap(), Allowed::Any);
+        assert_eq!(parse_users(&["none".into()]).unwrap(), Allowed::Nobody);
+        assert!(parse_users(&["1,any".into()]).is_err());
+        assert!(parse_users(&["none".into(), "0".into()]).is_err());
         assert!(
             parse_users(&["no-such-user-here".into()])
                 .unwrap_err()
