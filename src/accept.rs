@@ -66,13 +66,14 @@ impl Listener {
         }
     }
 
-    fn accept(&self) -> io::Result<Accepted> {
+    fn accept(&self, local: Option<SocketAddr>) -> io::Result<Accepted> {
         match self {
             Listener::Tcp(l) => {
                 let (stream, peer) = l.accept()?;
                 Ok(Accepted {
                     stream: Stream::Tcp(stream),
                     peer: Peer::Tcp(peer),
+                    local,
                 })
             }
             Listener::Unix { listener, .. } => {
@@ -86,6 +87,7 @@ impl Listener {
                 Ok(Accepted {
                     stream: Stream::Unix(stream),
                     peer: Peer::Unix { uid, pid },
+                    local: None,
                 })
             }
         }
@@ -108,10 +110,16 @@ impl Drop for Listener {
 pub struct Accepted {
     pub stream: Stream,
     pub peer: Peer,
+    /// Our end of a TCP connection, when the listener's address says it
+    /// (not a wildcard): one `getsockname` fewer per client.
+    pub local: Option<SocketAddr>,
 }
 
 struct Slot {
     listener: Listener,
+    /// The listener's address when every connection to it has that local
+    /// address (not 0.0.0.0 or ::).
+    local: Option<SocketAddr>,
     /// Edge-triggered readiness not yet drained.
     ready: bool,
 }
@@ -141,8 +149,10 @@ impl Acceptor {
                 Token(FIRST_LISTENER + i),
                 Interest::READABLE,
             )?;
+            let local = listener.tcp_addr().filter(|a| !a.ip().is_unspecified());
             slots.push(Slot {
                 listener,
+                local,
                 ready: true,
             });
         }
@@ -187,7 +197,7 @@ impl Acceptor {
         for k in 0..n {
             let i = (self.next + k) % n;
             while self.slots[i].ready {
-                match self.slots[i].listener.accept() {
+                match self.slots[i].listener.accept(self.slots[i].local) {
                     Ok(client) => {
                         if self.out_of_descriptors {
                             self.out_of_descriptors = false;
@@ -222,7 +232,7 @@ impl Acceptor {
                 "out of file descriptors: refusing new clients until some close (raise `ulimit -n`?)"
             );
         }
-        match self.slots[i].listener.accept() {
+        match self.slots[i].listener.accept(None) {
             Ok(accepted) => {
                 drop(accepted);
                 self.refused_no_descriptors += 1;

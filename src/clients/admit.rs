@@ -62,7 +62,7 @@ impl Clients {
         let mut positions = Vec::new();
         for (i, accepted) in batch.iter().enumerate() {
             if let (Stream::Tcp(stream), Peer::Tcp(peer)) = (&accepted.stream, accepted.peer) {
-                match stream.local_addr() {
+                match accepted.local.map_or_else(|| stream.local_addr(), Ok) {
                     Ok(ours) => {
                         queries.push(Query::new(ours, peer));
                         positions.push(i);
@@ -86,7 +86,7 @@ impl Clients {
         registry: &Registry,
         now: Instant,
     ) {
-        let Accepted { stream, peer } = accepted;
+        let Accepted { stream, peer, .. } = accepted;
         // Every accepted connection is numbered, refused or not, so that the
         // log names each one the same way throughout.
         let id = self.next_id;
