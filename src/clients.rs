@@ -333,7 +333,7 @@ impl Clients {
         if let Some(held) = client.held.take() {
             // What followed the token line, now that the client has joined.
             let id = client.id;
-            if ignore {
+            if ignore || !client.is_open() {
                 return (Some(id), Read::More);
             }
             return self.feed(key, held, messages, registry);
