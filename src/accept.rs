@@ -188,8 +188,11 @@ impl Acceptor {
         self.paused_until.is_none() && self.slots.iter().any(|s| s.ready)
     }
 
-    /// The next client waiting on any listener, if any; errors are dealt with here.
-    pub fn accept(&mut self, registry: &Registry, now: Instant) -> Option<Accepted> {
+    /// The next client waiting on any listener, if any; errors are dealt with
+    /// here. With `holding` (the caller holds clients accepted but not yet
+    /// registered), running out of descriptors returns `None` at once, so
+    /// that those clients are taken in before the queue is refused.
+    pub fn accept(&mut self, registry: &Registry, now: Instant, holding: bool) -> Option<Accepted> {
         if self.paused_until.is_some() {
             return None;
         }
@@ -208,6 +211,7 @@ impl Acceptor {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.slots[i].ready = false,
                     Err(e) if net::accept_error_is_transient(&e) => {}
+                    Err(e) if net::out_of_resources(&e) && holding => return None,
                     Err(e) if net::out_of_resources(&e) && self.refuse_with_spare(i) => {}
                     Err(e) => {
                         self.pause(&e, registry, now);

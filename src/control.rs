@@ -8,6 +8,12 @@
 //! `stop`), the reply one line of JSON, then the connection closes. The
 //! endpoint is part of the event loop, so it never blocks it: requests are
 //! bounded in size, connections in number and time.
+//!
+//! Idle connections cannot lock the owner out: one that has not sent a whole
+//! request within `REQUEST_DEADLINE` is closed, and when the table is full a
+//! new connection takes the place of the oldest idle one. Before choosing,
+//! every idle connection is read, so a request already sent is never lost to
+//! an eviction.
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -22,10 +28,16 @@ use slab::Slab;
 /// Tokens of the control endpoint: the listener, then its connections.
 pub const LISTENER: Token = Token(7);
 const FIRST_CONN: usize = 8;
-/// Control connections at once (tokens 8..16); more are closed at once.
+/// Control connections at once (tokens 8..16). A new one past this evicts
+/// the oldest idle one; if none is idle (all are being answered), it is
+/// closed at once.
 const MAX_CONNS: usize = 8;
 const MAX_REQUEST: usize = 256;
-const CONN_DEADLINE: Duration = Duration::from_secs(5);
+/// A connection must send its whole request this soon (`dbgproxy` sends it
+/// right after connecting)...
+const REQUEST_DEADLINE: Duration = Duration::from_secs(1);
+/// ...and take its reply within this.
+const REPLY_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The per-user directory the sockets live in.
 pub fn runtime_dir() -> PathBuf {
@@ -55,6 +67,9 @@ pub struct Server {
 
 struct Conn {
     stream: UnixStream,
+    opened: Instant,
+    /// It sent a whole request: no longer idle, and never read again.
+    asked: bool,
     request: Vec<u8>,
     reply: Vec<u8>,
     sent: usize,
@@ -105,12 +120,12 @@ impl Server {
         registry: &Registry,
         now: Instant,
     ) -> Vec<(usize, Request)> {
+        let mut done = Vec::new();
         if token == LISTENER {
-            self.accept(registry, now);
-            return Vec::new();
+            self.accept(registry, now, &mut done);
+            return done;
         }
         let key = token.0 - FIRST_CONN;
-        let mut done = Vec::new();
         let Some(conn) = self.conns.get_mut(key) else {
             return done;
         };
@@ -120,22 +135,44 @@ impl Server {
             }
             return done;
         }
+        self.read(key, registry, now, &mut done);
+        done
+    }
+
+    /// Reads what an idle connection sent; a whole request goes into `done`.
+    fn read(
+        &mut self,
+        key: usize,
+        registry: &Registry,
+        now: Instant,
+        done: &mut Vec<(usize, Request)>,
+    ) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.asked {
+            // Its answer comes from the proxy in this turn.
+            return;
+        }
         match conn.read_request() {
-            Ok(Some(line)) => match line.trim() {
-                "status" => done.push((key, Request::Status)),
-                "stop" => done.push((key, Request::Stop)),
-                other => {
-                    let msg = serde_json::json!({"error": format!("unknown request {other:?}: try status or stop")});
-                    self.reply(key, msg.to_string(), registry);
+            Ok(Some(line)) => {
+                conn.asked = true;
+                conn.deadline = now + REPLY_DEADLINE;
+                match line.trim() {
+                    "status" => done.push((key, Request::Status)),
+                    "stop" => done.push((key, Request::Stop)),
+                    other => {
+                        let msg = serde_json::json!({"error": format!("unknown request {other:?}: try status or stop")});
+                        self.reply(key, msg.to_string(), registry);
+                    }
                 }
-            },
+            }
             Ok(None) => {}
             Err(e) => {
                 log::debug!("control connection: {e}");
                 self.close(key, registry);
             }
         }
-        done
     }
 
     /// Sends one line and closes once it is written.
@@ -174,12 +211,14 @@ impl Server {
         }
     }
 
-    fn accept(&mut self, registry: &Registry, now: Instant) {
+    fn accept(&mut self, registry: &Registry, now: Instant, done: &mut Vec<(usize, Request)>) {
         loop {
             match self.listener.accept() {
                 Ok((mut stream, _)) => {
-                    if self.conns.len() >= MAX_CONNS {
-                        log::warn!("refusing a control connection: {MAX_CONNS} already open");
+                    if self.conns.len() >= MAX_CONNS && !self.make_room(registry, now, done) {
+                        log::warn!(
+                            "refusing a control connection: {MAX_CONNS} already open, all being answered"
+                        );
                         continue;
                     }
                     let entry = self.conns.vacant_entry();
@@ -190,10 +229,12 @@ impl Server {
                     {
                         entry.insert(Conn {
                             stream,
+                            opened: now,
+                            asked: false,
                             request: Vec::new(),
                             reply: Vec::new(),
                             sent: 0,
-                            deadline: now + CONN_DEADLINE,
+                            deadline: now + REQUEST_DEADLINE,
                         });
                     }
                 }
@@ -205,6 +246,37 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// The table is full: takes what the idle connections sent (a request
+    /// already there is answered, not lost), then closes the oldest one that
+    /// is still idle. Returns whether a place is free.
+    fn make_room(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        done: &mut Vec<(usize, Request)>,
+    ) -> bool {
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.asked)
+            .map(|(k, _)| k)
+            .collect();
+        for key in idle {
+            self.read(key, registry, now, done);
+        }
+        let oldest = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.asked)
+            .min_by_key(|(_, c)| c.opened)
+            .map(|(k, _)| k);
+        if let Some(key) = oldest {
+            log::debug!("control connection table full: closing the oldest idle one");
+            self.close(key, registry);
+        }
+        self.conns.len() < MAX_CONNS
     }
 
     fn close(&mut self, key: usize, registry: &Registry) {

@@ -53,7 +53,8 @@ pub fn detach(options: &Options) -> Result<ReadySink> {
     if let Some(path) = &options.pidfile {
         daemon = daemon.pid_file(path).chown_pid_file(false);
     }
-    match daemon.execute() {
+    // The log writer thread does not survive a fork: the child needs its own.
+    match crate::logging::around_fork(|| daemon.execute()) {
         Outcome::Parent(result) => {
             drop(to_parent);
             drop(errors);
@@ -142,7 +143,8 @@ pub fn reopen_log() -> Result<bool> {
         return Ok(false);
     };
     let file = open_log(path)?;
-    // SAFETY: dup2 onto stderr; the logger writes to fd 2 and sees the new file.
+    // SAFETY: dup2 onto stderr; the log writer writes to fd 2 by number and
+    // sees the new file with its next line.
     if unsafe { libc::dup2(file.as_raw_fd(), libc::STDERR_FILENO) } < 0 {
         bail!(
             "cannot reopen {}: {}",

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod debugger;
 pub mod framing;
 pub mod lifecycle;
+pub mod logging;
 pub mod net;
 pub mod proxy;
 pub mod queue;

@@ -1,31 +1,38 @@
 //! dbgproxy: a multi-client debug proxy. `main` only parses, sets up logging,
 //! runs the proxy and turns an error into one line on stderr and exit code 1.
 
-use std::io::Write;
 use std::process::ExitCode;
-
 use std::time::Duration;
 
 use dbgproxy::config::{Action, Invocation};
-use dbgproxy::{commands, config, daemon, proxy};
+use dbgproxy::{commands, config, daemon, logging, proxy};
+
+/// How long the last log lines (and the error line) get to reach stderr at
+/// exit; a stderr nobody reads ends the wait much sooner (see `logging`).
+const EXIT_FLUSH: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let config = match config::Config::from_args() {
         Invocation::Proxy(config) => *config,
         Invocation::Control(action) => return control(action),
     };
-    init_logging(config.log_level);
+    // Logs go to stderr only: stdout carries the ready marker and nothing else.
+    logging::init(config.log_level);
     let result = proxy::run(config);
     daemon::cleanup();
-    match result {
+    let code = match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let message = format!("{e:#}");
             daemon::report_error(&message);
-            eprintln!("error: {message}");
+            // Through the log queue: after the last log line, and never
+            // blocking on a stderr that nobody reads.
+            logging::line(&format!("error: {message}"));
             ExitCode::FAILURE
         }
-    }
+    };
+    logging::flush(EXIT_FLUSH);
+    code
 }
 
 fn control(action: Action) -> ExitCode {
@@ -49,22 +56,4 @@ fn control(action: Action) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Logs go to stderr only: stdout carries the ready marker and nothing else.
-fn init_logging(level: log::LevelFilter) {
-    let env = env_logger::Env::default().default_filter_or(level.as_str());
-    env_logger::Builder::from_env(env)
-        .target(env_logger::Target::Stderr)
-        .format(|f, record| {
-            writeln!(
-                f,
-                "{} dbgproxy[{}] {:<5} {}",
-                f.timestamp_millis(),
-                std::process::id(),
-                record.level(),
-                record.args()
-            )
-        })
-        .init();
 }

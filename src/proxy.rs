@@ -413,9 +413,20 @@ impl Proxy {
         }
     }
 
+    /// Lifecycle lines are `info`, but `debug` while the backend has reported
+    /// that the debugger keeps going away at once (one warning, not thousands).
+    fn lifecycle_level(&self) -> log::Level {
+        if self.debugger.backend.flapping() {
+            log::Level::Debug
+        } else {
+            log::Level::Info
+        }
+    }
+
     fn debugger_up(&mut self, link: Link, now: Instant) {
         self.stats.debugger_sessions += 1;
-        log::info!(
+        log::log!(
+            self.lifecycle_level(),
             "{} connected (debugger session {})",
             self.debugger.backend.describe(),
             self.stats.debugger_sessions
@@ -432,7 +443,8 @@ impl Proxy {
         let Some(lasted) = self.debugger.close(self.poll.registry(), now) else {
             return;
         };
-        log::info!(
+        log::log!(
+            self.lifecycle_level(),
             "{} disconnected: {why} (session {} lasted {}s)",
             self.debugger.backend.describe(),
             self.stats.debugger_sessions,
@@ -455,7 +467,10 @@ impl Proxy {
     fn session_over(&mut self, code: u8, now: Instant) {
         match self.lifecycle.after_loss(now, code) {
             AfterLoss::Reconnect => {
-                log::info!("persistent mode: waiting for the next debugger");
+                log::log!(
+                    self.lifecycle_level(),
+                    "persistent mode: waiting for the next debugger"
+                );
                 let progress = self.debugger.backend.start(self.poll.registry(), now);
                 self.on_progress(progress, now);
             }

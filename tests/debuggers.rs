@@ -491,18 +491,27 @@ fn xdebug_late_joiner_gets_init_first_and_drives_the_session() {
         late.dbgp(4, "eval -- JGEgKyAkYg==")
             .contains("<![CDATA[5]]>")
     );
-    late.dbgp(5, "detach");
+    // The early client is still there: the late one's goodbye is personal,
+    // and the script stays where it is.
+    assert!(late.dbgp(5, "detach").contains("status=\"stopping\""));
+    assert!(php.try_wait().is_none(), "a personal detach let PHP go");
+    // The early client learnt of the stop, saw none of the late one's
+    // answers, and got <init> once; its own detach, the last, lets PHP go.
+    early.dbgp(7, "detach");
     assert!(php.wait_exit().success());
-    // The early client saw the late one's whole session too (up to the last
-    // response, so a duplicate <init> would have come before it), and <init>
-    // only once.
-    while !early.dbgp_packet().contains("transaction_id=\"5\"") {}
     let seen = String::from_utf8_lossy(&early.transcript).into_owned();
     assert_eq!(
         seen.matches("<init ").count(),
         1,
         "init delivered twice to the early client"
     );
+    assert!(seen.contains("status=\"break\""), "{seen}");
+    for txn in 1..=5 {
+        assert!(
+            !seen.contains(&format!("transaction_id=\"{txn}\"")),
+            "the early client got the late one's answer {txn}: {seen}"
+        );
+    }
 }
 
 #[test]

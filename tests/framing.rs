@@ -1,6 +1,8 @@
 //! Framed protocols through the real binary: whole messages both ways, no
 //! interleaving between clients, joining mid-message, bad framing, the V8
-//! empty-message rule and the backlog in whole messages.
+//! empty-message rule and the backlog in whole messages. These test framing
+//! alone, with bodies that are not protocol messages, so the session layer is
+//! off (`--passthrough`); tests/*_sessions.rs test the sharing.
 
 mod util;
 
@@ -105,11 +107,14 @@ fn interleaving(proto: Proto) {
     const N: usize = 1000;
     let port = free_port_pair();
     let debugger = FakeDebugger::listen(port);
+    // Framing alone: the bodies are not protocol messages, so the session
+    // layer is off (it would answer them as bad input).
     let mut proxy = Proxy::start(&[
         "--port",
         &port.to_string(),
         "--protocol",
         proto.flag(),
+        "--passthrough",
         "--retry-interval",
         "20",
     ]);
@@ -190,9 +195,11 @@ fn dap(body: &str) -> Vec<u8> {
 fn dap_proxy(port: u16, extra: &[&str]) -> (Proxy, TcpStream, FakeDebugger) {
     let debugger = FakeDebugger::listen(port);
     let port_s = port.to_string();
+    // Framing alone: these bodies are not DAP messages.
     let mut args = vec![
         "--backend",
         "dap",
+        "--passthrough",
         "--port",
         &port_s,
         "--retry-interval",
@@ -210,8 +217,14 @@ fn a_client_joining_mid_message_starts_at_a_boundary() {
     let port = free_port_pair();
     let debugger = FakeDebugger::listen(port);
     let mut cmd = Proxy::command();
-    cmd.args(["--backend", "dap", "--port", &port.to_string()])
-        .env("RUST_LOG", "trace");
+    cmd.args([
+        "--backend",
+        "dap",
+        "--passthrough",
+        "--port",
+        &port.to_string(),
+    ])
+    .env("RUST_LOG", "trace");
     let mut proxy = Proxy::spawn(cmd);
     let mut conn = debugger.accept();
     proxy.wait_ready();
@@ -283,7 +296,7 @@ fn bad_framing_from_a_client_closes_that_client_only() {
         let port = free_port_pair();
         let debugger = FakeDebugger::listen(port);
         let port_s = port.to_string();
-        let mut args = vec!["--protocol", protocol, "--port", &port_s];
+        let mut args = vec!["--protocol", protocol, "--passthrough", "--port", &port_s];
         args.extend_from_slice(extra);
         let mut proxy = Proxy::start(&args);
         let mut conn = debugger.accept();

@@ -6,6 +6,9 @@
 //! reported at once for the first debugger, since retrying will not fix a
 //! wrong address. Reconnects in persistent mode retry everything for ever:
 //! there the proxy must outlive whatever happens to the debugger's host.
+//!
+//! A debugger that accepts and closes at once is reconnected with a growing
+//! pause (`backoff`), reported once rather than once per connect.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +19,7 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
 
+use super::backoff::{self, Backoff, human};
 use super::{DEBUGGER, Link, Progress};
 use crate::config::Config;
 use crate::net;
@@ -34,6 +38,7 @@ pub struct Connector {
     round_started: Instant,
     /// A persistent reconnect warns once per round, then logs at debug.
     warned: bool,
+    backoff: Backoff,
     state: State,
 }
 
@@ -59,6 +64,7 @@ impl Connector {
             attempts: 0,
             round_started: Instant::now(),
             warned: false,
+            backoff: Backoff::new(config.retry_interval),
             state: State::Idle,
         }
     }
@@ -77,18 +83,62 @@ impl Connector {
         self.attempts = 0;
         self.round_started = now;
         self.warned = false;
-        self.attempt(registry, now)
+        match self.backoff.lost(now) {
+            None => self.attempt(registry, now),
+            Some(wait) => {
+                self.report_quick_close(wait);
+                self.state = State::Waiting { until: now + wait };
+                Progress::Pending
+            }
+        }
+    }
+
+    /// Whether the debugger keeps closing right after connecting (reported
+    /// once already): each repetition is worth a debug line only.
+    pub fn flapping(&self) -> bool {
+        self.backoff.flapping()
+    }
+
+    fn report_quick_close(&self, wait: Duration) {
+        let quick = self.backoff.quick();
+        if quick == backoff::REPEATED {
+            log::warn!(
+                "debugger at {} closes right after connecting ({quick} times in a row); \
+                 backing off, retrying every {}, doubling up to {}",
+                self.addr,
+                human(wait),
+                human(self.backoff.cap())
+            );
+        } else {
+            log::debug!(
+                "debugger at {} closed right after connecting ({quick} in a row): next try in {}",
+                self.addr,
+                human(wait)
+            );
+        }
     }
 
     pub fn deadline(&self) -> Option<Instant> {
-        match self.state {
+        let attempt = match self.state {
             State::Idle => None,
             State::Waiting { until } => Some(until),
             State::Connecting { gives_up_at, .. } => Some(gives_up_at),
+        };
+        match (attempt, self.backoff.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
     pub fn on_timer(&mut self, registry: &Registry, now: Instant) -> Progress {
+        if let Some(quick) = self.backoff.on_timer(now)
+            && quick >= backoff::REPEATED
+        {
+            log::info!(
+                "debugger at {} stayed connected: no longer backing off (after {quick} quick reconnects)",
+                self.addr
+            );
+        }
         match &mut self.state {
             State::Waiting { until } if now >= *until => self.attempt(registry, now),
             State::Connecting {
@@ -123,6 +173,7 @@ impl Connector {
                     unreachable!("matched Connecting above");
                 };
                 net::tune(&stream);
+                self.backoff.up(now);
                 log::debug!("connected to {} on attempt {}", self.addr, self.attempts);
                 Progress::Up(Link::tcp(stream))
             }
@@ -199,16 +250,5 @@ impl Connector {
             until: now + self.interval,
         };
         Progress::Pending
-    }
-}
-
-/// "30s", "1.5s", "120ms": the way a person says it.
-fn human(d: Duration) -> String {
-    if d >= Duration::from_secs(10) {
-        format!("{:.0}s", d.as_secs_f64())
-    } else if d >= Duration::from_secs(1) {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        format!("{}ms", d.as_millis())
     }
 }

@@ -7,11 +7,17 @@
 //! is accepted and queued, in arrival order, and becomes the backend when the
 //! sessions before it end; Xdebug blocks on its connection meanwhile, so no
 //! request runs undebugged. Past `MAX_WAITING` queued debuggers, further ones
-//! are closed at once (the script then runs without a debugger).
+//! are closed at once (the script then runs without a debugger), with one
+//! warning per episode.
+//!
+//! Each debugger connection is the debugger's doing, so there is no backing
+//! off; but one that connects and closes in a loop must not fill the log:
+//! past `STORM` connections a second, the proxy logs each at debug only.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use mio::net::{TcpListener, TcpStream};
@@ -23,6 +29,9 @@ use crate::net;
 
 /// Debugger connections waiting for their turn.
 const MAX_WAITING: usize = 16;
+/// More debugger sessions than this within a second is a loop, not debugging.
+const STORM: u32 = 10;
+const STORM_WINDOW: Duration = Duration::from_secs(1);
 
 pub struct Acceptor {
     addr: SocketAddr,
@@ -32,6 +41,19 @@ pub struct Acceptor {
     busy: bool,
     /// Whether the proxy is waiting for a link.
     wanted: bool,
+    /// Refusals since the queue was last below its bound (warned at the first).
+    refusing: u64,
+    sessions: Rate,
+}
+
+/// Debugger sessions per `STORM_WINDOW`, to tell a connect-and-close loop
+/// from debugging.
+struct Rate {
+    window_start: Instant,
+    in_window: u32,
+    storm: bool,
+    /// Sessions logged at debug only during this storm.
+    quiet: u64,
 }
 
 impl Acceptor {
@@ -63,6 +85,13 @@ impl Acceptor {
             waiting: VecDeque::new(),
             busy: false,
             wanted: false,
+            refusing: 0,
+            sessions: Rate {
+                window_start: Instant::now(),
+                in_window: 0,
+                storm: false,
+                quiet: 0,
+            },
         })
     }
 
@@ -99,10 +128,46 @@ impl Acceptor {
             }
             self.wanted = false;
             self.busy = true;
-            log::info!("debugger connected from {peer}");
+            self.count_session(Instant::now());
+            // The proxy logs the session at info; the peer is detail.
+            log::debug!("debugger connected from {peer}");
             return Progress::Up(Link::tcp(stream));
         }
         Progress::Pending
+    }
+
+    /// Whether debugger sessions come and go in a loop (reported once): the
+    /// proxy then logs each at debug rather than info.
+    pub fn flapping(&self) -> bool {
+        self.sessions.storm
+    }
+
+    fn count_session(&mut self, now: Instant) {
+        let rate = &mut self.sessions;
+        if now.duration_since(rate.window_start) >= STORM_WINDOW {
+            if rate.storm && rate.in_window <= STORM {
+                log::info!(
+                    "debugger connections on {} are back to a normal rate ({} came and went meanwhile)",
+                    self.addr,
+                    rate.quiet
+                );
+                rate.storm = false;
+                rate.quiet = 0;
+            }
+            rate.window_start = now;
+            rate.in_window = 0;
+        }
+        rate.in_window += 1;
+        if rate.storm {
+            rate.quiet += 1;
+        } else if rate.in_window > STORM {
+            rate.storm = true;
+            log::warn!(
+                "more than {STORM} debugger sessions a second on {}: a debugger that connects \
+                 and closes in a loop? Logging each one at debug from now on",
+                self.addr
+            );
+        }
     }
 
     fn accept_all(&mut self) {
@@ -110,14 +175,34 @@ impl Acceptor {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
                     if self.waiting.len() >= MAX_WAITING {
-                        log::warn!(
+                        let level = if self.refusing == 0 {
+                            log::Level::Warn
+                        } else {
+                            log::Level::Debug
+                        };
+                        self.refusing += 1;
+                        log::log!(
+                            level,
                             "refusing debugger from {peer}: {MAX_WAITING} debuggers already wait for their turn"
                         );
                         continue;
                     }
+                    if self.refusing > 1 {
+                        log::info!(
+                            "debugger queue has room again ({} debugger connections refused)",
+                            self.refusing
+                        );
+                    }
+                    self.refusing = 0;
                     net::tune(&stream);
                     if self.busy {
-                        log::info!(
+                        let level = if self.sessions.storm {
+                            log::Level::Debug
+                        } else {
+                            log::Level::Info
+                        };
+                        log::log!(
+                            level,
                             "debugger from {peer} waits for the current session to end ({} waiting)",
                             self.waiting.len() + 1
                         );

@@ -6,7 +6,10 @@
 //! in), `spawn` (a child process's stdin/stdout). The proxy owns the `Link`
 //! once it is up and moves the bytes; a backend never touches client data.
 
+mod backoff;
+mod child;
 mod connect;
+mod group;
 mod listen;
 mod spawn;
 
@@ -137,6 +140,17 @@ impl Backend {
             Backend::Connect(_) => token == DEBUGGER,
             Backend::Listen(_) => token == DEBUGGER_LISTENER,
             Backend::Spawn(_) => token == CHILD_STDERR,
+        }
+    }
+
+    /// Whether the debugger keeps going away as soon as it is reached (a
+    /// crash loop, reported once by the backend): the proxy then logs each
+    /// session's start and end at debug rather than info.
+    pub fn flapping(&self) -> bool {
+        match self {
+            Backend::Connect(c) => c.flapping(),
+            Backend::Listen(l) => l.flapping(),
+            Backend::Spawn(s) => s.flapping(),
         }
     }
 

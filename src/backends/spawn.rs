@@ -6,48 +6,47 @@
 //! proxy's own exit code in session mode, and nothing the debugger wrote
 //! before exiting is lost. A child that closes its stdout but does not exit
 //! is stopped (SIGTERM, then SIGKILL). Whenever the backend is dropped — a
-//! clean exit, an error, a panic — the child is stopped and reaped.
+//! clean exit, an error, a panic — the child is stopped and reaped. Stopping
+//! always means the child's whole process group (`group`): what the debugger
+//! started goes with it, also when the debugger exits by itself.
+//!
+//! In persistent mode a child that exits within `backoff::STABLE` of starting
+//! is restarted after a growing pause (1 s, doubling up to 5 s), reported
+//! once; a child that ran longer is restarted at once.
 
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use mio::unix::pipe::{Receiver, Sender};
 use mio::{Interest, Registry};
 
+use super::backoff::{self, Backoff, human};
+use super::child::Running;
+use super::group::{self, Leftovers};
 use super::{CHILD_STDERR, CHILD_STDOUT, Link, Progress};
 use crate::config::Config;
 
-/// Persistent mode restarts the command at most this often.
+/// The first pause before restarting a command that exited (or failed to
+/// start) right away; it doubles with each repetition.
 const RESTART_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a child may stay alive after closing its stdout, or after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(2);
-/// A stderr line longer than this is logged in pieces rather than buffered.
-const MAX_STDERR_LINE: usize = 8 * 1024;
 
 pub struct Spawner {
     command: Vec<String>,
     cwd: std::path::PathBuf,
     started: u32,
-    last_start: Option<Instant>,
+    backoff: Backoff,
+    /// Starting the command failed last time (warned once per streak).
+    failing: bool,
     child: Option<Running>,
+    /// Process groups of debuggers that are gone, told to go too.
+    leftovers: Leftovers,
     /// When to (re)start the command, in persistent mode.
     start_at: Option<Instant>,
-}
-
-struct Running {
-    child: Child,
-    stderr: Option<Receiver>,
-    stderr_line: Vec<u8>,
-    /// The exit status, once reaped.
-    status: Option<ExitStatus>,
-    /// Its stdout reached the end: the proxy dropped the link.
-    stream_ended: bool,
-    /// When to escalate against a child that will not go.
-    stop_at: Option<Instant>,
-    sent_term: bool,
 }
 
 impl Spawner {
@@ -56,8 +55,10 @@ impl Spawner {
             command: config.command.clone(),
             cwd: config.cwd.clone(),
             started: 0,
-            last_start: None,
+            backoff: Backoff::new(RESTART_INTERVAL),
+            failing: false,
             child: None,
+            leftovers: Leftovers::default(),
             start_at: None,
         }
     }
@@ -75,26 +76,61 @@ impl Spawner {
     }
 
     pub fn start(&mut self, registry: &Registry, now: Instant) -> Progress {
-        let earliest = self.last_start.map(|t| t + RESTART_INTERVAL);
-        match earliest {
-            Some(at) if at > now => {
-                self.start_at = Some(at);
+        match self.backoff.lost(now) {
+            None => self.spawn(registry, now),
+            Some(wait) => {
+                self.report_quick_exit(wait);
+                self.start_at = Some(now + wait);
                 Progress::Pending
             }
-            _ => self.spawn(registry, now),
+        }
+    }
+
+    /// Whether the debugger keeps exiting right after it starts (reported
+    /// once already): each repetition is worth a debug line only.
+    pub fn flapping(&self) -> bool {
+        self.backoff.flapping()
+    }
+
+    fn report_quick_exit(&self, wait: Duration) {
+        let quick = self.backoff.quick();
+        if quick == backoff::REPEATED {
+            log::warn!(
+                "debugger {:?} exits right after starting ({quick} times in a row); \
+                 backing off, restarting it every {}, doubling up to {}",
+                self.command[0],
+                human(wait),
+                human(self.backoff.cap())
+            );
+        } else {
+            log::debug!(
+                "debugger {:?} exited right after starting ({quick} in a row): restarting in {}",
+                self.command[0],
+                human(wait)
+            );
         }
     }
 
     fn spawn(&mut self, registry: &Registry, now: Instant) -> Progress {
         self.start_at = None;
-        self.last_start = Some(now);
         self.started += 1;
         match self.try_spawn(registry) {
-            Ok(link) => link,
+            Ok(link) => {
+                self.failing = false;
+                self.backoff.up(now);
+                link
+            }
             Err(e) if self.started == 1 => Progress::Failed(e),
             Err(e) => {
-                log::warn!("{e:#}; trying again in {}s", RESTART_INTERVAL.as_secs());
-                self.start_at = Some(now + RESTART_INTERVAL);
+                let wait = self.backoff.quick_loss();
+                let level = if self.failing {
+                    log::Level::Debug
+                } else {
+                    log::Level::Warn
+                };
+                log::log!(level, "{e:#}; trying again in {}", human(wait));
+                self.failing = true;
+                self.start_at = Some(now + wait);
                 Progress::Pending
             }
         }
@@ -135,15 +171,7 @@ impl Spawner {
             registry.register(&mut stderr, CHILD_STDERR, Interest::READABLE)?;
             Ok((stdin, stdout, stderr))
         })();
-        let mut running = Running {
-            child,
-            stderr: None,
-            stderr_line: Vec::new(),
-            status: None,
-            stream_ended: false,
-            stop_at: None,
-            sent_term: false,
-        };
+        let mut running = Running::new(child);
         let (stdin, stdout, stderr) = match pipes {
             Ok(p) => p,
             Err(e) => {
@@ -151,7 +179,13 @@ impl Spawner {
                 return Err(anyhow!("cannot set up pipes to debugger {program:?}: {e}"));
             }
         };
-        log::info!(
+        let level = if self.flapping() {
+            log::Level::Debug
+        } else {
+            log::Level::Info
+        };
+        log::log!(
+            level,
             "started debugger {:?} (pid {})",
             self.command.join(" "),
             running.child.id()
@@ -203,13 +237,27 @@ impl Spawner {
 
     pub fn deadline(&self) -> Option<Instant> {
         let stop = self.child.as_ref().and_then(|r| r.stop_at);
-        match (stop, self.start_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            stop,
+            self.start_at,
+            self.backoff.deadline(),
+            self.leftovers.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn on_timer(&mut self, registry: &Registry, now: Instant) -> Progress {
+        self.leftovers.on_timer(now);
+        if let Some(quick) = self.backoff.on_timer(now)
+            && quick >= backoff::REPEATED
+        {
+            log::info!(
+                "debugger {:?} kept running: no longer backing off (after {quick} quick restarts)",
+                self.command[0]
+            );
+        }
         if self.start_at.is_some_and(|t| t <= now) {
             return self.spawn(registry, now);
         }
@@ -240,111 +288,70 @@ impl Spawner {
     fn session_over(&mut self) -> Option<u8> {
         let mut running = self.child.take()?;
         let status = running.status?;
+        // Reaping it sent its group SIGTERM: see that nothing stays behind.
+        self.leftovers
+            .watch(running.pgid(), Instant::now(), STOP_GRACE);
         running.log_stderr(&self.command[0]);
         running.flush_stderr(&self.command[0]);
-        let code = if status.success() {
-            log::info!("debugger {:?} exited with status 0", self.command[0]);
-            0
-        } else {
-            log::warn!("debugger {:?} {}", self.command[0], describe_status(status));
-            1
+        // A crash loop is reported once by `report_quick_exit`, not per exit.
+        let (code, level) = match (status.success(), self.flapping()) {
+            (_, true) => (u8::from(!status.success()), log::Level::Debug),
+            (true, false) => (0, log::Level::Info),
+            (false, false) => (1, log::Level::Warn),
         };
+        log::log!(
+            level,
+            "debugger {:?} {}",
+            self.command[0],
+            describe_status(status)
+        );
         Some(code)
     }
 }
 
-impl Running {
-    fn reap(&mut self) {
-        if self.status.is_some() {
-            return;
-        }
-        match self.child.try_wait() {
-            Ok(status) => self.status = status,
-            Err(e) => log::warn!("cannot check on debugger pid {}: {e}", self.child.id()),
-        }
-    }
-
-    fn terminate(&mut self) {
-        self.sent_term = true;
-        // SAFETY: kill(2) on our own child's pid, which is not reaped yet (so
-        // it cannot have been reused).
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-    }
-
-    /// SIGKILL and reap; blocks only for the kernel to finish the kill.
-    fn stop_now(&mut self) {
-        if self.status.is_none() {
-            let _ = self.child.kill();
-            self.status = self.child.wait().ok();
-        }
-    }
-
-    /// Logs complete stderr lines; a very long line is logged in pieces.
-    fn log_stderr(&mut self, program: &str) {
-        let Some(mut stderr) = self.stderr.take() else {
-            return;
-        };
-        let mut buf = [0u8; 4096];
-        let open = loop {
-            match stderr.read(&mut buf) {
-                Ok(0) => break false,
-                Ok(n) => self.stderr_line.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
-                Err(e) => {
-                    log::debug!("debugger stderr: {e}");
-                    break false;
-                }
-            }
-            while let Some(end) = self.stderr_line.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.stderr_line.drain(..=end).collect();
-                log::info!(
-                    "{program} stderr: {}",
-                    String::from_utf8_lossy(&line).trim_end()
-                );
-            }
-            if self.stderr_line.len() > MAX_STDERR_LINE {
-                self.flush_stderr(program);
-            }
-        };
-        if open {
-            self.stderr = Some(stderr);
-        }
-    }
-
-    fn flush_stderr(&mut self, program: &str) {
-        if !self.stderr_line.is_empty() {
-            let text = String::from_utf8_lossy(&self.stderr_line).into_owned();
-            log::info!("{program} stderr: {}", text.trim_end());
-            self.stderr_line.clear();
-        }
-    }
-}
-
 impl Drop for Spawner {
+    /// Stops the debugger and its process group, and any group a previous
+    /// debugger left: SIGTERM, up to `STOP_GRACE` for them to go, SIGKILL.
     fn drop(&mut self) {
-        let Some(running) = self.child.as_mut() else {
-            return;
-        };
-        running.reap();
-        if running.status.is_some() {
-            return;
-        }
-        let pid = running.child.id();
-        log::info!("stopping debugger pid {pid}");
-        running.terminate();
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
+        let mut groups: Vec<libc::pid_t> = self.leftovers.pgids().collect();
+        if let Some(running) = self.child.as_mut() {
             running.reap();
-            if running.status.is_some() {
+            if running.status.is_none() {
+                log::info!(
+                    "stopping debugger pid {} and its process group",
+                    running.pid()
+                );
+                running.terminate();
+            }
+            groups.push(running.pgid());
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        loop {
+            if let Some(running) = self.child.as_mut() {
+                running.reap();
+            }
+            groups.retain(|&g| group::alive(g));
+            let leader = self.child.as_mut().filter(|r| r.status.is_none());
+            if leader.is_none() && groups.is_empty() {
                 return;
+            }
+            if Instant::now() >= deadline {
+                if let Some(running) = leader {
+                    log::warn!("debugger pid {} ignored SIGTERM: killing it", running.pid());
+                    running.stop_now();
+                    let pgid = running.pgid();
+                    groups.retain(|&g| g != pgid);
+                }
+                break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        log::warn!("debugger pid {pid} ignored SIGTERM: killing it");
-        running.stop_now();
+        for pgid in groups {
+            log::warn!(
+                "processes the debugger started (group {pgid}) ignored SIGTERM: killing them"
+            );
+            group::signal(pgid, libc::SIGKILL);
+        }
     }
 }
 

@@ -28,19 +28,23 @@ const ACCEPTS_PER_TURN: usize = 256;
 
 impl Clients {
     pub fn accept(&mut self, registry: &Registry, now: Instant) {
-        let mut batch = Vec::new();
-        while batch.len() < ACCEPTS_PER_TURN {
-            match self.acceptor.accept(registry, now) {
-                Some(accepted) => batch.push(accepted),
-                None => break,
+        let mut taken = 0;
+        while taken < ACCEPTS_PER_TURN {
+            let mut batch = Vec::new();
+            while taken + batch.len() < ACCEPTS_PER_TURN {
+                match self.acceptor.accept(registry, now, !batch.is_empty()) {
+                    Some(accepted) => batch.push(accepted),
+                    None => break,
+                }
             }
-        }
-        if batch.is_empty() {
-            return;
-        }
-        let owners = self.owners(&batch);
-        for (accepted, owner) in batch.into_iter().zip(owners) {
-            self.admit(accepted, owner, registry, now);
+            if batch.is_empty() {
+                return;
+            }
+            taken += batch.len();
+            let owners = self.owners(&batch);
+            for (accepted, owner) in batch.into_iter().zip(owners) {
+                self.admit(accepted, owner, registry, now);
+            }
         }
     }
 

@@ -21,6 +21,8 @@
 //!   receiving what it was sent before it is closed.
 
 mod backlog;
+mod dap;
+mod dbgp;
 mod passthrough;
 
 use serde_json::{Map, Value};
@@ -154,5 +156,9 @@ pub fn new(settings: &Settings) -> Box<dyn Session> {
     if settings.passthrough {
         return Box::new(passthrough::Passthrough::new(settings));
     }
-    Box::new(passthrough::Passthrough::new(settings))
+    match settings.protocol {
+        Protocol::Dap => Box::new(dap::Dap::new(settings)),
+        Protocol::Dbgp => Box::new(dbgp::Dbgp::new(settings)),
+        _ => Box::new(passthrough::Passthrough::new(settings)),
+    }
 }

@@ -11,7 +11,7 @@ pub mod wire;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -61,9 +61,13 @@ pub struct Proxy {
     status: Option<ExitStatus>,
 }
 
-fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+fn collect(from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
     let buf = Arc::new(Mutex::new(Vec::new()));
-    let sink = buf.clone();
+    collect_into(from, buf.clone());
+    buf
+}
+
+fn collect_into(mut from: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) {
     thread::spawn(move || {
         let mut chunk = [0u8; 4096];
         while let Ok(n) = from.read(&mut chunk) {
@@ -73,7 +77,6 @@ fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
             sink.lock().unwrap().extend_from_slice(&chunk[..n]);
         }
     });
-    buf
 }
 
 impl Proxy {
@@ -87,7 +90,15 @@ impl Proxy {
         Proxy::spawn(cmd)
     }
 
-    pub fn spawn(mut cmd: Command) -> Proxy {
+    pub fn spawn(cmd: Command) -> Proxy {
+        let (mut proxy, stderr) = Proxy::spawn_stderr_unread(cmd);
+        proxy.read_stderr(stderr);
+        proxy
+    }
+
+    /// Starts the binary with its stderr a pipe that nobody reads yet, as an
+    /// IDE that never reads it would: the read end is returned, open.
+    pub fn spawn_stderr_unread(mut cmd: Command) -> (Proxy, ChildStderr) {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -97,13 +108,19 @@ impl Proxy {
         }
         let mut child = cmd.spawn().expect("start dbgproxy");
         let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        Proxy {
+        let stderr = child.stderr.take().unwrap();
+        let proxy = Proxy {
             child,
             stdout,
-            stderr,
+            stderr: Arc::new(Mutex::new(Vec::new())),
             status: None,
-        }
+        };
+        (proxy, stderr)
+    }
+
+    /// Starts reading the proxy's stderr (what `stderr()` returns).
+    pub fn read_stderr(&mut self, pipe: ChildStderr) {
+        collect_into(pipe, self.stderr.clone());
     }
 
     pub fn pid(&self) -> u32 {
@@ -283,6 +300,15 @@ impl FakeDebugger {
         let listener = bind_retrying(port);
         listener.set_nonblocking(true).unwrap();
         FakeDebugger { listener }
+    }
+
+    /// A connection from the proxy if one is waiting, without waiting.
+    pub fn try_accept(&self) -> Option<TcpStream> {
+        match self.listener.accept() {
+            Ok((stream, _)) => Some(stream),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) => panic!("accept: {e}"),
+        }
     }
 
     /// Waits for the proxy to connect.

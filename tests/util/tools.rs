@@ -105,6 +105,11 @@ impl Proc {
         self.child.id()
     }
 
+    /// Its exit status, if it has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     /// Waits for it to exit by itself.
     pub fn wait_exit(&mut self) -> std::process::ExitStatus {
         let end = Instant::now() + super::DEADLINE;

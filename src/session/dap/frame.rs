@@ -1,0 +1,155 @@
+//! DAP's `Content-Length` framing, seen from the session: where a message's
+//! JSON body starts, and how to rewrite a few numbers in it without copying
+//! the rest.
+//!
+//! Framing upstream hands over whole, well-formed messages, so the body is
+//! whatever follows the header's blank line. A rewrite is a new header plus
+//! slices of the original chunk around the spliced numbers; short stretches
+//! between splices are copied into the new bytes instead, so that a typical
+//! rewritten message is two parts: the new header with the rewritten
+//! `{"seq": …, "request_seq": …` prefix, and a slice of the rest.
+
+use std::ops::Range;
+
+use serde_json::Value;
+
+use crate::framing::Message;
+use crate::queue::Chunk;
+
+/// Original bytes shorter than this are copied rather than sliced: a slice
+/// costs a queue entry and an iovec.
+const COPY_BELOW: usize = 256;
+
+/// A message and where its body starts.
+pub struct Frame {
+    chunk: Chunk,
+    body: usize,
+}
+
+impl Frame {
+    /// None when the message has no header end (framing guarantees one).
+    pub fn of(message: &Message) -> Option<Frame> {
+        let chunk = match message.parts() {
+            [one] => one.clone(),
+            // A message that spanned reads: one copy, then slices of it.
+            _ => Chunk::copy_from(&message.to_vec()),
+        };
+        let end = chunk.windows(4).position(|w| w == b"\r\n\r\n")?;
+        Some(Frame {
+            chunk,
+            body: end + 4,
+        })
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.chunk[self.body..]
+    }
+
+    /// The message with each body range in `edits` replaced by its number,
+    /// re-framed. Ranges must not overlap.
+    pub fn splice(&self, edits: &[(Range<usize>, i64)]) -> Message {
+        let mut edits = edits.to_vec();
+        edits.sort_by_key(|(r, _)| r.start);
+        let body = self.body();
+        let grown: usize = edits.iter().map(|(_, n)| digits(*n)).sum();
+        let shrunk: usize = edits.iter().map(|(r, _)| r.len()).sum();
+        let len = body.len() + grown - shrunk;
+        let mut new = Vec::with_capacity(64);
+        new.extend_from_slice(format!("Content-Length: {len}\r\n\r\n").as_bytes());
+        let mut parts = Vec::with_capacity(2);
+        let mut at = 0;
+        for (range, n) in &edits {
+            self.keep(at..range.start, &mut new, &mut parts);
+            new.extend_from_slice(n.to_string().as_bytes());
+            at = range.end;
+        }
+        self.keep(at..body.len(), &mut new, &mut parts);
+        if !new.is_empty() {
+            parts.push(Chunk::copy_from(&new));
+        }
+        Message::from_parts(parts)
+    }
+
+    /// Appends the original body bytes `range` to the output.
+    fn keep(&self, range: Range<usize>, new: &mut Vec<u8>, parts: &mut Vec<Chunk>) {
+        if range.len() < COPY_BELOW {
+            new.extend_from_slice(&self.body()[range]);
+            return;
+        }
+        if !new.is_empty() {
+            parts.push(Chunk::copy_from(new));
+            new.clear();
+        }
+        parts.push(
+            self.chunk
+                .slice(self.body + range.start, self.body + range.end),
+        );
+    }
+}
+
+/// A message the proxy wrote itself.
+pub fn framed(value: &Value) -> Message {
+    // Serialising a Value cannot fail: its map keys are strings.
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut bytes = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    bytes.extend_from_slice(&body);
+    Message::from_bytes(&bytes)
+}
+
+fn digits(n: i64) -> usize {
+    let sign = usize::from(n < 0);
+    let mut m = n.unsigned_abs();
+    let mut d = 1;
+    while m >= 10 {
+        m /= 10;
+        d += 1;
+    }
+    sign + d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str) -> Message {
+        Message::from_bytes(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes())
+    }
+
+    #[test]
+    fn splice_rewrites_numbers_and_reframes() {
+        let tail = "x".repeat(1000);
+        let m = message(&format!(
+            r#"{{"seq": 4, "type": "response", "request_seq": 17, "body": "{tail}"}}"#
+        ));
+        let f = Frame::of(&m).unwrap();
+        let head = super::super::wire::head(f.body());
+        let out = f.splice(&[(head.request_seq.unwrap(), -3), (head.seq.unwrap(), 12345)]);
+        let expect =
+            format!(r#"{{"seq": 12345, "type": "response", "request_seq": -3, "body": "{tail}"}}"#);
+        assert_eq!(
+            String::from_utf8(out.to_vec()).unwrap(),
+            format!("Content-Length: {}\r\n\r\n{expect}", expect.len())
+        );
+        // The new prefix, then the original body shared, not copied.
+        assert_eq!(out.parts().len(), 2);
+    }
+
+    #[test]
+    fn digits_counts_signs() {
+        for n in [0, 9, 10, -1, -10, i64::MAX, i64::MIN, 123456] {
+            assert_eq!(digits(n), n.to_string().len(), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_message_in_many_parts_is_read_whole() {
+        let m = message(r#"{"seq":1}"#);
+        let bytes = m.to_vec();
+        let parts = vec![
+            Chunk::copy_from(&bytes[..10]),
+            Chunk::copy_from(&bytes[10..]),
+        ];
+        let f = Frame::of(&Message::from_parts(parts)).unwrap();
+        assert_eq!(f.body(), br#"{"seq":1}"#);
+    }
+}

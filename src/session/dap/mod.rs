@@ -1,0 +1,389 @@
+//! The Debug Adapter Protocol session: many IDEs sharing one debug adapter
+//! (debugpy), per `shared/SESSIONS.md`.
+//!
+//! It sits between framing (whole `Content-Length` messages) and the fan-out
+//! queues. Requests get a proxy-wide `seq` and responses go back to the
+//! asking client with its own `request_seq` (`requests.rs`, `debugger.rs`);
+//! the handshake (`initialize`, `attach`/`launch`, `configurationDone`)
+//! happens once per debugger session and later clients are answered from what
+//! it left; breakpoints are merged (`breakpoints.rs`); goodbyes are personal
+//! except the last (`goodbye.rs`); joiners are told the state they missed
+//! (`memory.rs`). The hot path reads a message's few routing fields with a
+//! small scanner (`wire.rs`) and splices numbers into the original bytes
+//! (`frame.rs`); only the few messages whose contents matter are parsed.
+
+mod breakpoints;
+mod debugger;
+mod frame;
+mod goodbye;
+mod memory;
+mod pending;
+mod requests;
+mod valid;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use self::breakpoints::Breakpoints;
+use self::frame::framed;
+use self::memory::Memory;
+use self::pending::{InFlight, Kind, Pending};
+use super::{ClientId, Outbox, Session, Settings, To};
+use crate::framing::Message;
+
+/// Commands that resume the debuggee when they succeed.
+const RESUMING: &[&str] = &[
+    "continue",
+    "next",
+    "stepIn",
+    "stepOut",
+    "stepBack",
+    "reverseContinue",
+    "goto",
+];
+
+pub struct Dap {
+    forwards_last_goodbye: bool,
+    clients: BTreeMap<ClientId, Client>,
+    joins: u64,
+    in_flight: InFlight,
+    debugger: DebuggerSession,
+    breakpoints: Breakpoints,
+    counts: Counts,
+}
+
+/// One connected client.
+struct Client {
+    /// Join order: the longest-connected client has the smallest.
+    joined: u64,
+    /// The `seq` of the next message the proxy itself writes to it.
+    next_seq: i64,
+    client_id: Option<String>,
+    client_name: Option<String>,
+    /// Hears the debugger's events. A joiner does from when it has been told
+    /// the state it missed; a client there before the handshake, at once.
+    live: bool,
+    /// Said a personal goodbye and is being closed: ignored from then on.
+    leaving: bool,
+    /// Its goodbye went to the debugger: its breakpoints go when it does.
+    said_goodbye: bool,
+    initialize_answered: bool,
+    initialized_sent: bool,
+    attach_answered: bool,
+    configuration_done_answered: bool,
+    heard_terminated: bool,
+    heard_exited: bool,
+    warned_bound: bool,
+}
+
+/// What belongs to one debugger session and is forgotten with it.
+#[derive(Default)]
+struct DebuggerSession {
+    handshake: Handshake,
+    /// `initialize` requests that came while the first was in flight.
+    held: Vec<(ClientId, i64)>,
+    started: bool,
+    configured: bool,
+    /// The client whose `launch` started the session.
+    launcher: Option<ClientId>,
+    initialized_seen: bool,
+    /// From the capabilities: joiners are told the state after their
+    /// `configurationDone` only if the debugger takes one.
+    configuration_done: bool,
+    /// The last client whose goodbye was forwarded: `terminated` is its alone.
+    goodbye_from: Option<ClientId>,
+    /// Reverse requests awaiting a client's answer, by the debugger's `seq`.
+    reverse: BTreeMap<i64, Reverse>,
+    memory: Memory,
+}
+
+#[derive(Default)]
+enum Handshake {
+    #[default]
+    Fresh,
+    Asked,
+    /// The capabilities (the `initialize` answer's body).
+    Answered(Value),
+}
+
+struct Reverse {
+    client: ClientId,
+    command: String,
+    message: Message,
+}
+
+#[derive(Default)]
+struct Counts {
+    orphan_responses_dropped: u64,
+    local_answers: u64,
+    bad_client_messages: u64,
+    refused_in_flight_bound: u64,
+    internal_requests: u64,
+    reverse_requests: u64,
+    reverse_answers_dropped: u64,
+    bad_debugger_messages: u64,
+    failed_debugger_lost: u64,
+    warned_bad_debugger: bool,
+}
+
+/// Bounds on what clients can make the proxy hold.
+const MAX_HELD_INITIALIZE: usize = 256;
+const MAX_REVERSE: usize = 256;
+
+impl Dap {
+    pub fn new(settings: &Settings) -> Dap {
+        Dap {
+            forwards_last_goodbye: settings.forwards_last_goodbye(),
+            clients: BTreeMap::new(),
+            joins: 0,
+            in_flight: InFlight::default(),
+            debugger: DebuggerSession::default(),
+            breakpoints: Breakpoints::default(),
+            counts: Counts::default(),
+        }
+    }
+
+    /// Sends `client` a message the proxy wrote, with its running `seq`.
+    fn tell(&mut self, client: ClientId, mut message: Map<String, Value>, out: &mut Outbox) {
+        let Some(c) = self.clients.get_mut(&client) else {
+            return;
+        };
+        c.next_seq += 1;
+        message.insert("seq".into(), c.next_seq.into());
+        out.send(To::Client(client), framed(&Value::Object(message)));
+    }
+
+    /// Answers `client`'s request locally with success.
+    fn answer(
+        &mut self,
+        client: ClientId,
+        request_seq: i64,
+        command: &str,
+        body: Option<Value>,
+        out: &mut Outbox,
+    ) {
+        self.counts.local_answers += 1;
+        let mut m = response(request_seq.into(), command, true);
+        if let Some(body) = body {
+            m.insert("body".into(), body);
+        }
+        self.tell(client, m, out);
+    }
+
+    /// Answers `client`'s request locally with an error.
+    fn refuse(
+        &mut self,
+        client: ClientId,
+        request_seq: Value,
+        command: &str,
+        why: &str,
+        out: &mut Outbox,
+    ) {
+        self.counts.local_answers += 1;
+        let mut m = response(request_seq, command, false);
+        m.insert("message".into(), why.into());
+        self.tell(client, m, out);
+    }
+
+    /// Sends `client` an event the proxy wrote.
+    fn event(&mut self, client: ClientId, name: &str, body: Option<Value>, out: &mut Outbox) {
+        let mut m = Map::new();
+        m.insert("type".into(), "event".into());
+        m.insert("event".into(), name.into());
+        if let Some(body) = body {
+            m.insert("body".into(), body);
+        }
+        self.tell(client, m, out);
+    }
+
+    /// Sends the debugger's event to every client that hears events; returns
+    /// who got it.
+    fn broadcast(&mut self, message: Message, out: &mut Outbox) -> Vec<ClientId> {
+        let audience: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.live && !c.leaving)
+            .map(|(&id, _)| id)
+            .collect();
+        if audience.len() == self.clients.len() {
+            out.send(To::All, message);
+        } else {
+            for &c in &audience {
+                out.send(To::Client(c), message.clone());
+            }
+        }
+        audience
+    }
+
+    /// Whether `client` may send one more request; answers it if not.
+    fn admit(&mut self, client: ClientId, seq: i64, command: &str, out: &mut Outbox) -> bool {
+        if self.in_flight.count(client) < pending::MAX_PER_CLIENT {
+            return true;
+        }
+        self.counts.refused_in_flight_bound += 1;
+        if let Some(c) = self.clients.get_mut(&client)
+            && !c.warned_bound
+        {
+            c.warned_bound = true;
+            log::warn!(
+                "client #{client}: over {} requests in flight: answering more with an error",
+                pending::MAX_PER_CLIENT
+            );
+        }
+        let why = "too many requests in flight through the proxy";
+        self.refuse(client, seq.into(), command, why, out);
+        false
+    }
+
+    /// Sends the debugger a request the proxy wrote on `client`'s behalf
+    /// (`None`: its own, whose answer is swallowed).
+    fn request(
+        &mut self,
+        client: Option<(ClientId, i64)>,
+        command: &str,
+        arguments: Value,
+        kind: Kind,
+        out: &mut Outbox,
+    ) {
+        if let Some((c, seq)) = client
+            && !self.admit(c, seq, command, out)
+        {
+            return;
+        }
+        let proxy_seq = self.in_flight.next_seq();
+        let (owner, seq) = match client {
+            Some((c, s)) => (Some(c), s),
+            None => {
+                self.counts.internal_requests += 1;
+                (None, 0)
+            }
+        };
+        self.in_flight
+            .insert(proxy_seq, pending(owner, seq, command, kind));
+        let m = json!({"seq": proxy_seq, "type": "request", "command": command, "arguments": arguments});
+        out.send(To::Debugger, framed(&m));
+    }
+}
+
+fn pending(client: Option<ClientId>, client_seq: i64, command: &str, kind: Kind) -> Pending {
+    Pending {
+        client,
+        client_seq,
+        command: command.into(),
+        kind,
+    }
+}
+
+/// A response's fields but `seq`.
+fn response(request_seq: Value, command: &str, success: bool) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("type".into(), "response".into());
+    m.insert("request_seq".into(), request_seq);
+    m.insert("success".into(), success.into());
+    m.insert("command".into(), command.into());
+    m
+}
+
+impl Session for Dap {
+    fn client_joined(&mut self, client: ClientId, _out: &mut Outbox) {
+        self.joins += 1;
+        // A client there before the handshake hears everything live; a
+        // joiner is told the state once its own handshake is through.
+        let live = !matches!(self.debugger.handshake, Handshake::Answered(_));
+        log::debug!(
+            "client #{client} joined ({})",
+            if live { "live" } else { "joiner" }
+        );
+        self.clients.insert(
+            client,
+            Client {
+                joined: self.joins,
+                next_seq: 0,
+                client_id: None,
+                client_name: None,
+                live,
+                leaving: false,
+                said_goodbye: false,
+                initialize_answered: false,
+                initialized_sent: false,
+                attach_answered: false,
+                configuration_done_answered: false,
+                heard_terminated: false,
+                heard_exited: false,
+                warned_bound: false,
+            },
+        );
+    }
+
+    fn from_client(&mut self, client: ClientId, message: Message, out: &mut Outbox) {
+        self.client_message(client, message, out);
+    }
+
+    fn client_left(&mut self, client: ClientId, out: &mut Outbox) {
+        self.left(client, out);
+    }
+
+    fn debugger_up(&mut self, _out: &mut Outbox) {
+        self.new_debugger_session(true);
+    }
+
+    fn from_debugger(&mut self, message: Message, out: &mut Outbox) {
+        self.debugger_message(message, out);
+    }
+
+    fn debugger_lost(&mut self, out: &mut Outbox) {
+        self.lost(out);
+    }
+
+    fn client_status(&self, client: ClientId) -> Map<String, Value> {
+        let mut m = Map::new();
+        let Some(c) = self.clients.get(&client) else {
+            return m;
+        };
+        if let Some(id) = &c.client_id {
+            m.insert("clientID".into(), id.as_str().into());
+        }
+        if let Some(name) = &c.client_name {
+            m.insert("clientName".into(), name.as_str().into());
+        }
+        m.insert(
+            "requests_in_flight".into(),
+            self.in_flight.count(client).into(),
+        );
+        m.insert("requests".into(), self.in_flight.commands(client, 8).into());
+        m
+    }
+
+    fn counters(&self) -> Map<String, Value> {
+        let c = &self.counts;
+        let mut m = Map::new();
+        for (name, n) in [
+            ("orphan_responses_dropped", c.orphan_responses_dropped),
+            ("local_answers", c.local_answers),
+            ("bad_client_messages", c.bad_client_messages),
+            (
+                "requests_refused_in_flight_bound",
+                c.refused_in_flight_bound,
+            ),
+            ("internal_requests", c.internal_requests),
+            ("reverse_requests", c.reverse_requests),
+            ("reverse_answers_dropped", c.reverse_answers_dropped),
+            ("bad_debugger_messages", c.bad_debugger_messages),
+            ("requests_failed_debugger_lost", c.failed_debugger_lost),
+            ("breakpoint_sources_refused", self.breakpoints.refused),
+            (
+                "output_events_forgotten",
+                self.debugger.memory.outputs_forgotten,
+            ),
+            ("orphans_forgotten", self.in_flight.orphans_forgotten),
+        ] {
+            m.insert(name.into(), n.into());
+        }
+        m
+    }
+}

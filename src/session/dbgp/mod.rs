@@ -1,0 +1,370 @@
+//! The DBGp (PHP Xdebug) session: many IDEs, one engine connection at a
+//! time (one per PHP request), as `shared/SESSIONS.md` asks.
+//!
+//! Xdebug is synchronous: it reads one command, answers it, reads the next,
+//! and a continuation (`run`, `step_*`) is answered only when the script
+//! stops again. So the session keeps one command in flight and a queue in
+//! arrival order, gives each command a proxy-wide transaction id, and maps
+//! the answer back to its client's own id. What else it does, and why:
+//! - `break` is answered here with Xdebug's own error 4: Xdebug 3 does not
+//!   implement it, reads it only when the script next stops, and then
+//!   *resumes* the script — the opposite of what the IDE asked for.
+//!   `status` while a continuation is in flight is answered `running` here
+//!   (Xdebug would answer only when the script stops).
+//! - A stop is everyone's news: the answer to a continuation goes to its
+//!   client with its id, and to every other client without a
+//!   `transaction_id` — the form Xdebug itself uses when a script stops
+//!   after an unknown command resumed it.
+//! - A client's *first* continuation on an engine connection, once another
+//!   client has started the script, is not forwarded: every IDE sends `run`
+//!   (or `step_into`) after the `<init>`, and forwarding it would resume a
+//!   script the others are looking at. It is answered with the current stop
+//!   (where the script is), or, while the script runs, with the next one.
+//! - `stop`/`detach` while the script is live ends only that client unless
+//!   it is the last (see `goodbye`); once the script has finished it ends
+//!   the PHP request and goes to Xdebug once.
+//! - `feature_set` values and `breakpoint_set`s are remembered and replayed
+//!   to each new engine connection ahead of any client command.
+
+mod breakpoints;
+mod command;
+mod dispatch;
+mod engine;
+mod features;
+mod goodbye;
+mod packet;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde_json::{Map, Value};
+
+use super::{ClientId, Outbox, Session, Settings, To};
+use crate::framing::Message;
+use breakpoints::Breakpoints;
+use command::{Bad, Command};
+use features::Features;
+use packet::Packet;
+
+/// Commands waiting for the engine, all clients together.
+const MAX_QUEUED: usize = 256;
+/// Commands waiting for the engine from one client.
+const MAX_QUEUED_PER_CLIENT: usize = 64;
+/// `<notify>` packets held back while a `breakpoint_set` is answered.
+const MAX_HELD: usize = 16;
+
+pub struct Dbgp {
+    forward_last_goodbye: bool,
+    clients: BTreeMap<ClientId, Client>,
+    /// The current engine connection, from `debugger_up` to `debugger_lost`.
+    engine: Option<Engine>,
+    queue: VecDeque<Queued>,
+    in_flight: Option<InFlight>,
+    next_txn: u64,
+    features: Features,
+    breakpoints: Breakpoints,
+    n: Counters,
+    warned_queue_full: bool,
+}
+
+#[derive(Default)]
+struct Client {
+    /// Its continuation on this engine connection went through (or was
+    /// answered with the current stop).
+    started: bool,
+    /// The session closed it; it says nothing more.
+    leaving: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Starting,
+    Break,
+    Running,
+    /// The script has finished; Xdebug waits for a last command.
+    Stopping,
+    Stopped,
+}
+
+#[derive(Default)]
+enum Goodbye {
+    #[default]
+    None,
+    /// A `stop`/`detach` went to the engine: the request is ending.
+    Sent,
+    Answered(Packet),
+}
+
+struct Engine {
+    init: Option<Message>,
+    state: State,
+    /// The answer that reported the current stop (`break` or `stopping`).
+    last_stop: Option<Packet>,
+    goodbye: Goodbye,
+    /// First continuations of clients, to be answered by the next stop:
+    /// (client, its transaction id, its command).
+    waiters: Vec<(ClientId, Vec<u8>, Vec<u8>)>,
+    /// Clients answered a `stop`/`detach` on this connection: they know.
+    said_goodbye: std::collections::BTreeSet<ClientId>,
+}
+
+/// Who is waiting for a command's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Client(ClientId),
+    /// Its client left: the answer is dropped.
+    Gone,
+    /// Replays to a new engine connection, and the session's own commands:
+    /// their answers are swallowed.
+    Feature,
+    Breakpoint(u64),
+    Internal,
+}
+
+struct Queued {
+    origin: Origin,
+    cmd: Command,
+}
+
+struct InFlight {
+    txn: u64,
+    origin: Origin,
+    cmd: Command,
+    /// `breakpoint_resolved` notifies that came before the answer to the
+    /// `breakpoint_set` in flight: their ids are known only from it.
+    held: Vec<Packet>,
+}
+
+#[derive(Default)]
+struct Counters {
+    orphan_responses_dropped: u64,
+    commands_queued: u64,
+    commands_refused_queue_full: u64,
+    queued_commands_dropped: u64,
+    answered_locally: u64,
+    breakpoints_replayed: u64,
+    features_replayed: u64,
+    bad_client_messages: u64,
+}
+
+impl Dbgp {
+    pub fn new(settings: &Settings) -> Dbgp {
+        Dbgp {
+            forward_last_goodbye: settings.forwards_last_goodbye(),
+            clients: BTreeMap::new(),
+            engine: None,
+            queue: VecDeque::new(),
+            in_flight: None,
+            next_txn: 1,
+            features: Features::default(),
+            breakpoints: Breakpoints::default(),
+            n: Counters::default(),
+            warned_queue_full: false,
+        }
+    }
+
+    fn is_present(&self, client: ClientId) -> bool {
+        self.clients.get(&client).is_some_and(|c| !c.leaving)
+    }
+
+    fn pending(&self, client: ClientId) -> usize {
+        let queued = self
+            .queue
+            .iter()
+            .filter(|q| q.origin == Origin::Client(client))
+            .count();
+        let in_flight = self
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.origin == Origin::Client(client));
+        queued + usize::from(in_flight)
+    }
+
+    /// Forgets what a client that leaves was waiting for.
+    fn drop_commands_of(&mut self, client: ClientId) {
+        let before = self.queue.len();
+        self.queue.retain(|q| q.origin != Origin::Client(client));
+        let dropped = before - self.queue.len();
+        if dropped > 0 {
+            log::debug!("client #{client}: dropping its {dropped} queued command(s)");
+            self.n.queued_commands_dropped += dropped as u64;
+        }
+        if let Some(f) = self.in_flight.as_mut()
+            && f.origin == Origin::Client(client)
+        {
+            f.origin = Origin::Gone;
+        }
+        if let Some(e) = self.engine.as_mut() {
+            e.waiters.retain(|(c, _, _)| *c != client);
+        }
+    }
+
+    fn answer(&mut self, client: ClientId, message: Message, out: &mut Outbox) {
+        self.n.answered_locally += 1;
+        out.send(To::Client(client), message);
+    }
+
+    fn enqueue(&mut self, origin: Origin, cmd: Command, out: &mut Outbox) {
+        if let Origin::Client(client) = origin
+            && (self.pending(client) >= MAX_QUEUED_PER_CLIENT || self.queue.len() >= MAX_QUEUED)
+        {
+            self.n.commands_refused_queue_full += 1;
+            if !self.warned_queue_full {
+                self.warned_queue_full = true;
+                log::warn!(
+                    "client #{client}: over {MAX_QUEUED_PER_CLIENT} commands of one client or {MAX_QUEUED} in all wait for Xdebug: refusing more with an error"
+                );
+            }
+            let why = "command not available (dbgproxy: too many commands wait for the engine)";
+            self.answer(
+                client,
+                packet::error(cmd.name(), Some(cmd.txn()), 5, why),
+                out,
+            );
+            return;
+        }
+        if matches!(origin, Origin::Client(_)) {
+            self.n.commands_queued += 1;
+        }
+        self.queue.push_back(Queued { origin, cmd });
+        self.pump(out);
+    }
+}
+
+impl Session for Dbgp {
+    fn client_joined(&mut self, client: ClientId, out: &mut Outbox) {
+        self.clients.insert(client, Client::default());
+        let Some(e) = &self.engine else { return };
+        if let Some(init) = &e.init {
+            out.send(To::Client(client), init.clone());
+        }
+        // Where the script is stopped, as Xdebug reports a stop nobody asked
+        // for; the client's first `run` is answered with the same.
+        if let (State::Break | State::Stopping, Some(stop)) = (e.state, &e.last_stop) {
+            out.send(To::Client(client), stop.readdressed(None, None));
+        }
+    }
+
+    fn from_client(&mut self, client: ClientId, message: Message, out: &mut Outbox) {
+        if !self.is_present(client) {
+            log::debug!("client #{client}: ignoring a command after its goodbye");
+            return;
+        }
+        let cmd = match Command::parse(&message) {
+            Ok(cmd) => cmd,
+            Err(Bad::Garbage(text)) => {
+                self.n.bad_client_messages += 1;
+                log::warn!("client #{client}: not a DBGp command (\"{text}\"): closing it");
+                if let Some(c) = self.clients.get_mut(&client) {
+                    c.leaving = true;
+                }
+                self.drop_commands_of(client);
+                out.close(client, "it sent something that is not a DBGp command");
+                return;
+            }
+            Err(Bad::Malformed { name, txn, what }) => {
+                self.n.bad_client_messages += 1;
+                log::warn!("client #{client}: malformed {name} command: {what}");
+                let why = format!("invalid or missing options (dbgproxy: {what})");
+                let txn = txn.as_deref().map(str::as_bytes);
+                self.answer(client, packet::error(name.as_bytes(), txn, 3, &why), out);
+                return;
+            }
+        };
+        log::debug!(
+            "client #{client}: {}",
+            crate::framing::escape(&cmd.bytes, 80)
+        );
+        match cmd.name() {
+            b"break" => {
+                let answer = packet::error(b"break", Some(cmd.txn()), 4, "unimplemented command");
+                return self.answer(client, answer, out);
+            }
+            b"stop" | b"detach" => return self.goodbye(client, cmd, out),
+            _ => {}
+        }
+        if self.engine.is_none() {
+            let why = "command not available (dbgproxy: no PHP request is being debugged)";
+            let answer = packet::error(cmd.name(), Some(cmd.txn()), 5, why);
+            return self.answer(client, answer, out);
+        }
+        if cmd.name() == b"status"
+            && self.pending(client) == 0
+            && self
+                .engine
+                .as_ref()
+                .is_some_and(|e| e.state == State::Running)
+        {
+            return self.answer(client, dispatch::running(&cmd), out);
+        }
+        self.enqueue(Origin::Client(client), cmd, out);
+    }
+
+    fn client_left(&mut self, client: ClientId, _out: &mut Outbox) {
+        self.drop_commands_of(client);
+        self.clients.remove(&client);
+        self.breakpoints.orphan(client);
+    }
+
+    fn debugger_up(&mut self, out: &mut Outbox) {
+        if self.engine.is_some() {
+            log::warn!("a new engine connection before the last one was lost: ending that one");
+            self.engine_lost(out);
+        }
+        self.engine = Some(Engine::default());
+    }
+
+    fn from_debugger(&mut self, message: Message, out: &mut Outbox) {
+        self.engine_packet(message, out);
+    }
+
+    fn debugger_lost(&mut self, out: &mut Outbox) {
+        self.engine_lost(out);
+    }
+
+    fn client_status(&self, client: ClientId) -> Map<String, Value> {
+        let mut m = Map::new();
+        let queued = self
+            .queue
+            .iter()
+            .filter(|q| q.origin == Origin::Client(client))
+            .count();
+        m.insert("dbgp_commands_queued".into(), queued.into());
+        let in_flight = self
+            .in_flight
+            .as_ref()
+            .filter(|f| f.origin == Origin::Client(client))
+            .map(|f| String::from_utf8_lossy(f.cmd.name()).into_owned());
+        m.insert("dbgp_command_in_flight".into(), in_flight.into());
+        m
+    }
+
+    fn counters(&self) -> Map<String, Value> {
+        let n = &self.n;
+        let mut m = Map::new();
+        for (k, v) in [
+            ("orphan_responses_dropped", n.orphan_responses_dropped),
+            ("commands_queued", n.commands_queued),
+            ("commands_refused_queue_full", n.commands_refused_queue_full),
+            ("queued_commands_dropped", n.queued_commands_dropped),
+            ("commands_answered_locally", n.answered_locally),
+            ("breakpoints_replayed", n.breakpoints_replayed),
+            ("features_replayed", n.features_replayed),
+            ("bad_client_messages", n.bad_client_messages),
+            (
+                "breakpoints_not_remembered",
+                self.breakpoints.not_remembered,
+            ),
+        ] {
+            m.insert(k.into(), v.into());
+        }
+        m.insert("commands_waiting".into(), self.queue.len().into());
+        m.insert(
+            "breakpoints_remembered".into(),
+            self.breakpoints.len().into(),
+        );
+        m.insert("features_kept".into(), self.features.len().into());
+        m
+    }
+}
