@@ -129,7 +129,7 @@ pub fn session(data: &[u8]) {
                     s.client_left(c, &mut out);
                 }
             }
-            2 | 3 | 4 => {
+            2..=4 => {
                 if let Some(c) = nth(op / 8) {
                     s.from_client(c, frame(protocol, Direction::ToDebugger, payload), &mut out);
                 }
