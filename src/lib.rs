@@ -13,6 +13,8 @@ pub mod control;
 pub mod daemon;
 pub mod debugger;
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod lifecycle;
 pub mod logging;
 pub mod net;

@@ -548,11 +548,12 @@ fn node6_late_joiner_gets_type_connect_first() {
         json!({"expression": "1 + 1", "global": true}),
     ));
     assert_eq!(response(&mut late, 2)["body"]["value"], 2);
-    // The first client sees the late one's response (fan-out), and never the
-    // handshake again before it.
-    first.framed_until("the late client's response", |b| {
-        b.contains("\"request_seq\":2")
-    });
+    // The first client's next answer is its own: it never sees the late
+    // one's response (the session routes answers), nor the handshake again.
+    first.send_framed(&request(3, "version", json!({})));
+    let own = first.framed_until("its own response", |b| b.contains("\"response\""));
+    assert!(own.contains("\"request_seq\":3"), "{own}");
+    assert!(!String::from_utf8_lossy(&first.transcript).contains("\"request_seq\":2"));
     assert_eq!(
         String::from_utf8_lossy(&first.transcript)
             .matches("Type: connect")
@@ -588,17 +589,27 @@ fn gdb_late_joiner_gets_the_startup_records_and_prompt() {
 
     let mut late = Wire::connect(port + 1);
     late.mi_until("the replayed prompt", |l| l == "(gdb)");
-    assert_eq!(
-        late.transcript, greeting,
+    assert!(
+        late.transcript.starts_with(&greeting),
         "the late client starts with gdb's start-up records"
     );
+    // Then the state: the breakpoint the first client made.
+    let bkpt = late.mi_until("the breakpoint", |l| l.starts_with("=breakpoint-created"));
+    assert_eq!(mi_record(&bkpt, "func"), "add");
     late.send(b"2-exec-run\n");
     for w in [&mut first, &mut late] {
         let stopped = w.mi_until("the stop", |l| l.starts_with("*stopped"));
         assert_eq!(mi_record(&stopped, "func"), "add");
     }
+    // The late client's goodbye is personal: the first is still there.
     late.send(b"3-gdb-exit\n");
     late.mi_until("the goodbye", |l| l.starts_with("3^exit"));
+    assert!(
+        proxy.try_status().is_none(),
+        "a personal -gdb-exit ended gdb"
+    );
+    first.send(b"4-gdb-exit\n");
+    first.mi_until("the last goodbye", |l| l.starts_with("4^exit"));
     assert!(proxy.wait_exit().success());
     assert_eq!(
         String::from_utf8_lossy(&first.transcript)

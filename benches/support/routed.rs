@@ -135,6 +135,12 @@ fn start(dialect: Dialect, routed: bool, pad: Arc<str>) -> Path {
         .args(["--port", &backend_port.to_string()])
         .args(["--client-port", &port.to_string()])
         .args(["--protocol", protocol, "--mode", "persistent", "-q"])
+        .args(
+            std::env::var("BENCH_ROUTED_ARGS")
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter(|_| routed),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

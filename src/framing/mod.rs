@@ -209,10 +209,11 @@ impl Message {
 
     /// The message's bytes in one buffer (tests and logs).
     pub fn to_vec(&self) -> Vec<u8> {
-        self.parts()
-            .iter()
-            .flat_map(|c| c.iter().copied())
-            .collect()
+        let mut bytes = Vec::with_capacity(self.len);
+        for part in self.parts() {
+            bytes.extend_from_slice(part);
+        }
+        bytes
     }
 }
 

@@ -23,7 +23,14 @@
 mod backlog;
 mod dap;
 mod dbgp;
+mod gdb_mi;
+mod greeting;
+mod history;
+mod json;
 mod passthrough;
+#[cfg(test)]
+mod testkit;
+mod v8;
 
 use serde_json::{Map, Value};
 
@@ -159,6 +166,8 @@ pub fn new(settings: &Settings) -> Box<dyn Session> {
     match settings.protocol {
         Protocol::Dap => Box::new(dap::Dap::new(settings)),
         Protocol::Dbgp => Box::new(dbgp::Dbgp::new(settings)),
+        Protocol::GdbMi => Box::new(gdb_mi::GdbMi::new(settings)),
+        Protocol::V8 => Box::new(v8::V8::new(settings)),
         _ => Box::new(passthrough::Passthrough::new(settings)),
     }
 }

@@ -10,19 +10,15 @@
 use serde_json::{Map, Value};
 
 use super::backlog::Backlog;
+use super::greeting::Greeting;
 use super::{ClientId, Outbox, Session, Settings, To};
 use crate::framing::{Message, Protocol};
-
-/// A greeting that has not ended by this size stops being collected.
-const MAX_GREETING: usize = 1 << 20;
 
 pub struct Passthrough {
     protocol: Protocol,
     clients: usize,
     /// The current debugger session's greeting, replayed to later clients.
-    greeting: Vec<Message>,
-    greeting_len: usize,
-    greeting_open: bool,
+    greeting: Greeting,
     backlog: Backlog,
     empty_v8_messages_dropped: u64,
 }
@@ -32,54 +28,17 @@ impl Passthrough {
         Passthrough {
             protocol: settings.protocol,
             clients: 0,
-            greeting: Vec::new(),
-            greeting_len: 0,
-            greeting_open: has_greeting(settings.protocol),
+            greeting: Greeting::new(settings.protocol),
             backlog: Backlog::new(settings.backlog_bytes, settings.protocol == Protocol::Raw),
             empty_v8_messages_dropped: 0,
         }
-    }
-
-    /// Keeps `message` as part of the greeting while the greeting is open;
-    /// returns whether it was.
-    fn collect_greeting(&mut self, message: &Message) -> bool {
-        if !self.greeting_open {
-            return false;
-        }
-        self.greeting.push(message.clone());
-        self.greeting_len += message.len;
-        let complete = match self.protocol {
-            Protocol::GdbMi => message.prompt,
-            _ => true,
-        };
-        if complete || self.greeting_len > MAX_GREETING {
-            self.greeting_open = false;
-            if !complete {
-                log::warn!(
-                    "the debugger's greeting ran past {MAX_GREETING} bytes: not keeping more of it"
-                );
-            }
-            log::debug!(
-                "greeting: {} bytes, replayed to every client that connects later",
-                self.greeting_len
-            );
-        }
-        true
     }
 }
 
 impl Session for Passthrough {
     fn client_joined(&mut self, client: ClientId, out: &mut Outbox) {
         self.clients += 1;
-        if !self.greeting.is_empty() {
-            log::debug!(
-                "client #{client}: replaying the debugger's greeting ({} bytes)",
-                self.greeting_len
-            );
-            for m in &self.greeting {
-                out.send(To::Client(client), m.clone());
-            }
-        }
+        self.greeting.replay(client, out);
         if let Some(kept) = self.backlog.take() {
             log::info!(
                 "client #{client}: delivering {} bytes the debugger said while no client was connected",
@@ -107,7 +66,7 @@ impl Session for Passthrough {
     fn debugger_up(&mut self, _out: &mut Outbox) {}
 
     fn from_debugger(&mut self, message: Message, out: &mut Outbox) {
-        let greeting = self.collect_greeting(&message);
+        let greeting = self.greeting.collect(&message);
         if self.clients > 0 {
             out.send(To::All, message);
         } else if !greeting {
@@ -120,11 +79,9 @@ impl Session for Passthrough {
         // Output nobody saw keeps its session's greeting in front of it, so
         // that a client that comes back later reads a coherent transcript.
         if !self.backlog.is_empty() && !self.greeting.is_empty() {
-            self.backlog.prepend(&self.greeting);
+            self.backlog.prepend(self.greeting.messages());
         }
-        self.greeting.clear();
-        self.greeting_len = 0;
-        self.greeting_open = has_greeting(self.protocol);
+        self.greeting.reset();
     }
 
     fn counters(&self) -> Map<String, Value> {
@@ -139,10 +96,4 @@ impl Session for Passthrough {
         }
         m
     }
-}
-
-/// Whether the protocol's debugger opens with a greeting worth replaying.
-/// DAP clients open the conversation themselves.
-fn has_greeting(protocol: Protocol) -> bool {
-    matches!(protocol, Protocol::V8 | Protocol::Dbgp | Protocol::GdbMi)
 }

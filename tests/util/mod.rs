@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod dap;
+pub mod debugpy;
 pub mod tools;
 pub mod wire;
 

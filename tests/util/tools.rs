@@ -143,3 +143,42 @@ impl Drop for Proc {
         let _ = self.child.wait();
     }
 }
+
+/// node (any version with ES modules, 14 or later) on PATH, for the test
+/// scripts under tests/js that drive the proxy with clients written by others.
+pub fn node() -> PathBuf {
+    let path = on_path("node", "nodejs");
+    let version = Command::new(&path)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        major >= 14,
+        "{} is node {version:?}; the tests need node 14 or later: apt-get install nodejs",
+        path.display()
+    );
+    path
+}
+
+/// The npm packages the JS tests import, installed by .ci/deps into
+/// .deps/npm (or $DBGPROXY_NODE_MODULES): returns that node_modules folder.
+pub fn node_modules(packages: &[&str]) -> PathBuf {
+    let dir = std::env::var_os("DBGPROXY_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_path(".deps/npm/node_modules"));
+    for package in packages {
+        assert!(
+            dir.join(package).join("package.json").is_file(),
+            "no {package} in {}: run .ci/deps (npm install {package} into .deps/npm)",
+            dir.display()
+        );
+    }
+    dir
+}

@@ -50,6 +50,17 @@ pub struct Breakpoints {
 }
 
 impl Breakpoints {
+    /// A new debugger session starts with none: its clients were told the
+    /// old one terminated, and IDEs set their breakpoints again with the next
+    /// handshake. Carrying the old ones over would stop the new program where
+    /// nobody now asks it to.
+    pub fn clear(&mut self) {
+        self.sources.clear();
+        self.functions.clear();
+        self.exceptions.clear();
+        self.departed.clear();
+    }
+
     /// A client's `setBreakpoints` arguments: the union request.
     pub fn set_source(&mut self, client: ClientId, args: &Value) -> Result<Plan, String> {
         let source = args.get("source").ok_or("no arguments.source")?;

@@ -297,6 +297,7 @@ impl Dap {
             }
         }
         log::info!("debugger session over: the next initialize goes to the next debugger");
+        self.breakpoints.clear();
         self.new_debugger_session(false);
     }
 

@@ -1,0 +1,314 @@
+//! A DAP client for the shared-session tests: it numbers its own requests
+//! from 1 (as every IDE does, so clients collide on purpose), keeps the
+//! events it has not consumed yet, and checks every response it receives
+//! against what it sent: a response to a request this client never made, to
+//! one of its requests under another command, or a second answer to the same
+//! request fails the test at once (SESSIONS.md rule 1).
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::DEADLINE;
+
+pub struct Dap {
+    pub name: String,
+    pub stream: TcpStream,
+    next_seq: u64,
+    /// seq → command of every request sent.
+    sent: HashMap<u64, String>,
+    answered: HashSet<u64>,
+    /// Events received and not yet taken by `event`/`event_where`.
+    pending_events: VecDeque<Value>,
+    /// Responses received and not yet taken by `answer`.
+    pending_responses: HashMap<u64, Value>,
+    buf: Vec<u8>,
+    /// Every message body received, for failure messages.
+    log: Vec<String>,
+    eof: bool,
+    /// Check every response against what was sent (off for a client that
+    /// sends bad input and takes whatever answer comes).
+    strict: bool,
+}
+
+impl Dap {
+    pub fn connect(port: u16, name: &str) -> Dap {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the proxy");
+        stream.set_nodelay(true).unwrap();
+        Dap {
+            name: name.to_string(),
+            stream,
+            next_seq: 1,
+            sent: HashMap::new(),
+            answered: HashSet::new(),
+            pending_events: VecDeque::new(),
+            pending_responses: HashMap::new(),
+            buf: Vec::new(),
+            log: Vec::new(),
+            eof: false,
+            strict: true,
+        }
+    }
+
+    /// A client whose responses are not checked against its requests.
+    pub fn unchecked(mut self) -> Dap {
+        self.strict = false;
+        self
+    }
+
+    /// Any response received and not taken (for an unchecked client).
+    pub fn any_response(&self) -> Option<&Value> {
+        self.pending_responses.values().next()
+    }
+
+    /// The last messages received, for failure messages.
+    pub fn so_far(&self) -> String {
+        let start = self.log.len().saturating_sub(40);
+        format!(
+            "client {} received (last {} of {}):\n{}",
+            self.name,
+            self.log.len() - start,
+            self.log.len(),
+            self.log[start..].join("\n")
+        )
+    }
+
+    /// The seq this client's next request gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Sends a framed body as it is (for bad input).
+    pub fn send_raw(&mut self, body: &[u8]) {
+        let mut bytes = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        bytes.extend_from_slice(body);
+        self.stream.write_all(&bytes).expect("write to the proxy");
+    }
+
+    /// Sends a request with the next seq of this client; returns the seq.
+    pub fn send(&mut self, command: &str, arguments: Value) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let mut request = json!({"seq": seq, "type": "request", "command": command});
+        if !arguments.is_null() {
+            request["arguments"] = arguments;
+        }
+        self.sent.insert(seq, command.to_string());
+        self.send_raw(request.to_string().as_bytes());
+        seq
+    }
+
+    /// Sends a request and waits for its successful response.
+    pub fn request(&mut self, command: &str, arguments: Value) -> Value {
+        let seq = self.send(command, arguments);
+        self.ok(seq)
+    }
+
+    /// Waits for the successful response to `seq`.
+    pub fn ok(&mut self, seq: u64) -> Value {
+        let r = self.answer(seq);
+        assert_eq!(
+            r["success"], true,
+            "client {}: request {seq} ({}) failed: {r}",
+            self.name, self.sent[&seq]
+        );
+        r
+    }
+
+    /// Waits for the response to `seq`, successful or not.
+    pub fn answer(&mut self, seq: u64) -> Value {
+        self.answer_by(seq, Instant::now() + DEADLINE)
+    }
+
+    pub fn answer_by(&mut self, seq: u64, until: Instant) -> Value {
+        assert!(
+            self.sent.contains_key(&seq),
+            "client {} never sent {seq}",
+            self.name
+        );
+        loop {
+            if let Some(r) = self.pending_responses.remove(&seq) {
+                return r;
+            }
+            self.read_one(until, &format!("the response to request {seq}"));
+        }
+    }
+
+    /// Takes the first event named `name` not yet taken, waiting for it.
+    pub fn event(&mut self, name: &str) -> Value {
+        self.event_where(name, |_| true)
+    }
+
+    /// Takes the first event named `name` that satisfies `want`; earlier
+    /// events of that name that do not are dropped, others are kept.
+    pub fn event_where(&mut self, name: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            while let Some(i) = self.pending_events.iter().position(|e| e["event"] == name) {
+                let e = self.pending_events.remove(i).unwrap();
+                if want(&e) {
+                    return e;
+                }
+            }
+            self.read_one(until, &format!("a {name} event"));
+        }
+    }
+
+    /// Whether an event named `name` has arrived and not been taken.
+    pub fn has_event(&self, name: &str) -> bool {
+        self.pending_events.iter().any(|e| e["event"] == name)
+    }
+
+    /// Forgets the events received so far (so that the next `event` waits
+    /// for a new one).
+    pub fn clear_events(&mut self) {
+        self.pending_events.clear();
+    }
+
+    /// Reads whatever is already there (bounded by `for_at_most`), without
+    /// failing on silence.
+    pub fn pump(&mut self, for_at_most: Duration) {
+        let until = Instant::now() + for_at_most;
+        while Instant::now() < until && !self.eof {
+            if !self.try_read_one(until) {
+                return;
+            }
+        }
+    }
+
+    /// Reads until the proxy closes the connection (checking what comes).
+    pub fn wait_closed(&mut self) {
+        let until = Instant::now() + DEADLINE;
+        while !self.eof {
+            assert!(
+                Instant::now() < until,
+                "client {}: the proxy did not close the connection\n{}",
+                self.name,
+                self.so_far()
+            );
+            self.try_read_one(until);
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.eof
+    }
+
+    /// Closes with RST instead of FIN (SO_LINGER 0), like a crashed IDE.
+    pub fn reset(self) {
+        socket2::SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
+
+    fn read_one(&mut self, until: Instant, what: &str) {
+        if !self.try_read_one(until) {
+            let why = if self.eof {
+                "the proxy closed the connection"
+            } else {
+                "timed out"
+            };
+            panic!(
+                "client {}: {why} waiting for {what}\n{}",
+                self.name,
+                self.so_far()
+            );
+        }
+    }
+
+    /// Reads one whole message if one comes before `until`; false if none did
+    /// (time is up, or the connection ended).
+    fn try_read_one(&mut self, until: Instant) -> bool {
+        loop {
+            if let Some(body) = self.split_message() {
+                self.take_message(body);
+                return true;
+            }
+            if self.eof {
+                return false;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return false;
+                }
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => self.eof = true,
+                Err(e) => panic!("client {}: read: {e}\n{}", self.name, self.so_far()),
+            }
+        }
+    }
+
+    /// One message's body off the front of the buffer, if whole.
+    fn split_message(&mut self) -> Option<Vec<u8>> {
+        let end = self.buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("client {}: no Content-Length in {head:?}", self.name));
+        let start = end + 4;
+        if self.buf.len() < start + len {
+            return None;
+        }
+        let body = self.buf[start..start + len].to_vec();
+        self.buf.drain(..start + len);
+        Some(body)
+    }
+
+    fn take_message(&mut self, body: Vec<u8>) {
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let v: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("client {}: not JSON ({e}): {text}", self.name));
+        self.log.push(text);
+        match v["type"].as_str() {
+            Some("event") => self.pending_events.push_back(v),
+            Some("response") if !self.strict => {
+                let seq = v["request_seq"].as_u64().unwrap_or(0);
+                self.pending_responses.insert(seq, v);
+            }
+            Some("response") => {
+                let seq = v["request_seq"].as_u64().unwrap_or_else(|| {
+                    panic!("client {}: response without request_seq: {v}", self.name)
+                });
+                let Some(command) = self.sent.get(&seq) else {
+                    panic!(
+                        "client {}: a response to request {seq}, which it never sent: {v}\n{}",
+                        self.name,
+                        self.so_far()
+                    );
+                };
+                assert_eq!(
+                    v["command"],
+                    command.as_str(),
+                    "client {}: request {seq} was {command}, answered by {v}\n{}",
+                    self.name,
+                    self.so_far()
+                );
+                assert!(
+                    self.answered.insert(seq),
+                    "client {}: request {seq} answered twice: {v}\n{}",
+                    self.name,
+                    self.so_far()
+                );
+                self.pending_responses.insert(seq, v);
+            }
+            // A reverse request (runInTerminal): none of these tests start one.
+            _ => panic!("client {}: unexpected message {v}", self.name),
+        }
+    }
+}
