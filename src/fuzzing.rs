@@ -169,16 +169,17 @@ fn check(out: &mut Outbox, present: &mut BTreeSet<ClientId>, s: &mut dyn session
         let mut closed = Vec::new();
         for action in out.drain() {
             match action {
-                Action::Send(To::Client(c) | To::AllBut(c), _) | Action::Close(c, _) => {
+                Action::Send(To::Client(c), _) | Action::Close(c, _) => {
                     assert!(
                         present.contains(&c),
-                        "action for client #{c}, who is not there"
+                        "action for client #{c}, who is not there: {action:?}"
                     );
                     if let Action::Close(c, _) = action {
                         closed.push(c);
                     }
                 }
-                Action::Send(To::All | To::Debugger, _) => {}
+                // "All but a client that has left" is all: well defined.
+                Action::Send(To::All | To::AllBut(_) | To::Debugger, _) => {}
             }
         }
         // The loop tells the session of a client it closed.
