@@ -10,12 +10,14 @@
 //! message can never be lost for want of room.
 //!
 //! Clients enter and leave the shared session through `take_joined` and
-//! `take_left`, which the loop hands to the session layer. Who may enter at
-//! all is decided when a client is accepted (`clients/admit.rs`): a refused
+//! `take_left`, which the loop hands to the session layer. Fan-out and the
+//! slow-client rule are in `clients/deliver.rs`. Who may enter at all is
+//! decided when a client is accepted (`clients/admit.rs`): a refused
 //! client never joins, and one asked for the token joins only once it has
 //! sent it.
 
 mod admit;
+mod deliver;
 
 use std::collections::HashMap;
 use std::io;
@@ -29,8 +31,8 @@ use crate::access::{self, Lookup, Policy, RefusalLog};
 use crate::client::{self, Client, Input};
 use crate::config::Config;
 use crate::framing::{Message, Protocol};
-use crate::queue::{Chunk, Flush};
-use crate::session::{ClientId, To};
+use crate::queue::Chunk;
+use crate::session::ClientId;
 
 /// Client tokens start here; below are the proxy's, the backends', the
 /// control socket's and the client listeners' own (`accept::FIRST_LISTENER`).
@@ -158,132 +160,6 @@ impl Clients {
 
     pub fn has_left(&self) -> bool {
         !self.left.is_empty()
-    }
-
-    // ----- delivering -----
-
-    /// Queues `message` for the clients `to` names that are still in the session.
-    pub fn deliver(&mut self, to: To, message: &Message, now: Instant) {
-        match to {
-            To::Client(id) => {
-                if let Some(&key) = self.ids.get(&id) {
-                    self.queue_for(key, message, now);
-                }
-            }
-            To::All | To::AllBut(_) => {
-                let except = match to {
-                    To::AllBut(id) => self.ids.get(&id).copied(),
-                    _ => None,
-                };
-                let keys: Vec<usize> = self
-                    .table
-                    .iter()
-                    .filter(|(k, c)| c.is_open() && Some(*k) != except)
-                    .map(|(k, _)| k)
-                    .collect();
-                for key in keys {
-                    self.queue_for(key, message, now);
-                }
-            }
-            To::Debugger => {}
-        }
-    }
-
-    fn queue_for(&mut self, key: usize, message: &Message, now: Instant) {
-        let Some(client) = self.table.get_mut(key) else {
-            return;
-        };
-        if !client.is_open() {
-            return;
-        }
-        if client.out.is_empty() {
-            self.dirty.push(key);
-        }
-        for part in message.parts() {
-            client.out.push(part.clone());
-        }
-        if client.behind_since.is_none() && client.out.len() > self.client_buffer {
-            client.behind_since = Some(now);
-            client.last_progress = now;
-            self.behind += 1;
-            self.counters.debugger_waits += 1;
-            log::debug!(
-                "{}: {} bytes queued, over --client-buffer: the debugger waits for it",
-                client.name(),
-                client.out.len()
-            );
-        }
-    }
-
-    /// Writes what is queued for the clients that got something this turn.
-    pub fn flush_dirty(&mut self, registry: &Registry, now: Instant) {
-        for key in std::mem::take(&mut self.dirty) {
-            self.flush(key, registry, now);
-        }
-    }
-
-    pub fn flush(&mut self, key: usize, registry: &Registry, now: Instant) {
-        let Some(client) = self.table.get_mut(key) else {
-            return;
-        };
-        let before = client.out.len();
-        match client.flush(registry) {
-            Ok(Flush::Done) if client.state == client::State::Closing => {
-                self.drop_client(key, "done", log::Level::Info, registry);
-            }
-            Ok(_) => {
-                if client.out.len() < before {
-                    client.last_progress = now;
-                }
-                if client.behind_since.is_some() && client.out.len() <= self.client_buffer {
-                    client.behind_since = None;
-                    self.behind -= 1;
-                }
-            }
-            Err(e) => self.drop_client(
-                key,
-                &format!("write failed: {e}"),
-                log::Level::Info,
-                registry,
-            ),
-        }
-    }
-
-    /// Drops the clients that fell behind and stopped taking bytes, or stayed
-    /// behind too long; the debugger is read again once none is left behind.
-    pub fn drop_stalled(&mut self, registry: &Registry, now: Instant) {
-        if self.behind == 0 {
-            return;
-        }
-        let stall = self.stall_timeout;
-        let mut stalled = Vec::new();
-        for (key, c) in self.table.iter() {
-            let Some(since) = c.behind_since else {
-                continue;
-            };
-            if now >= c.last_progress + stall {
-                stalled.push((
-                    key,
-                    format!(
-                        "too slow: took nothing for {}ms with {} bytes queued (--stall-timeout)",
-                        stall.as_millis(),
-                        c.out.len()
-                    ),
-                ));
-            } else if now >= since + stall * SLOW_FACTOR {
-                stalled.push((
-                    key,
-                    format!(
-                        "too slow: over --client-buffer for {}ms",
-                        (stall * SLOW_FACTOR).as_millis()
-                    ),
-                ));
-            }
-        }
-        for (key, why) in stalled {
-            self.counters.dropped_slow += 1;
-            self.drop_client(key, &why, log::Level::Warn, registry);
-        }
     }
 
     // ----- reading -----
@@ -512,29 +388,6 @@ impl Clients {
         }
         self.ids.clear();
         self.waiting = 0;
-    }
-
-    // ----- time -----
-
-    pub fn deadline(&self) -> Option<Instant> {
-        let stall = (self.behind > 0)
-            .then(|| {
-                self.table
-                    .iter()
-                    .filter_map(|(_, c)| {
-                        let since = c.behind_since?;
-                        Some(
-                            (c.last_progress + self.stall_timeout)
-                                .min(since + self.stall_timeout * SLOW_FACTOR),
-                        )
-                    })
-                    .min()
-            })
-            .flatten();
-        [self.acceptor.deadline(), stall, self.waiting_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
     }
 
     pub fn on_timer(&mut self, registry: &Registry, now: Instant) {
