@@ -1,6 +1,8 @@
-//! Replays the fuzz corpus (fuzz/corpus/<target>/) through the same checks
-//! the fuzz targets run (`dbgproxy::fuzzing`), so that every input a fuzzer
-//! ever found interesting stays a test, on stable Rust and without a fuzzer.
+//! Replays the fuzz corpus (fuzz/corpus/<target>/) and the inputs that once
+//! failed (fuzz/regressions/<target>/, kept apart because minimising the
+//! corpus may drop them) through the same checks the fuzz targets run
+//! (`dbgproxy::fuzzing`), so that every input a fuzzer ever found
+//! interesting stays a test, on stable Rust and without a fuzzer.
 
 use std::path::Path;
 
