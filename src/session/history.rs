@@ -9,7 +9,7 @@
 
 use super::backlog::Backlog;
 use super::greeting::Greeting;
-use super::{ClientId, Outbox, To};
+use super::{ClientId, Outbox};
 use crate::framing::{Message, Protocol};
 
 pub struct History {
@@ -58,13 +58,7 @@ impl History {
         if !std::mem::take(&mut self.earlier) {
             self.greeting.replay(client, out);
         }
-        if let Some(kept) = self.backlog.take() {
-            log::info!(
-                "client #{client}: delivering {} bytes the debugger said while no client was connected",
-                kept.len
-            );
-            out.send(To::Client(client), kept);
-        }
+        self.backlog.replay(client, out);
     }
 
     /// The debugger session ended: the next one has its own greeting.
@@ -79,8 +73,7 @@ impl History {
     }
 
     pub fn counters(&self, m: &mut serde_json::Map<String, serde_json::Value>) {
-        m.insert("backlog_bytes".into(), self.backlog.len().into());
-        m.insert("backlog_bytes_dropped".into(), self.backlog.dropped.into());
+        self.backlog.counters(m);
     }
 }
 
