@@ -9,7 +9,7 @@
 
 use super::backlog::Backlog;
 use super::greeting::Greeting;
-use super::{ClientId, Outbox};
+use super::{ClientId, Outbox, To};
 use crate::framing::{Message, Protocol};
 
 pub struct History {
@@ -46,6 +46,16 @@ impl History {
     /// Keeps a message meant for all while nobody is connected.
     pub fn keep(&mut self, message: &Message) {
         self.backlog.push(message);
+    }
+
+    /// A message for every client: sent to all, or kept for the next one
+    /// while nobody is connected.
+    pub fn tell_all(&mut self, message: Message, nobody_here: bool, out: &mut Outbox) {
+        if nobody_here {
+            self.keep(&message);
+        } else {
+            out.send(To::All, message);
+        }
     }
 
     /// Bytes the backlog has dropped so far.
