@@ -1,6 +1,6 @@
-//! The key scanner checked by hand and against serde_json.
+//! `fields` (the V8 reader) checked by hand and against serde_json.
 
-use super::*;
+use super::super::*;
 use proptest::prelude::*;
 use serde_json::Value;
 
