@@ -225,13 +225,17 @@ pub fn fields<const N: usize>(
 }
 
 /// Whether `body` is one JSON value (UTF-8, grammar, escapes, numbers,
-/// bracket matching, any depth), nothing else but whitespace around it.
+/// bracket matching, at most `MAX_DEPTH` containers deep), nothing else but
+/// whitespace around it. The depth bound is the debugger's safety, not the
+/// scanner's (it is iterative): Python's `json`, debugpy's reader, raises
+/// RecursionError at about a thousand levels and debugpy then drops its
+/// connection, ending every client's session.
 pub fn check(body: &[u8]) -> Result<(), Fault> {
     utf8(body)?;
     let mut s = Scanner::new(body);
     s.ws();
     s.value(Values::Checked {
-        max_depth: usize::MAX,
+        max_depth: MAX_DEPTH,
     })?;
     s.ws();
     if s.i != body.len() {

@@ -63,8 +63,12 @@ fn accepts_json_and_refuses_the_rest() {
         assert!(check(bad.as_bytes()).is_err(), "{bad:?} accepted");
     }
     assert!(check(b"\"\xff\"").is_err());
-    let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-    assert_eq!(check(deep.as_bytes()), Ok(()));
+    // Deep nesting is refused (debugpy's reader would fail on it and drop
+    // everyone's session), without recursion: 100,000 levels cost no stack.
+    let deep = |n: usize| "[".repeat(n) + &"]".repeat(n);
+    assert_eq!(check(deep(256).as_bytes()), Ok(()));
+    assert!(check(deep(257).as_bytes()).is_err());
+    assert!(check(deep(100_000).as_bytes()).is_err());
 }
 
 proptest! {
