@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream as MioStream;
 
+#[path = "support/access.rs"]
+mod access;
 #[path = "support/routed.rs"]
 mod routed;
 use mio::{Events, Interest, Poll, Token};
@@ -84,7 +86,7 @@ fn rounds() -> usize {
         .unwrap_or(5)
 }
 
-/// `BENCH_ONLY=rtt,throughput,fanout,routed,idle,start,memory` runs a subset (for
+/// `BENCH_ONLY=rtt,throughput,fanout,routed,access,idle,start,memory` runs a subset (for
 /// profiling); the report is written only for a full run.
 fn wanted(part: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p == part))
@@ -177,6 +179,9 @@ fn main() {
     }
     if wanted("routed") {
         rows.extend(routed::rows());
+    }
+    if wanted("access") {
+        rows.extend(access::rows());
     }
     if wanted("idle") {
         rows.extend(idle_rows());

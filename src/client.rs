@@ -1,21 +1,123 @@
-//! One IDE client: its socket, its bounded out-queue and what it has done.
+//! One IDE client: its socket (TCP or Unix), its bounded out-queue and what
+//! it has done.
 //!
 //! The client table (`clients.rs`) decides what goes into the queue; this module only
 //! knows how to move bytes in and out of one socket and which readiness it
 //! needs for that.
 
-use std::io::{self, Read};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Instant;
 
-use mio::net::TcpStream;
+use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 
+use crate::access::Via;
 use crate::framing::{Assembler, Direction, Protocol};
-use crate::queue::{ChunkQueue, Flush};
+use crate::queue::{Chunk, ChunkQueue, Flush};
+
+/// A client's connection: the loop moves bytes through it the same way
+/// whichever kind it is.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(how),
+            Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    // One writev per flush of a client's queue, whichever the socket.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl mio::event::Source for Stream {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(r, t, i),
+            Stream::Unix(s) => s.register(r, t, i),
+        }
+    }
+
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(r, t, i),
+            Stream::Unix(s) => s.reregister(r, t, i),
+        }
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(r),
+            Stream::Unix(s) => s.deregister(r),
+        }
+    }
+}
+
+/// The other end, as logs and `status` show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    /// A Unix socket client, by its credentials (`SO_PEERCRED`).
+    Unix {
+        uid: u32,
+        pid: i32,
+    },
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Tcp(addr) => write!(f, "{addr}"),
+            Peer::Unix { uid, pid } => write!(f, "unix:uid={uid},pid={pid}"),
+        }
+    }
+}
+
+/// How a client got past the access rules (`access.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// The owner of its socket, when local and looked up.
+    pub uid: Option<u32>,
+    pub via: Via,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
+    /// Accepted, asked for the token: nothing it sends is forwarded, and it
+    /// is not in the session yet.
+    Waiting { deadline: Instant },
     /// Reading and receiving the debugger's output.
     Open,
     /// The client closed its side, or the proxy is shutting down: deliver
@@ -26,7 +128,8 @@ pub enum State {
 pub struct Client {
     /// The client's number in logs (#1, #2, …), never reused in one process.
     pub id: u64,
-    pub peer: SocketAddr,
+    pub peer: Peer,
+    pub admission: Admission,
     pub since: Instant,
     pub state: State,
     pub out: ChunkQueue,
@@ -40,7 +143,12 @@ pub struct Client {
     pub behind_since: Option<Instant>,
     /// When a write last took some of its queue.
     pub last_progress: Instant,
-    stream: TcpStream,
+    /// While `Waiting`: what it has sent of the token line.
+    pub handshake: Vec<u8>,
+    /// Input that came after the token line, for the debugger once it has
+    /// joined the session.
+    pub held: Option<Chunk>,
+    stream: Stream,
     token: Token,
     wants_write: bool,
 }
@@ -57,8 +165,8 @@ pub enum Input {
 impl Client {
     pub fn new(
         id: u64,
-        stream: TcpStream,
-        peer: SocketAddr,
+        (stream, peer): (Stream, Peer),
+        (state, admission): (State, Admission),
         token: Token,
         registry: &Registry,
         framing: (Protocol, usize),
@@ -66,8 +174,9 @@ impl Client {
         let mut client = Client {
             id,
             peer,
+            admission,
             since: Instant::now(),
-            state: State::Open,
+            state,
             out: ChunkQueue::new(),
             bytes_in: 0,
             bytes_out: 0,
@@ -75,6 +184,8 @@ impl Client {
             input: Assembler::new(framing.0, Direction::ToDebugger, framing.1),
             behind_since: None,
             last_progress: Instant::now(),
+            handshake: Vec::new(),
+            held: None,
             stream,
             token,
             wants_write: false,
@@ -85,6 +196,28 @@ impl Client {
 
     pub fn is_open(&self) -> bool {
         self.state == State::Open
+    }
+
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.state, State::Waiting { .. })
+    }
+
+    /// Tells a client refused during the handshake why, as far as the socket
+    /// takes it at once, and ends the connection without a reset: input
+    /// still unread would make the kernel send RST and discard the line.
+    pub fn refuse(mut self, line: Option<&str>, registry: &Registry) {
+        if let Some(line) = line {
+            let _ = self.stream.write(line.as_bytes());
+        }
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let mut sink = [0u8; 4096];
+        for _ in 0..16 {
+            match self.stream.read(&mut sink) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+        let _ = registry.deregister(&mut self.stream);
     }
 
     /// Reads once into `buf`; `Interrupted` is retried here.

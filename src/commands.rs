@@ -30,21 +30,34 @@ fn ask(socket: &Path, request: &str, timeout: Duration) -> Result<Value> {
     Ok(reply)
 }
 
+/// The control socket of the proxy for debug port `port`: named after its
+/// client port (`port + 1` unless given); a proxy serving clients on Unix
+/// sockets only names it after the debug port.
 fn socket_for(port: u16, client_port: Option<u16>) -> Result<std::path::PathBuf> {
-    let client_port = match client_port {
+    let by_client_port = match client_port {
         Some(p) => p,
         None => port
             .checked_add(1)
             .ok_or_else(|| anyhow!("--port 65535 needs --client-port"))?,
     };
-    let path = control::socket_path(client_port);
-    if !path.exists() {
-        bail!(
-            "no dbgproxy of yours serves clients on port {client_port} (no control socket at {})",
-            path.display()
-        );
+    let path = control::socket_path(by_client_port);
+    if path.exists() {
+        return Ok(path);
     }
-    Ok(path)
+    let by_debug_port = control::socket_path(port);
+    if client_port.is_none() && by_debug_port.exists() {
+        // That name could also be a TCP proxy's whose client port is `port`.
+        let debug_port = ask(&by_debug_port, "status", Duration::from_secs(5))
+            .ok()
+            .and_then(|s| s["debug_port"].as_u64());
+        if debug_port == Some(u64::from(port)) {
+            return Ok(by_debug_port);
+        }
+    }
+    bail!(
+        "no dbgproxy of yours serves clients on port {by_client_port} (no control socket at {})",
+        path.display()
+    );
 }
 
 /// The status of the proxy serving clients on `client_port`, through its

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::access::{self, Policy};
 use crate::daemon;
 use crate::framing::Protocol;
 use crate::session::LastGoodbye;
@@ -117,9 +118,32 @@ struct Cli {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     host: String,
 
-    /// The address clients are served on. Never all interfaces unless asked (0.0.0.0).
-    #[arg(long = "listen", value_name = "ADDR", default_value = "127.0.0.1")]
-    listen_host: String,
+    /// Where clients are served: an address (on --client-port), or unix:PATH
+    /// for a Unix socket (made 0600). Repeat for several. An address beyond
+    /// loopback (e.g. 0.0.0.0) needs --token-file or --insecure-open.
+    #[arg(long = "listen", value_name = "ADDR|unix:PATH", default_value = "127.0.0.1", action = clap::ArgAction::Append)]
+    listen: Vec<String>,
+
+    /// Local users let in besides the proxy's own: uids or names,
+    /// comma-separated; `any` for every user; `none` for no uid at all, not
+    /// even the proxy's own (everyone sends the token). Others are refused,
+    /// or asked for the token if there is one.
+    #[arg(long, value_name = "USERS", action = clap::ArgAction::Append)]
+    allow_users: Vec<String>,
+
+    /// A file (mode 0600) holding a token: a client not let in by its uid
+    /// must send `dbgproxy-token <token>` and a newline first. SIGHUP re-reads it.
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+
+    /// Milliseconds a client asked for the token has to send it.
+    #[arg(long, value_name = "MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    token_timeout: u64,
+
+    /// Serve a --listen address beyond loopback without a token: anyone who
+    /// can reach it controls the debugger, and runs code as this user.
+    #[arg(long, conflicts_with = "token_file")]
+    insecure_open: bool,
 
     /// The port clients are served on [default: PORT+1].
     #[arg(long, value_name = "M", value_parser = clap::value_parser!(u16).range(1..))]
@@ -289,6 +313,50 @@ pub enum Action {
     },
 }
 
+/// Where clients are served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// A command line the proxy cannot run with.
+#[derive(Debug)]
+pub enum Usage {
+    /// clap's own message, with the usage.
+    Clap(clap::Error),
+    /// One line: what is wrong and what to do.
+    Line(String),
+}
+
+impl From<clap::Error> for Usage {
+    fn from(e: clap::Error) -> Usage {
+        Usage::Clap(e)
+    }
+}
+
+impl Usage {
+    /// Prints it and exits 2.
+    pub fn exit(self) -> ! {
+        match self {
+            Usage::Clap(e) => e.exit(),
+            Usage::Line(line) => {
+                eprintln!("error: {line}");
+                std::process::exit(2);
+            }
+        }
+    }
+}
+
 /// What the command line asks for.
 pub enum Invocation {
     Proxy(Box<Config>),
@@ -303,8 +371,11 @@ pub struct Config {
     pub max_message: usize,
     /// Where the debugger is (connect) or where to listen for it (listen).
     pub debugger_addr: SocketAddr,
-    pub client_addr: SocketAddr,
+    /// Where clients are served (at least one; at most `accept::MAX_LISTENERS`).
+    pub listen: Vec<ListenAddr>,
+    pub client_port: u16,
     pub debug_port: u16,
+    pub access: Policy,
     pub retry_interval: Duration,
     /// `None`: retry for ever.
     pub retries: Option<u32>,
@@ -344,21 +415,17 @@ impl Config {
 
     /// Parses proxy options given without the program name (`dbgproxy
     /// attach` passes on what is not its own).
-    pub fn parse_from(args: &[String]) -> Result<Config, clap::Error> {
+    pub fn parse_from(args: &[String]) -> Result<Config, Usage> {
         let cli = Cli::try_parse_from(
             std::iter::once("dbgproxy").chain(args.iter().map(|a| a.as_str())),
         )?;
         if cli.action.is_some() {
-            use clap::CommandFactory;
-            return Err(Cli::command().error(
-                clap::error::ErrorKind::ArgumentConflict,
-                "a subcommand cannot follow `attach`",
-            ));
+            return Err(Usage::Line("a subcommand cannot follow `attach`".into()));
         }
         Config::from_cli(cli)
     }
 
-    fn from_cli(cli: Cli) -> Result<Config, clap::Error> {
+    fn from_cli(cli: Cli) -> Result<Config, Usage> {
         use clap::CommandFactory;
         use clap::error::ErrorKind;
         let usage = |kind: ErrorKind, msg: String| Cli::command().error(kind, msg);
@@ -382,20 +449,22 @@ impl Config {
         };
         let debugger_addr = resolve(&cli.host, port)
             .map_err(|m| usage(ErrorKind::ValueValidation, format!("--host {m}")))?;
-        let client_addr = resolve(&cli.listen_host, client_port)
-            .map_err(|m| usage(ErrorKind::ValueValidation, format!("--listen {m}")))?;
-        if backend == BackendKind::Listen && debugger_addr == client_addr {
+        let listen = listen_addrs(&cli.listen, client_port)?;
+        if backend == BackendKind::Listen && listen.contains(&ListenAddr::Tcp(debugger_addr)) {
             return Err(usage(
                 ErrorKind::ArgumentConflict,
-                format!("the debugger and the clients cannot both use {client_addr}"),
-            ));
+                format!("the debugger and the clients cannot both use {debugger_addr}"),
+            )
+            .into());
         }
+        let access = policy(&cli, &listen)?;
         match (backend, cli.command.is_empty()) {
             (BackendKind::Spawn, true) => {
                 return Err(usage(
                     ErrorKind::MissingRequiredArgument,
                     "--backend spawn needs the debugger command after `--`".into(),
-                ));
+                )
+                .into());
             }
             (BackendKind::Connect | BackendKind::Listen, false) => {
                 return Err(usage(
@@ -404,7 +473,8 @@ impl Config {
                         "a command after `--` is only for --backend spawn, not {}",
                         backend.name()
                     ),
-                ));
+                )
+                .into());
             }
             _ => {}
         }
@@ -438,8 +508,10 @@ impl Config {
             protocol: cli.protocol.unwrap_or(preset_protocol),
             max_message: usize::try_from(cli.max_message).unwrap_or(usize::MAX),
             debugger_addr,
-            client_addr,
+            listen,
+            client_port,
             debug_port: port,
+            access,
             retry_interval: Duration::from_millis(cli.retry_interval),
             retries: (cli.retries > 0).then_some(cli.retries),
             mode,
@@ -465,6 +537,87 @@ impl Config {
     }
 }
 
+/// `--listen` values: resolved addresses on the client port, and absolute
+/// Unix socket paths (the daemon runs in `/`).
+fn listen_addrs(values: &[String], client_port: u16) -> Result<Vec<ListenAddr>, Usage> {
+    let mut out = Vec::new();
+    for value in values {
+        let addr = match value.strip_prefix("unix:") {
+            Some("") => return Err(Usage::Line("--listen unix: needs a path".into())),
+            Some(path) => {
+                let path = daemon::absolute(std::path::Path::new(path))
+                    .map_err(|e| Usage::Line(format!("--listen {value}: {e:#}")))?;
+                // `dbgproxy list` asks every socket there for its status: a
+                // client socket among them would hand that to the debugger.
+                if path.parent() == Some(crate::control::runtime_dir().as_path()) {
+                    return Err(Usage::Line(format!(
+                        "--listen {value}: {} is for control sockets; put client sockets elsewhere",
+                        crate::control::runtime_dir().display()
+                    )));
+                }
+                ListenAddr::Unix(path)
+            }
+            None => ListenAddr::Tcp(
+                resolve(value, client_port).map_err(|m| Usage::Line(format!("--listen {m}")))?,
+            ),
+        };
+        if out.contains(&addr) {
+            return Err(Usage::Line(format!("--listen {addr} is given twice")));
+        }
+        out.push(addr);
+    }
+    if out.len() > crate::accept::MAX_LISTENERS {
+        return Err(Usage::Line(format!(
+            "at most {} --listen addresses",
+            crate::accept::MAX_LISTENERS
+        )));
+    }
+    Ok(out)
+}
+
+/// The access rules; refuses a listener beyond loopback that nothing guards.
+fn policy(cli: &Cli, listen: &[ListenAddr]) -> Result<Policy, Usage> {
+    let allowed = access::parse_users(&cli.allow_users).map_err(Usage::Line)?;
+    let token = cli
+        .token_file
+        .as_deref()
+        .map(access::token::load)
+        .transpose()
+        .map_err(Usage::Line)?;
+    let token_file = cli
+        .token_file
+        .as_deref()
+        .map(daemon::absolute)
+        .transpose()
+        .map_err(|e| Usage::Line(format!("{e:#}")))?;
+    if allowed == access::Allowed::Nobody && token.is_none() {
+        return Err(Usage::Line(
+            "--allow-users none lets no one in without a token: give --token-file PATH".into(),
+        ));
+    }
+    let exposed = listen.iter().find_map(|l| match l {
+        ListenAddr::Tcp(a) if !a.ip().to_canonical().is_loopback() => Some(a),
+        _ => None,
+    });
+    if let Some(addr) = exposed
+        && token.is_none()
+        && !cli.insecure_open
+    {
+        return Err(Usage::Line(format!(
+            "--listen {} serves clients beyond this host, and a debugger client runs code as              this user: give --token-file PATH (clients then send `dbgproxy-token <token>` first),              or --insecure-open to let anyone who reaches it in",
+            addr.ip()
+        )));
+    }
+    Ok(Policy {
+        allowed,
+        own_uid: access::own_uid(),
+        token,
+        token_file,
+        token_timeout: Duration::from_millis(cli.token_timeout),
+        insecure_open: cli.insecure_open,
+    })
+}
+
 /// Resolves `host` (an IP address or a name) once, at start-up. IPv4 is preferred
 /// because debuggers commonly listen on 127.0.0.1 only while `localhost` may
 /// resolve to ::1 first.
@@ -485,7 +638,7 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+    fn parse(args: &[&str]) -> Result<Config, Usage> {
         let cli = Cli::try_parse_from(std::iter::once("dbgproxy").chain(args.iter().copied()))?;
         assert!(cli.action.is_none());
         Config::from_cli(cli)
@@ -496,7 +649,12 @@ mod tests {
         let c = parse(&["--port", "5858"]).unwrap();
         assert_eq!(c.backend, BackendKind::Connect);
         assert_eq!(c.debugger_addr, "127.0.0.1:5858".parse().unwrap());
-        assert_eq!(c.client_addr, "127.0.0.1:5859".parse().unwrap());
+        assert_eq!(
+            c.listen,
+            [ListenAddr::Tcp("127.0.0.1:5859".parse().unwrap())]
+        );
+        assert_eq!(c.access.allowed, access::Allowed::Uids(vec![]));
+        assert!(c.access.token.is_none() && !c.access.insecure_open);
         assert_eq!(c.retry_interval, Duration::from_millis(300));
         assert_eq!(c.retries, Some(100));
         assert_eq!(c.mode, Mode::Session);
@@ -510,14 +668,14 @@ mod tests {
     fn listen_defaults_to_persistent() {
         let c = parse(&["--port", "9000", "--backend", "listen"]).unwrap();
         assert_eq!(c.mode, Mode::Persistent);
-        assert_eq!(c.client_addr.port(), 9001);
+        assert_eq!(c.client_port, 9001);
     }
 
     #[test]
     fn client_port_overrides_port_plus_one_and_65535_needs_it() {
         assert!(parse(&["--port", "65535"]).is_err());
         let c = parse(&["--port", "65535", "--client-port", "4000"]).unwrap();
-        assert_eq!(c.client_addr.port(), 4000);
+        assert_eq!(c.client_port, 4000);
     }
 
     #[test]
@@ -561,6 +719,101 @@ mod tests {
         assert_eq!(
             parse(&["--port", "1", "--retries", "0"]).unwrap().retries,
             None
+        );
+    }
+
+    fn line(result: Result<Config, Usage>) -> String {
+        match result {
+            Err(Usage::Line(line)) => line,
+            Err(Usage::Clap(e)) => panic!("a clap error, not one line: {e}"),
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    #[test]
+    fn listen_may_repeat_and_take_unix_sockets() {
+        let c = parse(&[
+            "--port",
+            "5858",
+            "--listen",
+            "127.0.0.1",
+            "--listen",
+            "::1",
+            "--listen",
+            "unix:/run/user/1000/dbg.sock",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.listen,
+            [
+                ListenAddr::Tcp("127.0.0.1:5859".parse().unwrap()),
+                ListenAddr::Tcp("[::1]:5859".parse().unwrap()),
+                ListenAddr::Unix("/run/user/1000/dbg.sock".into()),
+            ]
+        );
+        let c = parse(&["--port", "5858", "--listen", "unix:rel.sock"]).unwrap();
+        assert!(matches!(&c.listen[..], [ListenAddr::Unix(p)] if p.is_absolute()));
+        assert!(line(parse(&["--port", "1", "--listen", "unix:"])).contains("needs a path"));
+        assert!(
+            line(parse(&[
+                "--port", "1", "--listen", "::1", "--listen", "::1"
+            ]))
+            .contains("given twice")
+        );
+        let control = crate::control::runtime_dir().join("x.sock");
+        let arg = format!("unix:{}", control.display());
+        assert!(line(parse(&["--port", "1", "--listen", &arg])).contains("control sockets"));
+    }
+
+    #[test]
+    fn beyond_loopback_needs_a_token_or_a_loud_flag() {
+        for exposed in ["0.0.0.0", "::", "192.0.2.1"] {
+            let l = line(parse(&["--port", "5858", "--listen", exposed]));
+            assert!(
+                l.contains("--token-file") && l.contains("--insecure-open") && !l.contains('\n'),
+                "{l}"
+            );
+        }
+        let c = parse(&["--port", "5858", "--listen", "0.0.0.0", "--insecure-open"]).unwrap();
+        assert!(c.access.insecure_open);
+        // Loopback in any spelling needs nothing.
+        for local in ["127.0.0.1", "127.1.2.3", "::1", "localhost"] {
+            parse(&["--port", "5858", "--listen", local]).unwrap();
+        }
+        assert!(parse(&["--port", "1", "--token-file", "/x", "--insecure-open"]).is_err());
+    }
+
+    #[test]
+    fn allow_users_and_token_options() {
+        let c = parse(&[
+            "--port",
+            "1",
+            "--allow-users",
+            "0,65534",
+            "--allow-users",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(c.access.allowed, access::Allowed::Uids(vec![0, 65534, 7]));
+        let c = parse(&["--port", "1", "--allow-users", "any"]).unwrap();
+        assert_eq!(c.access.allowed, access::Allowed::Any);
+        assert!(line(parse(&["--port", "1", "--allow-users", "none"])).contains("--token-file"));
+        assert!(
+            line(parse(&["--port", "1", "--allow-users", "nosuchuser-x"])).contains("nosuchuser-x")
+        );
+        let l = line(parse(&[
+            "--port",
+            "1",
+            "--token-file",
+            "/nonexistent/token",
+        ]));
+        assert!(
+            l.starts_with("cannot read --token-file /nonexistent/token"),
+            "{l}"
+        );
+        assert_eq!(
+            parse(&["--port", "1"]).unwrap().access.token_timeout,
+            Duration::from_secs(5)
         );
     }
 }

@@ -331,6 +331,8 @@ impl Conn {
     }
 }
 
+/// Makes `dir` (0700), or makes it private if it exists (`dbgproxy attach`
+/// puts its daemons' pidfiles and logs there too).
 pub fn make_private_dir(dir: &Path) -> Result<()> {
     match std::fs::create_dir(dir) {
         Ok(()) => {}

@@ -3,6 +3,7 @@
 //! property tests can drive them without sockets.
 
 pub mod accept;
+pub mod access;
 pub mod attach;
 pub mod backends;
 pub mod client;
@@ -13,6 +14,8 @@ pub mod control;
 pub mod daemon;
 pub mod debugger;
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod lifecycle;
 pub mod logging;
 pub mod net;

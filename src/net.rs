@@ -3,10 +3,12 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
-use mio::net::{TcpListener, TcpStream};
+use anyhow::{Context, Result, anyhow, bail};
+use mio::net::{TcpListener, TcpStream, UnixListener};
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
 /// Pending connections the kernel holds for us; an IDE reconnecting many
@@ -41,6 +43,71 @@ fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     Ok(TcpListener::from_std(socket.into()))
+}
+
+/// A socket file this process created, removed when it is done with it —
+/// unless something else has replaced it meanwhile.
+pub struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    pub fn remove(&self) {
+        let ours = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino);
+        if ours && let Err(e) = std::fs::remove_file(&self.path) {
+            log::warn!("cannot remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Binds a Unix socket for clients at `path`, mode 0600 from the start; a
+/// missing directory is created 0700. A stale socket (nothing accepts on it)
+/// is replaced; a live one, or a file that is not a socket, is an error.
+pub fn listen_unix(path: &Path) -> Result<(UnixListener, SocketFile)> {
+    let shown = path.display();
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {} for the client socket", dir.display()))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                bail!("cannot listen on unix:{shown} for clients: another process serves it");
+            }
+            log::info!("replacing stale socket {shown}");
+            std::fs::remove_file(path).with_context(|| format!("removing stale socket {shown}"))?;
+        }
+        Ok(_) => bail!("cannot listen on unix:{shown} for clients: it exists and is not a socket"),
+        Err(_) => {}
+    }
+    // The mode is set at creation, not after: between bind and chmod another
+    // user could connect. umask is process-wide, but nothing else runs yet.
+    // SAFETY: umask only swaps the process's file-creation mask.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixListener::bind(path);
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(old) };
+    let listener = bound.map_err(|e| anyhow!("cannot listen on unix:{shown} for clients: {e}"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restricting {shown}"))?;
+    let meta = std::fs::symlink_metadata(path).with_context(|| format!("reading {shown}"))?;
+    Ok((
+        listener,
+        SocketFile {
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        },
+    ))
 }
 
 /// Options for every connected socket, either side: no Nagle (a proxy with it

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use crate::access::{Allowed, Via};
+use crate::client::Client;
 use crate::clients::Clients;
 use crate::config::{BackendKind, Config};
 use crate::debugger::Debugger;
@@ -39,6 +41,8 @@ impl View<'_> {
                 .map_or(0, |d| d.as_secs())
         };
         let config = self.config;
+        let policy = self.clients.policy();
+        let listen = self.clients.acceptor.describe();
         let state = match (self.debugger.is_up(), config.backend) {
             (true, _) => "connected",
             (false, BackendKind::Connect) => "connecting",
@@ -48,10 +52,18 @@ impl View<'_> {
         let clients: Vec<Value> = self
             .clients
             .iter()
+            .filter(|c| !c.is_waiting())
             .map(|c| {
                 let mut entry = json!({
                     "id": c.id,
                     "peer": c.peer.to_string(),
+                    "uid": uid(c),
+                    "admitted_by": match c.admission.via {
+                        Via::Uid => "uid",
+                        Via::Token => "token",
+                        Via::Open => "--insecure-open",
+                        Via::Unchecked => "--allow-users any",
+                    },
                     "connected_at": epoch(c.since.elapsed()),
                     "connected_secs": c.since.elapsed().as_secs(),
                     "bytes_in": c.bytes_in,
@@ -64,8 +76,22 @@ impl View<'_> {
                 entry
             })
             .collect();
+        let waiting: Vec<Value> = self
+            .clients
+            .iter()
+            .filter(|c| c.is_waiting())
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "peer": c.peer.to_string(),
+                    "uid": uid(c),
+                    "waiting_secs": c.since.elapsed().as_secs(),
+                })
+            })
+            .collect();
         let s = self.stats;
         let k = &self.clients.counters;
+        let r = &self.clients.refusals;
         let mut counters = json!({
             "bytes_from_debugger": s.bytes_from_debugger,
             "bytes_to_debugger": s.bytes_to_debugger,
@@ -80,6 +106,14 @@ impl View<'_> {
             "debugger_waits_for_slow_clients": k.debugger_waits,
             "client_input_pauses": s.input_pauses,
             "debugger_sessions": s.debugger_sessions,
+            "refused_other_uid": r.other_uid,
+            "refused_unidentified": r.unidentified,
+            "refused_remote": r.remote,
+            "refused_no_token": r.no_token,
+            "refused_bad_token": r.bad_token,
+            "refused_token_timeout": r.token_timeout,
+            "refused_too_many_waiting": r.too_many_waiting,
+            "admitted_by_token": r.admitted_by_token,
             "log_lines_dropped": crate::logging::dropped(),
         });
         if let Value::Object(m) = &mut counters {
@@ -93,7 +127,22 @@ impl View<'_> {
             "mode": format!("{:?}", config.mode).to_lowercase(),
             "protocol": config.protocol.name(),
             "debug_port": config.debug_port,
-            "client_addr": config.client_addr.to_string(),
+            "client_addr": listen.first(),
+            "listen": listen,
+            "access": {
+                "allow_users": match &policy.allowed {
+                    Allowed::Any => json!("any"),
+                    Allowed::Nobody => json!("none"),
+                    Allowed::Uids(uids) => {
+                        let mut all = vec![policy.own_uid];
+                        all.extend(uids.iter().filter(|&&u| u != policy.own_uid));
+                        json!(all)
+                    }
+                },
+                "token": policy.token.is_some(),
+                "token_timeout_ms": policy.token_timeout.as_millis() as u64,
+                "insecure_open": policy.insecure_open,
+            },
             "backend": {
                 "kind": config.backend.name(),
                 "state": state,
@@ -103,6 +152,7 @@ impl View<'_> {
                 "command": (!config.command.is_empty()).then(|| config.command.clone()),
             },
             "clients": clients,
+            "waiting_for_token": waiting,
             "counters": counters,
         })
     }
@@ -112,7 +162,7 @@ impl View<'_> {
         let s = self.stats;
         format!(
             "{}, {} client(s); {} debugger session(s), {} bytes from the debugger, {} to it; \
-             {} client(s) served, {} dropped as too slow, {} refused",
+             {} client(s) served, {} dropped as too slow, {} refused, {} refused access",
             if self.debugger.is_up() {
                 "debugger connected"
             } else {
@@ -125,6 +175,17 @@ impl View<'_> {
             self.clients.counters.served,
             self.clients.counters.dropped_slow,
             self.clients.counters.refused + self.clients.acceptor.refused_no_descriptors,
+            self.clients.refusals.total(),
         )
+    }
+}
+
+/// A client's uid when local, else how a remote one got in.
+fn uid(c: &Client) -> Value {
+    match (c.admission.uid, c.admission.via) {
+        (Some(uid), _) => json!(uid),
+        (None, Via::Token) => json!("remote, token"),
+        (None, Via::Open) => json!("remote, open"),
+        (None, _) => Value::Null,
     }
 }

@@ -55,9 +55,22 @@ impl Notifier {
     }
 }
 
+/// A listening socket systemd passed, with its `FileDescriptorName`.
+pub struct Passed {
+    fd: OwnedFd,
+    name: Option<String>,
+    unix: bool,
+}
+
+/// A passed listener, by kind.
+pub enum PassedListener {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
 /// Listening sockets passed by systemd (`LISTEN_PID`, `LISTEN_FDS`,
-/// `LISTEN_FDNAMES`), in order, with their names.
-pub fn listen_fds() -> Vec<(TcpListener, Option<String>)> {
+/// `LISTEN_FDNAMES`), in order, with their names and kinds.
+pub fn listen_fds() -> Vec<Passed> {
     let ours = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
@@ -81,30 +94,59 @@ pub fn listen_fds() -> Vec<(TcpListener, Option<String>)> {
             let fd = 3 + i as i32;
             // SAFETY: systemd passed us descriptors 3.. LISTEN_FDS and they
             // are ours alone; set close-on-exec so a debugger does not get them.
-            let owned = unsafe {
+            let fd = unsafe {
                 libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
                 OwnedFd::from_raw_fd(fd)
             };
-            (
-                TcpListener::from(owned),
-                names
+            let unix = socket2::SockRef::from(&fd)
+                .local_addr()
+                .is_ok_and(|a| a.family() == libc::AF_UNIX as libc::sa_family_t);
+            Passed {
+                fd,
+                unix,
+                name: names
                     .get(i)
                     .cloned()
                     .filter(|n| !n.is_empty() && n != "unknown"),
-            )
+            }
         })
         .collect()
 }
 
-/// Picks the passed listener for `role` ("clients" or "debugger"): by name,
-/// else by position (clients first).
-pub fn take(listeners: &mut Vec<(TcpListener, Option<String>)>, role: &str) -> Option<TcpListener> {
-    if let Some(i) = listeners
-        .iter()
-        .position(|(_, n)| n.as_deref() == Some(role))
-    {
-        return Some(listeners.remove(i).0);
+/// Takes the passed client listeners: every socket named `clients` or
+/// `clients-…` (`clients-unix` in the units), else the first unnamed one.
+pub fn take_clients(passed: &mut Vec<Passed>) -> Vec<PassedListener> {
+    let is_clients = |p: &Passed| {
+        p.name
+            .as_deref()
+            .is_some_and(|n| n == "clients" || n.starts_with("clients-"))
+    };
+    let mut taken = Vec::new();
+    if passed.iter().any(is_clients) {
+        let (mine, rest): (Vec<Passed>, Vec<Passed>) = passed.drain(..).partition(is_clients);
+        *passed = rest;
+        taken = mine;
+    } else if let Some(i) = passed.iter().position(|p| p.name.is_none()) {
+        taken.push(passed.remove(i));
     }
-    let i = listeners.iter().position(|(_, n)| n.is_none())?;
-    Some(listeners.remove(i).0)
+    taken
+        .into_iter()
+        .map(|p| {
+            if p.unix {
+                PassedListener::Unix(p.fd.into())
+            } else {
+                PassedListener::Tcp(p.fd.into())
+            }
+        })
+        .collect()
+}
+
+/// Takes the passed debugger listener (`--backend listen`): by the name
+/// `debugger`, else the next unnamed TCP socket.
+pub fn take_debugger(passed: &mut Vec<Passed>) -> Option<TcpListener> {
+    let i = passed
+        .iter()
+        .position(|p| p.name.as_deref() == Some("debugger"))
+        .or_else(|| passed.iter().position(|p| p.name.is_none() && !p.unix))?;
+    Some(passed.remove(i).fd.into())
 }

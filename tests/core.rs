@@ -456,6 +456,9 @@ fn running_out_of_descriptors_refuses_with_a_reserve_descriptor_and_recovers() {
         .collect();
     proxy.wait_log("out of file descriptors: refusing new clients");
     drop(crowd);
+    // Only once the clients it took have gone are descriptors free again: a
+    // client that comes before the proxy has seen them go is refused too.
+    proxy.wait_log(", 0 connected)");
     let mut late = Client::connect(port + 1);
     late.send(b"ping");
     assert_eq!(read_n(&mut conn, 4), b"ping");

@@ -6,7 +6,7 @@ mod util;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::os::unix::net::UnixDatagram;
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
 use std::process::Command;
 
@@ -82,6 +82,47 @@ fn socket_activation_passes_the_client_listener() {
     let mut client = Client::connect(other);
     client.send(b"through the passed fd");
     assert_eq!(read_n(&mut conn, 21), b"through the passed fd");
+}
+
+#[test]
+fn socket_activation_passes_a_unix_client_socket() {
+    let activate = on_path("systemd-socket-activate", "systemd");
+    let dir = TempDir::new("activate-unix");
+    let sock = dir.0.join("clients.sock");
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut cmd = Command::new(activate);
+    // systemd-socket-activate passes on only the variables named with -E.
+    cmd.arg("-l")
+        .arg(&sock)
+        .arg("--fdname=clients-unix")
+        .arg(format!("-EXDG_RUNTIME_DIR={}", dir.0.display()))
+        .arg(env!("CARGO_BIN_EXE_dbgproxy"))
+        .args(["--port", &port.to_string()]);
+    let mut proxy = Proxy::spawn(cmd);
+    wait_until("the activation socket", || sock.exists());
+    // Connecting starts the proxy, which takes the Unix socket as its only listener.
+    let mut client = UnixStream::connect(&sock).unwrap();
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    proxy.wait_log(&format!(
+        "using the client socket passed by systemd: unix:{}",
+        sock.display()
+    ));
+    assert!(
+        TcpStream::connect(("127.0.0.1", port + 1)).is_err(),
+        "it bound a TCP port too"
+    );
+    client.write_all(b"through the passed unix fd").unwrap();
+    assert_eq!(read_n(&mut conn, 26), b"through the passed unix fd");
+    // Unix clients only: the control socket is named after the debug port.
+    assert!(dir.0.join(format!("dbgproxy/{port}.sock")).exists());
+    proxy.signal(libc::SIGTERM);
+    assert!(proxy.wait_exit().success());
+    assert!(
+        sock.exists(),
+        "systemd's socket file is systemd's to remove"
+    );
 }
 
 #[test]

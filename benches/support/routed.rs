@@ -227,7 +227,15 @@ fn p50(mut v: Vec<f64>) -> f64 {
 /// The rows: per dialect, size and client count, routed ÷ raw of the p50.
 pub fn rows() -> Vec<Row> {
     let mut rows = Vec::new();
+    // `BENCH_DIALECTS=v8,gdb-mi` measures only those (for experiments).
+    let only = std::env::var("BENCH_DIALECTS").ok();
     for dialect in [Dialect::Dap, Dialect::V8, Dialect::GdbMi] {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|d| d == dialect.name()))
+        {
+            continue;
+        }
         for size in [64usize, 64 << 10] {
             let pad: Arc<str> = "p".repeat(size).into();
             let raw = start(dialect, false, pad.clone());

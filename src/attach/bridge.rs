@@ -14,7 +14,6 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -28,6 +27,7 @@ use super::dialect::{Dialect, Out};
 use super::launch::Joined;
 use super::link::{self, Away, Conn, Link, PROXY};
 use super::stdio::{self, End};
+use super::stream::Target;
 use crate::framing::{Assembler, Direction, Message, Protocol};
 use crate::queue::{Chunk, ChunkQueue};
 
@@ -65,7 +65,7 @@ struct Bridge {
     stdout_ready: bool,
     stdin_eof: bool,
     /// Where the proxy serves clients, as told to the user.
-    addr: std::net::SocketAddr,
+    addr: Target,
     link: Link,
     away: Option<Away>,
     reconnect_timeout: Option<Duration>,
@@ -110,10 +110,9 @@ impl Bridge {
         let now = Instant::now();
         let (link, away) = match joined.stream {
             Some(stream) => {
-                stream
-                    .set_nonblocking(true)
+                let mut stream = stream
+                    .into_mio()
                     .context("preparing the proxy connection")?;
-                let mut stream = mio::net::TcpStream::from_std(stream);
                 registry
                     .register(&mut stream, PROXY, Interest::READABLE | Interest::WRITABLE)
                     .context("registering the proxy connection")?;
@@ -122,7 +121,7 @@ impl Bridge {
             None => {
                 crate::logging::line(&format!(
                     "dbgproxy attach: waiting for a proxy on {} (--no-start)",
-                    options.connect_addr()
+                    options.target
                 ));
                 let away = Away::waiting(now);
                 (
@@ -138,7 +137,7 @@ impl Bridge {
         log::debug!(
             "bridging stdin/stdout to the dbgproxy pid {} on {} ({} protocol)",
             joined.pid,
-            options.connect_addr(),
+            options.target,
             protocol.name()
         );
         let mut dialect = Dialect::new(protocol);
@@ -152,7 +151,7 @@ impl Bridge {
             stdin_eof: !stdin.open,
             stdin,
             stdout,
-            addr: options.connect_addr(),
+            addr: options.target.clone(),
             link,
             away,
             reconnect_timeout: options.reconnect_timeout,
@@ -373,7 +372,7 @@ impl Bridge {
             return false;
         }
         conn.write_shut = true;
-        if let Err(e) = conn.stream.shutdown(Shutdown::Write) {
+        if let Err(e) = conn.stream.shutdown_write() {
             log::debug!("half-closing the proxy connection: {e}");
         }
         true

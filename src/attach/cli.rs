@@ -2,10 +2,10 @@
 //! validated as the proxy's options (so that a mistake is a usage error
 //! before anything is started) and kept verbatim for the daemon it may start.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use crate::config::Config;
+use super::stream::Target;
+use crate::config::{Config, Usage};
 
 /// How long a proxy may be gone before `attach` gives up, by default.
 pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -15,6 +15,8 @@ pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Options {
     /// The proxy's options as the proxy itself would read them.
     pub proxy: Config,
+    /// Where it serves clients.
+    pub target: Target,
     /// The same options as given (without `--daemon`), for starting one.
     pub proxy_args: Vec<String>,
     /// Whether the user chose the daemon's pidfile / log file.
@@ -28,21 +30,8 @@ pub struct Options {
     pub no_start: bool,
 }
 
-impl Options {
-    /// Where to connect: the proxy's client address, loopback when it
-    /// listens on every interface.
-    pub fn connect_addr(&self) -> SocketAddr {
-        let addr = self.proxy.client_addr;
-        match addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
-            IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
-            _ => addr,
-        }
-    }
-}
-
 /// Parses what followed `attach`; a mistake is clap's usage error (exit 2).
-pub fn parse(args: Vec<String>) -> Result<Options, clap::Error> {
+pub fn parse(args: Vec<String>) -> Result<Options, Usage> {
     let mut reconnect_timeout = Some(DEFAULT_RECONNECT_TIMEOUT);
     let mut no_start = false;
     let mut proxy_args = Vec::with_capacity(args.len());
@@ -90,7 +79,10 @@ pub fn parse(args: Vec<String>) -> Result<Options, clap::Error> {
     }
     check.extend(proxy_args.iter().cloned());
     let proxy = Config::parse_from(&check)?;
+    let target = Target::of(&proxy.listen)
+        .ok_or_else(|| Usage::Line("no --listen address to join".into()))?;
     Ok(Options {
+        target,
         has_pidfile,
         has_log_file,
         proxy,
@@ -100,11 +92,8 @@ pub fn parse(args: Vec<String>) -> Result<Options, clap::Error> {
     })
 }
 
-fn usage(message: String) -> clap::Error {
-    clap::Error::raw(
-        clap::error::ErrorKind::ValueValidation,
-        format!("{message}\n\nFor more information, try 'dbgproxy attach --help'.\n"),
-    )
+fn usage(message: String) -> Usage {
+    Usage::Line(format!("{message} (see `dbgproxy attach --help`)"))
 }
 
 #[cfg(test)]
@@ -137,7 +126,7 @@ mod tests {
                 .no_start
         );
         assert_eq!(o.proxy.protocol, Protocol::Dap);
-        assert_eq!(o.connect_addr(), "127.0.0.1:5679".parse().unwrap());
+        assert_eq!(o.target, Target::Tcp("127.0.0.1:5679".parse().unwrap()));
         assert!(!o.has_pidfile && !o.has_log_file);
     }
 
@@ -174,10 +163,24 @@ mod tests {
             "9000",
             "--listen",
             "0.0.0.0",
+            "--insecure-open",
             "--pidfile=/tmp/x.pid",
         ]))
         .unwrap();
-        assert_eq!(o.connect_addr(), "127.0.0.1:9001".parse().unwrap());
+        assert_eq!(o.target, Target::Tcp("127.0.0.1:9001".parse().unwrap()));
         assert!(o.has_pidfile);
+    }
+
+    #[test]
+    fn a_unix_listener_first_is_joined_there() {
+        let o = parse(args(&[
+            "--port",
+            "9000",
+            "--listen",
+            "unix:/tmp/dbg/c.sock",
+        ]))
+        .unwrap();
+        assert_eq!(o.target, Target::Unix("/tmp/dbg/c.sock".into()));
+        assert_eq!(o.target.to_string(), "unix:/tmp/dbg/c.sock");
     }
 }

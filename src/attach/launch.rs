@@ -9,17 +9,19 @@
 //! for the daemon's ready marker (captured: stdout carries only the bridged
 //! protocol) or its one-line error. Two `attach` racing on a free port both
 //! start a daemon; the port bind (done before the daemon forks) lets one
-//! win, and the loser, seeing its daemon fail, joins the winner.
+//! win, and the loser, seeing its daemon fail, joins the winner. With
+//! `--no-start` nothing is started and what answers is joined unchecked.
 
-use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::ValueEnum;
+use serde_json::Value;
 
 use super::cli::Options;
 use super::holder;
+use super::stream::{StdStream, Target};
 use crate::framing::Protocol;
 use crate::{commands, control};
 
@@ -31,61 +33,65 @@ const PROOF_WINDOW: Duration = Duration::from_secs(2);
 /// A connection to a dbgproxy, and what it said of itself.
 pub struct Joined {
     /// `None`: nothing answers yet, and attach may not start the proxy.
-    pub stream: Option<TcpStream>,
+    pub stream: Option<StdStream>,
     pub protocol: Protocol,
     pub pid: u64,
 }
 
 /// Connects to the proxy `options` name, starting it if nothing listens.
 pub fn join(options: &Options) -> Result<Joined> {
-    let addr = options.connect_addr();
+    let target = &options.target;
     if options.no_start {
-        return join_unowned(options, addr);
+        return join_unowned(options);
     }
-    match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-        Ok(stream) => return prove(stream, addr),
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
-        Err(e) => bail!("cannot reach the proxy's client port {addr}: {e}"),
+    match target.connect_std(CONNECT_TIMEOUT) {
+        Ok(stream) => return prove(stream, options),
+        Err(e) if Target::nobody_there(&e) => {}
+        Err(e) => bail!("cannot reach the proxy's client port {target}: {e}"),
     }
     let started = start(options);
     // A daemon that failed may have lost a race to one that now serves.
-    match (TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT), started) {
-        (Ok(stream), Ok(())) => prove(stream, addr),
+    match (target.connect_std(CONNECT_TIMEOUT), started) {
+        (Ok(stream), Ok(())) => prove(stream, options),
         (Ok(stream), Err(why)) => {
-            log::debug!("our daemon failed ({why:#}); another one serves {addr}");
-            prove(stream, addr)
+            log::debug!("our daemon failed ({why:#}); another one serves {target}");
+            prove(stream, options)
         }
         (Err(_), Err(why)) => Err(why),
-        (Err(e), Ok(())) => bail!("the proxy started, but {addr} does not answer: {e}"),
+        (Err(e), Ok(())) => bail!("the proxy started, but {target} does not answer: {e}"),
     }
 }
 
-/// Checks that what answers on `addr` is a dbgproxy of this user's.
-fn prove(stream: TcpStream, addr: SocketAddr) -> Result<Joined> {
+/// Checks that what answers is a dbgproxy of this user's.
+fn prove(stream: StdStream, options: &Options) -> Result<Joined> {
+    let target = &options.target;
+    let client_port = options.proxy.client_port;
     let end = Instant::now() + PROOF_WINDOW;
     let status = loop {
-        match commands::status_of(addr.port(), Duration::from_secs(2)) {
+        match commands::status_of(client_port, Duration::from_secs(2)) {
             Ok(status) => break status,
             Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => {
-                log::debug!("no dbgproxy status for {addr}: {e:#}");
-                let who = holder::describe(addr.port()).unwrap_or_else(|| "something".into());
+                log::debug!("no dbgproxy status for {target}: {e:#}");
+                let who = match target {
+                    Target::Tcp(addr) => holder::describe(addr.port()),
+                    Target::Unix(_) => None,
+                };
                 bail!(
-                    "{addr} is held by {who}, not by a dbgproxy of yours (no control socket \
+                    "{target} is held by {}, not by a dbgproxy of yours (no control socket \
                      answers at {}): stop it, or give another --port / --client-port",
-                    control::socket_path(addr.port()).display()
+                    who.as_deref().unwrap_or("something"),
+                    control::socket_path(client_port).display()
                 );
             }
         }
     };
-    let protocol = status["protocol"]
-        .as_str()
-        .and_then(|p| Protocol::from_str(p, false).ok())
-        .ok_or_else(|| anyhow!("the dbgproxy on {addr} names no protocol I know: {status}"))?;
+    let protocol = protocol_of(&status)
+        .ok_or_else(|| anyhow!("the dbgproxy on {target} names no protocol I know: {status}"))?;
     let pid = status["pid"].as_u64().unwrap_or(0);
     if status["version"] != env!("CARGO_PKG_VERSION") {
         log::warn!(
-            "the dbgproxy on {addr} (pid {pid}) is version {}, this is {}",
+            "the dbgproxy on {target} (pid {pid}) is version {}, this is {}",
             status["version"],
             env!("CARGO_PKG_VERSION")
         );
@@ -97,15 +103,20 @@ fn prove(stream: TcpStream, addr: SocketAddr) -> Result<Joined> {
     })
 }
 
+fn protocol_of(status: &Value) -> Option<Protocol> {
+    Protocol::from_str(status["protocol"].as_str()?, false).ok()
+}
+
 /// `--no-start`: what serves the port is joined as it is (a system
 /// service's control socket is out of this user's reach), in the protocol
 /// the options say unless its status says otherwise; nothing there yet is
 /// waited for.
-fn join_unowned(options: &Options, addr: SocketAddr) -> Result<Joined> {
-    let stream = match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+fn join_unowned(options: &Options) -> Result<Joined> {
+    let target = &options.target;
+    let stream = match target.connect_std(CONNECT_TIMEOUT) {
         Ok(stream) => stream,
         Err(e) => {
-            log::debug!("{addr}: {e}; waiting for the proxy (--no-start)");
+            log::debug!("{target}: {e}; waiting for the proxy (--no-start)");
             return Ok(Joined {
                 stream: None,
                 protocol: options.proxy.protocol,
@@ -113,34 +124,24 @@ fn join_unowned(options: &Options, addr: SocketAddr) -> Result<Joined> {
             });
         }
     };
-    match commands::status_of(addr.port(), Duration::from_secs(2)) {
-        Ok(status) => {
-            let protocol = status["protocol"]
-                .as_str()
-                .and_then(|p| Protocol::from_str(p, false).ok())
-                .unwrap_or(options.proxy.protocol);
-            Ok(Joined {
-                stream: Some(stream),
-                protocol,
-                pid: status["pid"].as_u64().unwrap_or(0),
-            })
-        }
-        Err(e) => {
-            log::debug!("no status from {addr} ({e:#}); joining it anyway (--no-start)");
-            Ok(Joined {
-                stream: Some(stream),
-                protocol: options.proxy.protocol,
-                pid: 0,
-            })
-        }
-    }
+    let status = commands::status_of(options.proxy.client_port, Duration::from_secs(2))
+        .map_err(|e| log::debug!("no status from {target} ({e:#}); joining it anyway"))
+        .ok();
+    Ok(Joined {
+        stream: Some(stream),
+        protocol: status
+            .as_ref()
+            .and_then(protocol_of)
+            .unwrap_or(options.proxy.protocol),
+        pid: status.and_then(|s| s["pid"].as_u64()).unwrap_or(0),
+    })
 }
 
 /// Starts the proxy as a daemon and waits until it is ready or has failed.
 fn start(options: &Options) -> Result<()> {
     let dir = control::runtime_dir();
     control::make_private_dir(&dir)?;
-    let client_port = options.proxy.client_addr.port();
+    let client_port = options.proxy.client_port;
     let exe = std::env::current_exe().context("finding the dbgproxy executable")?;
     let mut cmd = Command::new(&exe);
     cmd.arg("--daemon");
@@ -158,7 +159,7 @@ fn start(options: &Options) -> Result<()> {
         .stderr(Stdio::piped());
     crate::logging::line(&format!(
         "dbgproxy attach: no proxy on {}; starting one{}",
-        options.connect_addr(),
+        options.target,
         if options.has_log_file {
             String::new()
         } else {

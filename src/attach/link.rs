@@ -3,11 +3,11 @@
 //! `--reconnect-timeout` has passed since the proxy went away.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+
+use super::stream::{Stream, Target};
 
 pub const PROXY: Token = Token(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -21,12 +21,12 @@ pub const SETTLE: Duration = Duration::from_secs(1);
 
 pub enum Link {
     Up(Conn),
-    Connecting { stream: TcpStream, since: Instant },
+    Connecting { stream: Stream, since: Instant },
     Away { next_try: Instant },
 }
 
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub readable: bool,
     pub writable: bool,
     pub since: Instant,
@@ -37,8 +37,8 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, now: Instant, settled: bool) -> Conn {
-        let _ = stream.set_nodelay(true);
+    pub fn new(stream: Stream, now: Instant, settled: bool) -> Conn {
+        stream.set_nodelay();
         Conn {
             stream,
             readable: true,
@@ -90,20 +90,20 @@ impl Away {
     }
 }
 
-/// Starts connecting to `addr`.
-pub fn connect(addr: SocketAddr, registry: &Registry, now: Instant) -> io::Result<Link> {
-    let mut stream = TcpStream::connect(addr)?;
+/// Starts connecting to `target`.
+pub fn connect(target: &Target, registry: &Registry, now: Instant) -> io::Result<Link> {
+    let mut stream = target.connect()?;
     registry.register(&mut stream, PROXY, Interest::READABLE | Interest::WRITABLE)?;
     Ok(Link::Connecting { stream, since: now })
 }
 
 /// Whether a connect in progress is done: `Ok(true)` connected, `Ok(false)`
 /// not yet, `Err` failed.
-pub fn connected(stream: &TcpStream, since: Instant, now: Instant) -> io::Result<bool> {
+pub fn connected(stream: &Stream, since: Instant, now: Instant) -> io::Result<bool> {
     if let Some(e) = stream.take_error()? {
         return Err(e);
     }
-    match stream.peer_addr() {
+    match stream.is_connected() {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotConnected && now < since + CONNECT_TIMEOUT => {
             Ok(false)

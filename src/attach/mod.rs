@@ -17,6 +17,7 @@ mod holder;
 mod launch;
 mod link;
 mod stdio;
+mod stream;
 
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ pub fn main(args: Vec<String>) -> u8 {
         if asked != crate::framing::Protocol::Raw && asked != joined.protocol {
             log::warn!(
                 "the proxy on {} speaks {}, not {}: bridging {}",
-                options.connect_addr(),
+                options.target,
                 joined.protocol.name(),
                 asked.name(),
                 joined.protocol.name()

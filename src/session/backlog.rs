@@ -2,6 +2,9 @@
 //! next client that connects: bounded, oldest dropped first — whole messages
 //! with a framed protocol, bytes with raw — warned once per episode, counted.
 
+use serde_json::{Map, Value};
+
+use super::{ClientId, Outbox, To};
 use crate::framing::Message;
 use crate::queue::ChunkQueue;
 
@@ -93,6 +96,22 @@ impl Backlog {
         self.lens.clear();
         self.overflowing = false;
         Some(Message::from_parts(parts))
+    }
+
+    /// Sends a joiner everything kept, leaving the backlog empty.
+    pub fn replay(&mut self, client: ClientId, out: &mut Outbox) {
+        if let Some(kept) = self.take() {
+            log::info!(
+                "client #{client}: delivering {} bytes the debugger said while no client was connected",
+                kept.len
+            );
+            out.send(To::Client(client), kept);
+        }
+    }
+
+    pub fn counters(&self, m: &mut Map<String, Value>) {
+        m.insert("backlog_bytes".into(), self.len().into());
+        m.insert("backlog_bytes_dropped".into(), self.dropped.into());
     }
 }
 

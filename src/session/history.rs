@@ -48,6 +48,16 @@ impl History {
         self.backlog.push(message);
     }
 
+    /// A message for every client: sent to all, or kept for the next one
+    /// while nobody is connected.
+    pub fn tell_all(&mut self, message: Message, nobody_here: bool, out: &mut Outbox) {
+        if nobody_here {
+            self.keep(&message);
+        } else {
+            out.send(To::All, message);
+        }
+    }
+
     /// Bytes the backlog has dropped so far.
     pub fn dropped(&self) -> u64 {
         self.backlog.dropped
@@ -58,13 +68,7 @@ impl History {
         if !std::mem::take(&mut self.earlier) {
             self.greeting.replay(client, out);
         }
-        if let Some(kept) = self.backlog.take() {
-            log::info!(
-                "client #{client}: delivering {} bytes the debugger said while no client was connected",
-                kept.len
-            );
-            out.send(To::Client(client), kept);
-        }
+        self.backlog.replay(client, out);
     }
 
     /// The debugger session ended: the next one has its own greeting.
@@ -79,8 +83,7 @@ impl History {
     }
 
     pub fn counters(&self, m: &mut serde_json::Map<String, serde_json::Value>) {
-        m.insert("backlog_bytes".into(), self.backlog.len().into());
-        m.insert("backlog_bytes_dropped".into(), self.backlog.dropped.into());
+        self.backlog.counters(m);
     }
 }
 

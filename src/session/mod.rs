@@ -12,7 +12,8 @@
 //! The loop's side of the contract:
 //! - every client gets `client_joined` once, before any of its messages, and
 //!   `client_left` once, when it leaves for any reason (including a `Close`
-//!   the session asked for); after that it is never named in an action;
+//!   the session asked for); after that it is never named in an action,
+//!   except as the one left out by `To::AllBut`, which then means all;
 //! - `To::All` and `To::AllBut` reach the clients that have joined and not
 //!   left; a message for a client that has left is dropped;
 //! - `To::Debugger` is queued for the debugger, held until one is up, and

@@ -39,13 +39,7 @@ impl Session for Passthrough {
     fn client_joined(&mut self, client: ClientId, out: &mut Outbox) {
         self.clients += 1;
         self.greeting.replay(client, out);
-        if let Some(kept) = self.backlog.take() {
-            log::info!(
-                "client #{client}: delivering {} bytes the debugger said while no client was connected",
-                kept.len
-            );
-            out.send(To::Client(client), kept);
-        }
+        self.backlog.replay(client, out);
     }
 
     fn from_client(&mut self, client: ClientId, message: Message, out: &mut Outbox) {
@@ -86,8 +80,7 @@ impl Session for Passthrough {
 
     fn counters(&self) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert("backlog_bytes".into(), self.backlog.len().into());
-        m.insert("backlog_bytes_dropped".into(), self.backlog.dropped.into());
+        self.backlog.counters(&mut m);
         if self.protocol == Protocol::V8 {
             m.insert(
                 "empty_v8_messages_dropped".into(),

@@ -4,6 +4,11 @@
 //! against what it sent: a response to a request this client never made, to
 //! one of its requests under another command, or a second answer to the same
 //! request fails the test at once (SESSIONS.md rule 1).
+//!
+//! Legacy V8 (node 6 `--debug`) has the same framing and the same `seq` /
+//! `request_seq` / `command` / `event` fields, so the same client drives it
+//! (`Dap::connect_v8`); it also takes V8's header-only `Type: connect`
+//! greeting, which a DAP client must never see.
 
 #![allow(dead_code)]
 
@@ -34,6 +39,10 @@ pub struct Dap {
     /// Check every response against what was sent (off for a client that
     /// sends bad input and takes whatever answer comes).
     strict: bool,
+    /// Legacy V8: header-only messages (the greeting) are allowed.
+    v8: bool,
+    /// Header blocks of header-only messages received and not yet taken.
+    greetings: VecDeque<String>,
 }
 
 impl Dap {
@@ -52,7 +61,34 @@ impl Dap {
             log: Vec::new(),
             eof: false,
             strict: true,
+            v8: false,
+            greetings: VecDeque::new(),
         }
+    }
+
+    /// A legacy V8 client: as a DAP one, and it takes `Type: connect`.
+    pub fn connect_v8(port: u16, name: &str) -> Dap {
+        let mut c = Dap::connect(port, name);
+        c.v8 = true;
+        c
+    }
+
+    /// Takes the next header-only message (V8's `Type: connect`), waiting
+    /// for it; returns its header lines.
+    pub fn greeting(&mut self) -> String {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Some(head) = self.greetings.pop_front() {
+                return head;
+            }
+            self.read_one(until, "a header-only message (Type: connect)");
+        }
+    }
+
+    /// Every message received so far, in order: JSON bodies, and
+    /// `[headers] …` for header-only ones.
+    pub fn log(&self) -> &[String] {
+        &self.log
     }
 
     /// A client whose responses are not checked against its requests.
@@ -88,6 +124,14 @@ impl Dap {
         let mut bytes = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
         bytes.extend_from_slice(body);
         self.stream.write_all(&bytes).expect("write to the proxy");
+    }
+
+    /// Sends `body` as it is, as request `seq` of `command` (for bad input
+    /// whose answer is still checked).
+    pub fn send_raw_request(&mut self, seq: u64, command: &str, body: &[u8]) {
+        self.sent.insert(seq, command.to_string());
+        self.next_seq = self.next_seq.max(seq + 1);
+        self.send_raw(body);
     }
 
     /// Sends a request with the next seq of this client; returns the seq.
@@ -225,8 +269,8 @@ impl Dap {
     /// (time is up, or the connection ended).
     fn try_read_one(&mut self, until: Instant) -> bool {
         loop {
-            if let Some(body) = self.split_message() {
-                self.take_message(body);
+            if let Some((head, body)) = self.split_message() {
+                self.take_message(head, body);
                 return true;
             }
             if self.eof {
@@ -253,7 +297,7 @@ impl Dap {
     }
 
     /// One message's body off the front of the buffer, if whole.
-    fn split_message(&mut self) -> Option<Vec<u8>> {
+    fn split_message(&mut self) -> Option<(String, Vec<u8>)> {
         let end = self.buf.windows(4).position(|w| w == b"\r\n\r\n")?;
         let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
         let len: usize = head
@@ -267,10 +311,15 @@ impl Dap {
         }
         let body = self.buf[start..start + len].to_vec();
         self.buf.drain(..start + len);
-        Some(body)
+        Some((head, body))
     }
 
-    fn take_message(&mut self, body: Vec<u8>) {
+    fn take_message(&mut self, head: String, body: Vec<u8>) {
+        if body.is_empty() && self.v8 {
+            self.log.push(format!("[headers] {head}"));
+            self.greetings.push_back(head);
+            return;
+        }
         let text = String::from_utf8_lossy(&body).into_owned();
         let v: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("client {}: not JSON ({e}): {text}", self.name));

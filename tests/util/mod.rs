@@ -7,7 +7,10 @@
 #![allow(dead_code)]
 
 pub mod dap;
+pub mod dbgp;
+pub mod debuggees;
 pub mod debugpy;
+pub mod mi;
 pub mod tools;
 pub mod wire;
 

@@ -45,6 +45,27 @@ pub fn python_with_debugpy() -> PathBuf {
     path
 }
 
+/// The venv's Python ($DBGPROXY_PYTHON, or .deps/venv) that can import each
+/// of `modules` (test clients written by others, such as pygdbmi).
+pub fn python_with(modules: &[&str]) -> PathBuf {
+    let path = std::env::var_os("DBGPROXY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_path(".deps/venv/bin/python"));
+    for module in modules {
+        let ok = Command::new(&path)
+            .args(["-c", &format!("import {module}")])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "no Python with {module} at {}: run .ci/deps (pip install {module} into .deps/venv)",
+            path.display()
+        );
+    }
+    path
+}
+
 /// node 6 (legacy V8 debugger): $DBGPROXY_NODE6, or where .ci/deps puts it.
 pub fn node6() -> PathBuf {
     let path = std::env::var_os("DBGPROXY_NODE6")

@@ -29,7 +29,7 @@ impl Bridge {
         }
         match &mut self.link {
             Link::Away { next_try } if now >= *next_try && self.ending.is_none() => {
-                match link::connect(self.addr, self.poll.registry(), now) {
+                match link::connect(&self.addr, self.poll.registry(), now) {
                     Ok(l) => self.link = l,
                     Err(e) => self.attempt_failed(link::describe(&e), now),
                 }

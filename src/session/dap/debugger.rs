@@ -10,6 +10,7 @@ use super::pending::{Kind, Pending};
 use super::wire::{self, Head};
 use super::{Client, Dap, Handshake, MAX_REVERSE, RESUMING, Reverse};
 use crate::framing::{Message, escape};
+use crate::session::json;
 use crate::session::{ClientId, Outbox, To};
 
 impl Dap {
@@ -21,7 +22,7 @@ impl Dap {
         if let Some(fault) = head.fault {
             return self.bad_debugger_message(&format!("malformed JSON ({fault})"), &message);
         }
-        match wire::text(frame.body(), &head.kind).as_deref() {
+        match json::text(frame.body(), &head.kind).as_deref() {
             Some("response") => self.response(&frame, &head, out),
             Some("event") => self.debugger_event(message, &frame, &head, out),
             Some("request") => self.reverse_request(message, &frame, &head, out),
@@ -44,13 +45,13 @@ impl Dap {
 
     fn response(&mut self, frame: &Frame, head: &Head, out: &mut Outbox) {
         let body = frame.body();
-        let request_seq = head.request_seq.clone().and_then(|r| wire::int(&body[r]));
+        let request_seq = json::int(body, &head.request_seq);
         let Some(p) = request_seq.and_then(|rs| self.in_flight.take(rs)) else {
             self.counts.orphan_responses_dropped += 1;
             log::debug!("dropping a response to no request in flight ({request_seq:?})");
             return;
         };
-        let success = head.success.clone().and_then(|r| wire::boolean(&body[r])) == Some(true);
+        let success = json::boolean(body, &head.success) == Some(true);
         if success && RESUMING.contains(&&*p.command) {
             self.debugger.memory.resumed();
         }
@@ -139,7 +140,7 @@ impl Dap {
     }
 
     fn debugger_event(&mut self, message: Message, frame: &Frame, head: &Head, out: &mut Outbox) {
-        let name = wire::text(frame.body(), &head.event).unwrap_or_default();
+        let name = json::text(frame.body(), &head.event).unwrap_or_default();
         log::debug!("debugger event {name}");
         let parse = || serde_json::from_slice::<Value>(frame.body()).unwrap_or_default();
         let memory = &mut self.debugger.memory;
@@ -197,10 +198,10 @@ impl Dap {
 
     fn reverse_request(&mut self, message: Message, frame: &Frame, head: &Head, out: &mut Outbox) {
         let body = frame.body();
-        let Some(seq) = head.seq.clone().and_then(|r| wire::int(&body[r])) else {
+        let Some(seq) = json::int(body, &head.seq) else {
             return self.bad_debugger_message("a request without an integer seq", &message);
         };
-        let command = wire::text(body, &head.command).unwrap_or_default();
+        let command = json::text(body, &head.command).unwrap_or_default();
         self.counts.reverse_requests += 1;
         log::debug!("debugger request {seq} {command}");
         if self.debugger.reverse.len() >= MAX_REVERSE {

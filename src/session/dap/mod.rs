@@ -8,9 +8,10 @@
 //! happens once per debugger session and later clients are answered from what
 //! it left; breakpoints are merged (`breakpoints.rs`); goodbyes are personal
 //! except the last (`goodbye.rs`); joiners are told the state they missed
-//! (`memory.rs`). The hot path reads a message's few routing fields with a
-//! small scanner (`wire.rs`) and splices numbers into the original bytes
-//! (`frame.rs`); only the few messages whose contents matter are parsed.
+//! (`memory.rs`). The hot path reads a message's few routing fields with the
+//! session layer's JSON scanner (`wire.rs`, over `session::json`) and splices
+//! numbers into the original bytes (`frame.rs`); only the few messages whose
+//! contents matter are parsed.
 
 mod breakpoints;
 mod debugger;
@@ -19,7 +20,6 @@ mod goodbye;
 mod memory;
 mod pending;
 mod requests;
-mod valid;
 mod wire;
 
 #[cfg(test)]

@@ -7,10 +7,10 @@ use serde_json::Value;
 
 use super::frame::Frame;
 use super::pending::Kind;
-use super::valid;
-use super::wire::{self, Fault, Head};
+use super::wire::{self, Head};
 use super::{Dap, Handshake, MAX_HELD_INITIALIZE, pending};
 use crate::framing::{Message, escape};
+use crate::session::json::{self, Fault};
 use crate::session::{ClientId, Outbox, To};
 
 /// A request as the session sees it.
@@ -37,12 +37,9 @@ impl Dap {
         };
         let body = frame.body();
         let head = wire::head(body);
-        let seq = head
-            .seq
-            .clone()
-            .filter(|r| wire::is_number(&body[r.clone()]));
-        let kind = wire::text(body, &head.kind);
-        let valid = valid::json(body);
+        let seq = json::number(body, &head.seq);
+        let kind = json::text(body, &head.kind);
+        let valid = json::check(body);
         match (seq.clone(), kind.as_deref()) {
             (Some(seq), Some("request")) => {
                 self.request_from(client, &frame, &head, seq, valid, out)
@@ -93,9 +90,9 @@ impl Dap {
         out: &mut Outbox,
     ) {
         let body = frame.body();
-        let command = wire::text(body, &head.command);
+        let command = json::text(body, &head.command);
         let name = command.as_deref().unwrap_or("");
-        let Some(seq) = wire::int(&body[seq_at.clone()]) else {
+        let Some(seq) = json::int(body, &Some(seq_at.clone())) else {
             let raw = serde_json::from_slice(&body[seq_at]).unwrap_or(Value::Null);
             return self.refuse_bad(client, raw, name, "seq is not an integer", out);
         };
@@ -301,7 +298,7 @@ impl Dap {
     /// the client that was asked.
     fn reverse_answer(&mut self, client: ClientId, frame: &Frame, head: &Head, out: &mut Outbox) {
         let body = frame.body();
-        let asked = head.request_seq.clone().and_then(|r| wire::int(&body[r]));
+        let asked = json::int(body, &head.request_seq);
         let mine = asked.filter(|rs| {
             self.debugger
                 .reverse

@@ -146,11 +146,7 @@ impl GdbMi {
 
     /// Sends `m` to every client, or keeps it for the next one.
     fn tell_all(&mut self, m: Message, out: &mut Outbox) {
-        if self.clients.is_empty() {
-            self.history.keep(&m);
-        } else {
-            out.send(To::All, m);
-        }
+        self.history.tell_all(m, self.clients.is_empty(), out);
     }
 
     /// The client whose command gdb is working on, if any.

@@ -8,6 +8,7 @@ use crate::session::json::{self, Until};
 use crate::session::{ClientId, Outbox, Session, To};
 
 const GONE: &str = "dbgproxy: the debugger went away";
+const LOST_EVENT: &str = r#"{"seq":0,"type":"event","event":"dbgproxyDebuggerLost","body":{"reason":"dbgproxy: the debugger went away; the next one announces itself with Type: connect"}}"#;
 
 impl V8 {
     /// A client's message that is not a request V8 should see.
@@ -182,13 +183,19 @@ impl Session for V8 {
     }
 
     fn debugger_lost(&mut self, out: &mut Outbox) {
-        // A V8 client has no event for this: its requests fail, and the
-        // next V8's `Type: connect` reaches it live.
+        // The V8 protocol has no event for this: requests in flight fail,
+        // then every client hears a `dbgproxyDebuggerLost` event (clients
+        // ignore events they do not know; one that knows learns it at once
+        // rather than when the next V8's `Type: connect` reaches it live).
         for p in std::mem::take(&mut self.pending).into_values() {
             if let From::Client { id, here: true } = p.from {
                 self.respond(id, &p.seq, &p.command, Some(GONE), out);
             }
         }
+        out.send(
+            To::All,
+            super::framed(vec![crate::queue::Chunk::copy_from(LOST_EVENT.as_bytes())]),
+        );
         self.stopped = false;
         self.last_break = None;
         self.breakpoints.clear();

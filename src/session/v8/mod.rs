@@ -138,11 +138,7 @@ impl V8 {
 
     /// Sends `m` to every client, or keeps it for the next one.
     fn tell_all(&mut self, m: Message, out: &mut Outbox) {
-        if self.clients.is_empty() {
-            self.history.keep(&m);
-        } else {
-            out.send(To::All, m);
-        }
+        self.history.tell_all(m, self.clients.is_empty(), out);
     }
 
     /// A response of the proxy's own to one of `client`'s requests.

@@ -1,0 +1,398 @@
+//! The client table: the listener, every connected client, and the rules of
+//! fan-out — who gets a message, what happens when a client falls behind,
+//! and how much unfinished input all clients together may hold.
+//!
+//! A client that falls more than `--client-buffer` behind is not dropped at
+//! once: the debugger is made to wait (the loop stops reading it while
+//! `holding()`), and the client is dropped only when it takes nothing for
+//! `--stall-timeout`, or stays behind for ten times that. A message always
+//! goes to a client whose queue is empty, whatever its size, so one large
+//! message can never be lost for want of room.
+//!
+//! Clients enter and leave the shared session through `take_joined` and
+//! `take_left`, which the loop hands to the session layer. Fan-out and the
+//! slow-client rule are in `clients/deliver.rs`. Who may enter at all is
+//! decided when a client is accepted (`clients/admit.rs`): a refused
+//! client never joins, and one asked for the token joins only once it has
+//! sent it.
+
+mod admit;
+mod deliver;
+
+use std::collections::HashMap;
+use std::io;
+use std::time::{Duration, Instant};
+
+use mio::{Registry, Token};
+use slab::Slab;
+
+use crate::accept::{Acceptor, Listener};
+use crate::access::{self, Lookup, Policy, RefusalLog};
+use crate::client::{self, Client, Input};
+use crate::config::Config;
+use crate::framing::{Message, Protocol};
+use crate::queue::Chunk;
+use crate::session::ClientId;
+
+/// Client tokens start here; below are the proxy's, the backends', the
+/// control socket's and the client listeners' own (`accept::FIRST_LISTENER`).
+pub const FIRST_CLIENT: usize = 32;
+/// A client behind by more than `--client-buffer` is given at most this many
+/// stall timeouts in all, however steadily it reads.
+const SLOW_FACTOR: u32 = 10;
+
+#[derive(Default, Debug)]
+pub struct Counters {
+    pub served: u64,
+    pub refused: u64,
+    pub dropped_slow: u64,
+    pub dropped_bad_framing: u64,
+    pub dropped_input_cap: u64,
+    /// Times the debugger was made to wait for a client that fell behind.
+    pub debugger_waits: u64,
+}
+
+/// What reading one client gave the loop.
+pub enum Read {
+    /// More may be there.
+    More,
+    /// Nothing more this turn (would block, ended, or failed).
+    Done,
+}
+
+pub struct Clients {
+    pub acceptor: Acceptor,
+    table: Slab<Client>,
+    ids: HashMap<ClientId, usize>,
+    next_id: u64,
+    /// Clients whose readiness is not drained yet (may hold stale keys).
+    readable: Vec<usize>,
+    /// Clients with output queued since their last flush.
+    dirty: Vec<usize>,
+    joined: Vec<ClientId>,
+    left: Vec<ClientId>,
+    /// Clients more than `client_buffer` behind.
+    behind: usize,
+    /// Bytes of unfinished messages held for all clients.
+    input_held: usize,
+    protocol: Protocol,
+    max_clients: usize,
+    client_buffer: usize,
+    stall_timeout: Duration,
+    max_client_message: usize,
+    input_total: usize,
+    pub counters: Counters,
+    /// Refusals by reason (`status`).
+    pub refusals: access::Counters,
+    policy: Policy,
+    /// `None` when no TCP peer needs looking up (`--allow-users any`).
+    lookup: Option<Lookup>,
+    refusal_log: RefusalLog,
+    /// Clients in the table still asked for the token (not in the session).
+    waiting: usize,
+}
+
+impl Clients {
+    pub fn new(listeners: Vec<Listener>, registry: &Registry, config: &Config) -> io::Result<Self> {
+        let lookup = config.access.needs_lookup().then(Lookup::new);
+        if let Some(lookup) = &lookup {
+            log::debug!("identifying local TCP clients by {}", lookup.method());
+        }
+        Ok(Clients {
+            acceptor: Acceptor::new(listeners, registry)?,
+            table: Slab::new(),
+            ids: HashMap::new(),
+            next_id: 1,
+            readable: Vec::new(),
+            dirty: Vec::new(),
+            joined: Vec::new(),
+            left: Vec::new(),
+            behind: 0,
+            input_held: 0,
+            protocol: config.protocol,
+            max_clients: config.max_clients,
+            client_buffer: config.client_buffer,
+            stall_timeout: config.stall_timeout,
+            max_client_message: config.max_client_message,
+            input_total: config.client_input_total,
+            counters: Counters::default(),
+            refusals: access::Counters::default(),
+            policy: config.access.clone(),
+            lookup,
+            refusal_log: RefusalLog::new(),
+            waiting: 0,
+        })
+    }
+
+    /// Clients in the session (not those still asked for the token).
+    pub fn len(&self) -> usize {
+        self.table.len() - self.waiting
+    }
+
+    /// No connection at all, admitted or not.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Every connection, including those still asked for the token.
+    pub fn iter(&self) -> impl Iterator<Item = &Client> {
+        self.table.iter().map(|(_, c)| c)
+    }
+
+    /// The slab key behind a client token, if it is one of ours.
+    pub fn key_of(&self, token: Token) -> Option<usize> {
+        let key = token.0.checked_sub(FIRST_CLIENT)?;
+        self.table.contains(key).then_some(key)
+    }
+
+    /// Whether the debugger must wait: some client is too far behind.
+    pub fn holding(&self) -> bool {
+        self.behind > 0
+    }
+
+    pub fn take_joined(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.joined)
+    }
+
+    pub fn take_left(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.left)
+    }
+
+    pub fn has_left(&self) -> bool {
+        !self.left.is_empty()
+    }
+
+    // ----- reading -----
+
+    /// The clients whose readiness is not drained yet, for this turn.
+    pub fn take_readable(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.readable)
+    }
+
+    pub fn has_readable(&self) -> bool {
+        !self.readable.is_empty()
+    }
+
+    /// Marks a client readable after a readiness event.
+    pub fn set_readable(&mut self, key: usize) {
+        if let Some(client) = self.table.get_mut(key)
+            && !client.readable
+        {
+            client.readable = true;
+            self.readable.push(key);
+        }
+    }
+
+    /// Keeps `key` for the next turn if its readiness is not drained.
+    pub fn still_readable(&mut self, key: usize) {
+        if self.table.get(key).is_some_and(|c| c.readable) {
+            self.readable.push(key);
+        }
+    }
+
+    /// Reads `key` once; appends the whole messages it completed, with the
+    /// client's id. While `ignore` (shutting down), what is read is dropped.
+    pub fn read(
+        &mut self,
+        key: usize,
+        buf: &mut [u8],
+        messages: &mut Vec<Message>,
+        ignore: bool,
+        registry: &Registry,
+    ) -> (Option<ClientId>, Read) {
+        let Some(client) = self.table.get_mut(key) else {
+            return (None, Read::Done);
+        };
+        if client.is_waiting() {
+            return self.read_handshake(key, buf, registry);
+        }
+        if let Some(held) = client.held.take() {
+            // What followed the token line, now that the client has joined.
+            let id = client.id;
+            if ignore || !client.is_open() {
+                return (Some(id), Read::More);
+            }
+            return self.feed(key, held, messages, registry);
+        }
+        if !client.readable {
+            return (None, Read::Done);
+        }
+        let id = client.id;
+        match client.read(buf) {
+            Input::Data(n) if ignore || !client.is_open() => {
+                log::trace!("{}: {n} bytes ignored", client.name());
+                (Some(id), Read::More)
+            }
+            Input::Data(n) => {
+                log::trace!("{}: {n} bytes for the debugger", client.name());
+                self.feed(key, Chunk::copy_from(&buf[..n]), messages, registry)
+            }
+            Input::WouldBlock => {
+                client.readable = false;
+                (Some(id), Read::Done)
+            }
+            Input::Eof => {
+                client.readable = false;
+                if client.out.is_empty() {
+                    self.drop_client(key, "it closed the connection", log::Level::Info, registry);
+                } else {
+                    // Half-closed: it still gets what is queued, then the end.
+                    self.leave(key);
+                    self.dirty.push(key);
+                }
+                (Some(id), Read::Done)
+            }
+            Input::Failed(e) => {
+                client.readable = false;
+                self.drop_client(
+                    key,
+                    &format!("read failed: {e}"),
+                    log::Level::Info,
+                    registry,
+                );
+                (Some(id), Read::Done)
+            }
+        }
+    }
+
+    /// Cuts a client's input into whole messages for the debugger.
+    fn feed(
+        &mut self,
+        key: usize,
+        chunk: Chunk,
+        messages: &mut Vec<Message>,
+        registry: &Registry,
+    ) -> (Option<ClientId>, Read) {
+        let Some(client) = self.table.get_mut(key) else {
+            return (None, Read::Done);
+        };
+        let id = client.id;
+        let held = client.input.pending();
+        let fed = client.input.feed(chunk, |m| messages.push(m));
+        let now_held = client.input.pending();
+        self.input_held = self.input_held.saturating_sub(held) + now_held;
+        if let Err(bad) = fed {
+            client.readable = false;
+            self.counters.dropped_bad_framing += 1;
+            self.drop_client(
+                key,
+                &format!("bad framing: {bad}"),
+                log::Level::Warn,
+                registry,
+            );
+            return (Some(id), Read::Done);
+        }
+        if self.input_held > self.input_total {
+            self.drop_largest_input(registry);
+        }
+        (Some(id), Read::More)
+    }
+
+    /// All clients together hold more unfinished input than allowed: the one
+    /// holding the most goes.
+    fn drop_largest_input(&mut self, registry: &Registry) {
+        let largest = self
+            .table
+            .iter()
+            .max_by_key(|(_, c)| c.input.pending())
+            .map(|(k, c)| (k, c.input.pending()));
+        if let Some((key, held)) = largest {
+            self.counters.dropped_input_cap += 1;
+            let why = format!(
+                "holds {held} bytes of an unfinished message while all clients together hold over {} (--client-input-total)",
+                self.input_total
+            );
+            self.drop_client(key, &why, log::Level::Warn, registry);
+        }
+    }
+
+    // ----- leaving -----
+
+    /// The session asked to close `id` once its queue is written.
+    pub fn close(&mut self, id: ClientId, why: &str, registry: &Registry) {
+        let Some(&key) = self.ids.get(&id) else {
+            return;
+        };
+        let Some(client) = self.table.get(key) else {
+            return;
+        };
+        log::debug!("{}: closing: {why}", client.name());
+        if client.out.is_empty() {
+            self.drop_client(key, why, log::Level::Info, registry);
+        } else {
+            self.leave(key);
+            self.dirty.push(key);
+        }
+    }
+
+    /// Takes `key` out of the session: nothing new is queued for it.
+    fn leave(&mut self, key: usize) {
+        if let Some(client) = self.table.get_mut(key)
+            && client.is_open()
+        {
+            client.state = client::State::Closing;
+            self.left.push(client.id);
+        }
+    }
+
+    pub fn drop_client(&mut self, key: usize, why: &str, level: log::Level, registry: &Registry) {
+        self.leave(key);
+        let Some(client) = self.table.try_remove(key) else {
+            return;
+        };
+        self.ids.remove(&client.id);
+        if client.is_waiting() {
+            self.waiting -= 1;
+        }
+        if client.behind_since.is_some() {
+            self.behind -= 1;
+        }
+        let held = client.input.pending();
+        self.input_held = self.input_held.saturating_sub(held);
+        if held > 0 {
+            log::debug!(
+                "{}: dropping {held} bytes of an incomplete message, never forwarded",
+                client.name()
+            );
+        }
+        log::log!(
+            level,
+            "{} left after {}s: {why} ({} bytes in, {} out, {} connected)",
+            client.name(),
+            client.since.elapsed().as_secs(),
+            client.bytes_in,
+            client.bytes_out,
+            self.table.len()
+        );
+        client.close(registry);
+    }
+
+    /// Every client: deliver what is queued, then close (shutdown, or
+    /// `--hangup-clients` when the debugger goes).
+    pub fn close_all(&mut self, registry: &Registry, now: Instant) {
+        self.drop_waiting(registry);
+        let keys: Vec<usize> = self.table.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.leave(key);
+            self.flush(key, registry, now);
+        }
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.table.iter().map(|(_, c)| c.out.len()).sum()
+    }
+
+    pub fn close_now(&mut self, registry: &Registry) {
+        for (_, client) in std::mem::take(&mut self.table) {
+            client.close(registry);
+        }
+        self.ids.clear();
+        self.waiting = 0;
+    }
+
+    pub fn on_timer(&mut self, registry: &Registry, now: Instant) {
+        self.acceptor.on_timer(registry, now);
+        self.drop_stalled(registry, now);
+        self.expire_waiting(registry, now);
+    }
+}

@@ -1,0 +1,192 @@
+//! What the fuzz targets check, as plain functions, so that the corpus they
+//! grow is replayed by `cargo test` (tests/fuzz_corpus.rs) without a fuzzer
+//! or a nightly toolchain. Not part of the proxy's behaviour.
+//!
+//! - `framing`: the same bytes fed whole and fed in two pieces give the same
+//!   messages (or the same error), never a panic, never more held than the
+//!   bounds allow.
+//! - `session`: a script of joins, leaves, client and debugger messages and
+//!   debugger comings and goings, played into a session module, never panics,
+//!   never names a client that is not there, and never answers one input with
+//!   an unbounded burst.
+
+use std::collections::BTreeSet;
+
+use crate::config::Mode;
+use crate::framing::{Assembler, Direction, MAX_HEADERS, Message, Protocol};
+use crate::queue::Chunk;
+use crate::session::{self, Action, ClientId, LastGoodbye, Outbox, Settings, To};
+
+const MAX_MESSAGE: usize = 4096;
+
+fn assemble(protocol: Protocol, dir: Direction, pieces: &[&[u8]]) -> (Vec<Vec<u8>>, bool) {
+    let mut a = Assembler::new(protocol, dir, MAX_MESSAGE);
+    let mut out = Vec::new();
+    for p in pieces {
+        if a.feed(Chunk::copy_from(p), |m| out.push(m.to_vec()))
+            .is_err()
+        {
+            return (out, true);
+        }
+        assert!(a.pending() <= MAX_MESSAGE + MAX_HEADERS);
+    }
+    (out, false)
+}
+
+/// The first byte says where to cut the rest in two.
+pub fn framing(protocol: Protocol, dir: Direction, data: &[u8]) {
+    let Some((&cut, rest)) = data.split_first() else {
+        return;
+    };
+    let cut = (cut as usize).min(rest.len());
+    let whole = assemble(protocol, dir, &[rest]);
+    let split = assemble(protocol, dir, &[&rest[..cut], &rest[cut..]]);
+    assert_eq!(whole, split, "chunking changed the messages");
+    for m in &whole.0 {
+        assert!(m.len() <= MAX_MESSAGE + MAX_HEADERS + 32);
+    }
+}
+
+/// Wraps a payload in `protocol`'s framing, as the assembler would hand it
+/// over: the session layer only ever sees whole, well-framed messages.
+fn frame(protocol: Protocol, dir: Direction, payload: &[u8]) -> Message {
+    let mut bytes = Vec::with_capacity(payload.len() + 32);
+    match (protocol, dir) {
+        (Protocol::Dap | Protocol::V8, _) => {
+            bytes
+                .extend_from_slice(format!("Content-Length: {}\r\n\r\n", payload.len()).as_bytes());
+            bytes.extend_from_slice(payload);
+        }
+        (Protocol::Dbgp, Direction::FromDebugger) => {
+            let payload: Vec<u8> = payload.iter().copied().filter(|&b| b != 0).collect();
+            bytes.extend_from_slice(format!("{}\0", payload.len()).as_bytes());
+            bytes.extend_from_slice(&payload);
+            bytes.push(0);
+        }
+        (Protocol::Dbgp, Direction::ToDebugger) => {
+            bytes.extend(payload.iter().copied().filter(|&b| b != 0));
+            bytes.push(0);
+        }
+        (Protocol::GdbMi | Protocol::Raw, _) => {
+            bytes.extend(payload.iter().copied().filter(|&b| b != b'\n'));
+            bytes.push(b'\n');
+        }
+    }
+    let mut message = Message::from_bytes(&bytes);
+    message.prompt = protocol == Protocol::GdbMi && bytes.starts_with(b"(gdb)");
+    message.empty_body = matches!(protocol, Protocol::Dap | Protocol::V8) && payload.is_empty();
+    message
+}
+
+/// Plays the script in `data` into a session: the first byte picks the
+/// protocol and settings, then each step is an opcode byte, a two-byte
+/// little-endian length and that many bytes of payload.
+pub fn session(data: &[u8]) {
+    let Some((&setup, mut script)) = data.split_first() else {
+        return;
+    };
+    let protocol =
+        [Protocol::Dap, Protocol::V8, Protocol::Dbgp, Protocol::GdbMi][setup as usize % 4];
+    let settings = Settings {
+        protocol,
+        mode: if setup & 4 == 0 {
+            Mode::Persistent
+        } else {
+            Mode::Session
+        },
+        last_goodbye: if setup & 8 == 0 {
+            LastGoodbye::Keep
+        } else {
+            LastGoodbye::Forward
+        },
+        backlog_bytes: 1 << 16,
+        passthrough: false,
+    };
+    let mut s = session::new(&settings);
+    let mut out = Outbox::default();
+    let mut present: BTreeSet<ClientId> = BTreeSet::new();
+    let mut next: ClientId = 1;
+    let mut up = false;
+    while let [op, lo, hi, rest @ ..] = script {
+        let len = (u16::from_le_bytes([*lo, *hi]) as usize).min(rest.len());
+        let (payload, tail) = rest.split_at(len);
+        script = tail;
+        let nth = |k: u8| {
+            present
+                .iter()
+                .nth(k as usize % present.len().max(1))
+                .copied()
+        };
+        match op % 8 {
+            0 => {
+                s.client_joined(next, &mut out);
+                present.insert(next);
+                next += 1;
+            }
+            1 => {
+                if let Some(c) = nth(op / 8) {
+                    present.remove(&c);
+                    s.client_left(c, &mut out);
+                }
+            }
+            2..=4 => {
+                if let Some(c) = nth(op / 8) {
+                    s.from_client(c, frame(protocol, Direction::ToDebugger, payload), &mut out);
+                }
+            }
+            5 | 6 => {
+                if up {
+                    s.from_debugger(frame(protocol, Direction::FromDebugger, payload), &mut out);
+                }
+            }
+            _ => {
+                if up {
+                    s.debugger_lost(&mut out);
+                } else {
+                    s.debugger_up(&mut out);
+                }
+                up = !up;
+            }
+        }
+        check(&mut out, &mut present, &mut *s);
+        for c in &present {
+            let _ = s.client_status(*c);
+        }
+        let _ = s.counters();
+    }
+}
+
+/// The loop's side of the contract, checked on every action.
+fn check(out: &mut Outbox, present: &mut BTreeSet<ClientId>, s: &mut dyn session::Session) {
+    let mut rounds = 0;
+    while !out.is_empty() {
+        rounds += 1;
+        assert!(rounds < 64, "a session keeps answering its own actions");
+        assert!(
+            out.actions().len() < 10_000,
+            "an unbounded burst of actions"
+        );
+        let mut closed = Vec::new();
+        for action in out.drain() {
+            match action {
+                Action::Send(To::Client(c), _) | Action::Close(c, _) => {
+                    assert!(
+                        present.contains(&c),
+                        "action for client #{c}, who is not there: {action:?}"
+                    );
+                    if let Action::Close(c, _) = action {
+                        closed.push(c);
+                    }
+                }
+                // "All but a client that has left" is all: well defined.
+                Action::Send(To::All | To::AllBut(_) | To::Debugger, _) => {}
+            }
+        }
+        // The loop tells the session of a client it closed.
+        for c in closed {
+            if present.remove(&c) {
+                s.client_left(c, out);
+            }
+        }
+    }
+}

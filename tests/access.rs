@@ -1,0 +1,785 @@
+//! Who reaches the debugger, against the real binary: another uid refused
+//! over TCP and over a Unix socket, and let in with `--allow-users`; the
+//! token right, wrong, absent and slow; a listener beyond loopback without a
+//! token refused at start; Unix sockets with `--daemon` and `status`.
+//!
+//! The other-uid tests run a client as uid 65534 (`setpriv`), which needs
+//! root: without it they print why and return (CI runs as root). That client
+//! is this test binary itself, running its `helper_client_of_another_user`
+//! "test" with the target in its environment.
+
+mod util;
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use util::tools::{TempDir, on_path};
+use util::*;
+
+const NOBODY: u32 = 65534;
+const TOKEN: &str = "t0ken-for-the-tests-0123456789";
+
+fn me() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Whether this test can run a client as another uid; says why not otherwise.
+fn root_or_skip(test: &str) -> bool {
+    if me() == 0 {
+        return true;
+    }
+    eprintln!(
+        "SKIPPED {test}: running a client as another uid (setpriv) needs root; CI runs as root"
+    );
+    false
+}
+
+// ----- the other user's client -----
+
+/// Not a test by itself: the client `as_nobody` runs as uid 65534. It
+/// connects to `DBGPROXY_HELPER_TARGET` (`HOST:PORT` or `unix:PATH`), sends
+/// `DBGPROXY_HELPER_SEND`, reads until `DBGPROXY_HELPER_WANT` bytes, the end
+/// or 10 s, and prints one `HELPER …` line saying what came.
+#[test]
+fn helper_client_of_another_user() {
+    let Ok(target) = std::env::var("DBGPROXY_HELPER_TARGET") else {
+        return;
+    };
+    let send = std::env::var("DBGPROXY_HELPER_SEND").unwrap_or_default();
+    let want: usize = std::env::var("DBGPROXY_HELPER_WANT")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0);
+    let timeout = Some(Duration::from_secs(10));
+    let (mut reader, mut writer): (Box<dyn Read>, Box<dyn Write>) =
+        match target.strip_prefix("unix:") {
+            Some(path) => {
+                let s = UnixStream::connect(path).expect("helper: connect");
+                s.set_read_timeout(timeout).unwrap();
+                (Box::new(s.try_clone().unwrap()), Box::new(s))
+            }
+            None => {
+                let s = TcpStream::connect(&target).expect("helper: connect");
+                s.set_read_timeout(timeout).unwrap();
+                (Box::new(s.try_clone().unwrap()), Box::new(s))
+            }
+        };
+    // A refused client may be closed before it writes: that is an answer too.
+    let _ = writer.write_all(send.as_bytes());
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    let end = loop {
+        if want > 0 && got.len() >= want {
+            break "enough";
+        }
+        match reader.read(&mut buf) {
+            Ok(0) => break "eof",
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break "eof",
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break "timeout",
+            Err(_) => break "error",
+        }
+    };
+    println!(
+        "HELPER uid={} end={end} got={}",
+        me(),
+        String::from_utf8_lossy(&got)
+    );
+}
+
+/// This test binary where uid 65534 can run it: in place if every directory
+/// above it lets others in, else a copy in a scratch directory.
+fn helper_binary(scratch: &TempDir) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let reachable = exe
+        .ancestors()
+        .all(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
+    if reachable {
+        return exe;
+    }
+    std::fs::set_permissions(&scratch.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = scratch.0.join("helper");
+    std::fs::copy(&exe, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
+/// A client running as uid 65534; `finish` says what it got.
+struct OtherUser(Child);
+
+fn as_nobody(scratch: &TempDir, target: &str, send: &str, want: usize) -> OtherUser {
+    let child = Command::new(on_path("setpriv", "util-linux"))
+        .args([
+            format!("--reuid={NOBODY}"),
+            format!("--regid={NOBODY}"),
+            "--clear-groups".into(),
+        ])
+        .arg(helper_binary(scratch))
+        .args([
+            "--exact",
+            "helper_client_of_another_user",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("DBGPROXY_HELPER_TARGET", target)
+        .env("DBGPROXY_HELPER_SEND", send)
+        .env("DBGPROXY_HELPER_WANT", want.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the other user's client");
+    OtherUser(child)
+}
+
+impl OtherUser {
+    /// `(end, got)`: how its reading ended ("eof", "enough", "timeout") and what came.
+    fn finish(self) -> (String, String) {
+        let out = self.0.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find_map(|l| l.split_once("HELPER ").map(|(_, rest)| rest))
+            .unwrap_or_else(|| {
+                panic!(
+                    "the other user's client said nothing:\n{text}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        assert!(
+            line.starts_with(&format!("uid={NOBODY} ")),
+            "not run as {NOBODY}: {line}"
+        );
+        let rest = line.split_once(" end=").unwrap().1;
+        let (end, got) = rest.split_once(" got=").unwrap();
+        (end.to_string(), got.to_string())
+    }
+}
+
+// ----- small helpers -----
+
+fn proxy_in(runtime: &Path, args: &[&str]) -> Proxy {
+    let mut cmd = Proxy::command();
+    cmd.args(args).env("XDG_RUNTIME_DIR", runtime);
+    Proxy::spawn(cmd)
+}
+
+fn dbgproxy(runtime: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", runtime)
+        .output()
+        .expect("run dbgproxy")
+}
+
+fn status(runtime: &Path, port: u16) -> Value {
+    let out = dbgproxy(runtime, &["status", "--port", &port.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("status prints one JSON object")
+}
+
+fn token_file(dir: &TempDir, mode: u32) -> PathBuf {
+    let path = dir.write("token", &format!("{TOKEN}\n"));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// The log lines about refused clients.
+fn refusals(proxy: &Proxy) -> Vec<String> {
+    proxy
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("refusing client"))
+        .map(String::from)
+        .collect()
+}
+
+/// Nothing more has reached the debugger: a client of ours is the next to speak.
+fn debugger_hears_only(conn: &mut TcpStream, client: &mut impl Write, what: &[u8]) {
+    client.write_all(what).unwrap();
+    assert_eq!(
+        read_n(conn, what.len()),
+        what,
+        "something else reached the debugger first"
+    );
+    conn.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut extra = [0u8; 64];
+    match conn.read(&mut extra) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("unexpected bytes at the debugger: {other:?} {extra:?}"),
+    }
+    conn.set_read_timeout(Some(DEADLINE)).unwrap();
+}
+
+/// Reads what a refused client is told, to the end (a reset counts as the end).
+fn told(stream: &mut impl Read) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("reading the refusal: {e} after {got:?}"),
+        }
+    }
+    String::from_utf8(got).unwrap()
+}
+
+// ----- another uid -----
+
+#[test]
+fn another_uid_is_refused_over_tcp_and_nothing_reaches_the_debugger() {
+    if !root_or_skip("another_uid_is_refused_over_tcp…") {
+        return;
+    }
+    let scratch = TempDir::new("uid-tcp");
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = proxy_in(&scratch.0, &["--port", &port.to_string()]);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+
+    let target = format!("127.0.0.1:{}", port + 1);
+    let (end, got) = as_nobody(&scratch, &target, "print(secrets)\n", 1).finish();
+    assert_eq!((end.as_str(), got.as_str()), ("eof", ""), "closed at once");
+    proxy.wait_log("refusing client");
+    let lines = refusals(&proxy);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("WARN")
+            && lines[0].contains("uid 65534")
+            && lines[0].contains("--allow-users 65534"),
+        "{}",
+        lines[0]
+    );
+    let mut mine = Client::connect(port + 1);
+    debugger_hears_only(&mut conn, &mut mine.stream, b"mine");
+    let s = status(&scratch.0, port);
+    assert_eq!(s["counters"]["refused_other_uid"], 1, "{s}");
+    assert_eq!(s["clients"].as_array().unwrap().len(), 1, "{s}");
+    assert_eq!(s["clients"][0]["uid"], me(), "{s}");
+    assert_eq!(s["clients"][0]["admitted_by"], "uid", "{s}");
+}
+
+#[test]
+fn another_uid_is_let_in_with_allow_users_by_uid_name_or_any() {
+    if !root_or_skip("another_uid_is_let_in_with_allow_users…") {
+        return;
+    }
+    for allow in ["65534", "nobody", "any"] {
+        let scratch = TempDir::new("uid-allow");
+        let port = free_port_pair();
+        let debugger = FakeDebugger::listen(port);
+        let mut proxy = proxy_in(
+            &scratch.0,
+            &["--port", &port.to_string(), "--allow-users", allow],
+        );
+        let mut conn = debugger.accept();
+        proxy.wait_ready();
+        let target = format!("127.0.0.1:{}", port + 1);
+        let nobody = as_nobody(&scratch, &target, "from nobody", 6);
+        assert_eq!(
+            read_n(&mut conn, 11),
+            b"from nobody",
+            "--allow-users {allow}"
+        );
+        let s = status(&scratch.0, port);
+        let row = &s["clients"][0];
+        if allow == "any" {
+            // Not looked up at all.
+            assert!(row["uid"].is_null(), "{s}");
+            assert_eq!(row["admitted_by"], "--allow-users any");
+        } else {
+            assert_eq!(row["uid"], NOBODY, "{s}");
+            assert_eq!(row["admitted_by"], "uid");
+        }
+        conn.write_all(b"answer").unwrap();
+        let (end, got) = nobody.finish();
+        assert_eq!((end.as_str(), got.as_str()), ("enough", "answer"));
+        assert!(refusals(&proxy).is_empty());
+    }
+}
+
+/// The socket is 0600, so another uid cannot even connect, unless someone
+/// loosens the mode (an admin, `SocketMode=` in a unit): then `SO_PEERCRED`
+/// still refuses it. The test loosens it with chmod to get that far.
+#[test]
+fn another_uid_over_a_unix_socket_is_refused_unless_allowed() {
+    if !root_or_skip("another_uid_over_a_unix_socket…") {
+        return;
+    }
+    for allow in [None, Some("65534")] {
+        let scratch = TempDir::new("uid-unix");
+        std::fs::set_permissions(&scratch.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sock = scratch.0.join("c.sock");
+        let port = free_port_pair();
+        let debugger = FakeDebugger::listen(port);
+        let mut args = vec![
+            "--port".to_string(),
+            port.to_string(),
+            "--listen".into(),
+            format!("unix:{}", sock.display()),
+        ];
+        if let Some(uid) = allow {
+            args.extend(["--allow-users".into(), uid.into()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut proxy = proxy_in(&scratch.0, &args);
+        let mut conn = debugger.accept();
+        proxy.wait_ready();
+        let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let target = format!("unix:{}", sock.display());
+        match allow {
+            None => {
+                let (end, got) = as_nobody(&scratch, &target, "print(secrets)\n", 1).finish();
+                assert_eq!((end.as_str(), got.as_str()), ("eof", ""));
+                proxy.wait_log("refusing client");
+                let lines = refusals(&proxy);
+                assert!(
+                    lines.len() == 1
+                        && lines[0].contains("unix:uid=65534")
+                        && lines[0].contains("--allow-users 65534"),
+                    "{lines:?}"
+                );
+                let mut mine = UnixStream::connect(&sock).unwrap();
+                debugger_hears_only(&mut conn, &mut mine, b"mine");
+            }
+            Some(_) => {
+                let nobody = as_nobody(&scratch, &target, "from nobody", 6);
+                assert_eq!(read_n(&mut conn, 11), b"from nobody");
+                conn.write_all(b"answer").unwrap();
+                let (end, got) = nobody.finish();
+                assert_eq!((end.as_str(), got.as_str()), ("enough", "answer"));
+            }
+        }
+    }
+}
+
+/// Beyond loopback, a local user of another uid may still come in with the
+/// token (the uid rule lets the owner in without one).
+#[test]
+fn another_uid_with_the_token_is_let_in_on_an_exposed_listener() {
+    if !root_or_skip("another_uid_with_the_token…") {
+        return;
+    }
+    let scratch = TempDir::new("uid-token");
+    let token = token_file(&scratch, 0o600);
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = proxy_in(
+        &scratch.0,
+        &[
+            "--port",
+            &port.to_string(),
+            "--listen",
+            "0.0.0.0",
+            "--token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    let target = format!("127.0.0.1:{}", port + 1);
+    // The owner's unmodified IDE: no token needed.
+    let mut mine = Client::connect(port + 1);
+    mine.send(b"mine");
+    assert_eq!(read_n(&mut conn, 4), b"mine");
+    // Another uid without it: asked, refused.
+    let (end, got) = as_nobody(&scratch, &target, "print(secrets)\n", 1000).finish();
+    assert_eq!(end, "eof");
+    assert!(
+        got.starts_with("dbgproxy: access refused: send `dbgproxy-token"),
+        "{got}"
+    );
+    // With it: in.
+    let line = format!("dbgproxy-token {TOKEN}\nfrom nobody");
+    let nobody = as_nobody(&scratch, &target, &line, 6);
+    assert_eq!(read_n(&mut conn, 11), b"from nobody");
+    let s = status(&scratch.0, port);
+    let row = s["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["uid"] == NOBODY)
+        .cloned()
+        .unwrap_or_else(|| panic!("{s}"));
+    assert_eq!(row["admitted_by"], "token");
+    assert_eq!(s["counters"]["refused_no_token"], 1, "{s}");
+    assert_eq!(s["counters"]["admitted_by_token"], 1, "{s}");
+    conn.write_all(b"answer").unwrap();
+    assert_eq!(nobody.finish(), ("enough".into(), "answer".into()));
+}
+
+// ----- the token -----
+
+/// A proxy that asks every client for the token (`--allow-users none`),
+/// so that the test's own clients exercise the handshake.
+fn token_proxy(scratch: &TempDir, port: u16, extra: &[&str]) -> (Proxy, TcpStream) {
+    let token = token_file(scratch, 0o600);
+    let debugger = FakeDebugger::listen(port);
+    let port = port.to_string();
+    let mut args = vec![
+        "--port",
+        &port,
+        "--allow-users",
+        "none",
+        "--token-file",
+        token.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut proxy = proxy_in(&scratch.0, &args);
+    let conn = debugger.accept();
+    proxy.wait_ready();
+    (proxy, conn)
+}
+
+#[test]
+fn the_right_token_lets_a_client_in_and_is_never_forwarded() {
+    let scratch = TempDir::new("token-right");
+    let port = free_port_pair();
+    let (proxy, mut conn) = token_proxy(&scratch, port, &[]);
+    // A tool: the line and its first bytes in one write.
+    let mut tool = Client::connect(port + 1);
+    tool.send(format!("dbgproxy-token {TOKEN}\nhello").as_bytes());
+    assert_eq!(read_n(&mut conn, 5), b"hello", "only what follows the line");
+    // Someone at nc: typed in pieces, with \r\n.
+    let mut typed = Client::connect(port + 1);
+    for piece in ["dbgproxy-tok", "en  ", TOKEN, "\r", "\n"] {
+        typed.send(piece.as_bytes());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    debugger_hears_only(&mut conn, &mut typed.stream, b"typed");
+    // Both get the debugger's output, and nothing else first.
+    conn.write_all(b"welcome").unwrap();
+    assert_eq!(tool.read_n(7), b"welcome");
+    assert_eq!(typed.read_n(7), b"welcome");
+    let s = status(&scratch.0, port);
+    let rows = s["clients"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{s}");
+    for row in rows {
+        assert_eq!(row["admitted_by"], "token", "{s}");
+        assert_eq!(row["uid"], me(), "{s}");
+    }
+    assert_eq!(s["counters"]["admitted_by_token"], 2);
+    assert_eq!(s["access"]["token"], true);
+    assert!(refusals(&proxy).is_empty(), "{:?}", refusals(&proxy));
+}
+
+#[test]
+fn a_wrong_or_absent_token_is_refused_with_one_line_and_nothing_forwarded() {
+    let scratch = TempDir::new("token-wrong");
+    let port = free_port_pair();
+    let (mut proxy, mut conn) = token_proxy(&scratch, port, &[]);
+    let mut wrong = Client::connect(port + 1);
+    wrong.send(b"dbgproxy-token not-the-token-at-all-0123\nprint(secrets)\n");
+    assert_eq!(
+        told(&mut wrong.stream),
+        "dbgproxy: access refused: wrong token\n"
+    );
+    // An unmodified IDE: it speaks its protocol at once and is told at once.
+    let mut ide = Client::connect(port + 1);
+    ide.send(b"Content-Length: 2\r\n\r\n{}");
+    let said = told(&mut ide.stream);
+    assert!(
+        said.is_empty()
+            || said
+                == "dbgproxy: access refused: send `dbgproxy-token <token>` and a newline before anything else\n",
+        "{said:?}"
+    );
+    proxy.wait_log("did not send `dbgproxy-token <token>` first");
+    proxy.wait_log("wrong token");
+    let mut good = Client::connect(port + 1);
+    good.send(format!("dbgproxy-token {TOKEN}\n").as_bytes());
+    debugger_hears_only(&mut conn, &mut good.stream, b"only this");
+    let s = status(&scratch.0, port);
+    assert_eq!(s["counters"]["refused_bad_token"], 1, "{s}");
+    assert_eq!(s["counters"]["refused_no_token"], 1, "{s}");
+    assert_eq!(s["clients"].as_array().unwrap().len(), 1, "{s}");
+}
+
+#[test]
+fn a_client_that_sends_no_token_is_closed_after_the_timeout() {
+    let scratch = TempDir::new("token-slow");
+    let port = free_port_pair();
+    let (mut proxy, mut conn) = token_proxy(&scratch, port, &["--token-timeout", "300"]);
+    let started = Instant::now();
+    let mut silent = Client::connect(port + 1);
+    let mut halfway = Client::connect(port + 1);
+    halfway.send(b"dbgproxy-token t0ken");
+    proxy.wait_log("client #2");
+    // Meanwhile they wait outside the session.
+    let s = status(&scratch.0, port);
+    assert_eq!(s["waiting_for_token"].as_array().unwrap().len(), 2, "{s}");
+    assert!(s["clients"].as_array().unwrap().is_empty(), "{s}");
+    for client in [&mut silent, &mut halfway] {
+        assert_eq!(
+            told(&mut client.stream),
+            "dbgproxy: access refused: no token within 300ms\n"
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(
+        status(&scratch.0, port)["counters"]["refused_token_timeout"],
+        2
+    );
+    let mut good = Client::connect(port + 1);
+    good.send(format!("dbgproxy-token {TOKEN}\n").as_bytes());
+    debugger_hears_only(&mut conn, &mut good.stream, b"after");
+}
+
+#[test]
+fn the_token_is_not_in_logs_status_or_the_command_line() {
+    let scratch = TempDir::new("token-secret");
+    let port = free_port_pair();
+    let token = token_file(&scratch, 0o600);
+    let debugger = FakeDebugger::listen(port);
+    let mut cmd = Proxy::command();
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--allow-users",
+        "none",
+        "--token-file",
+        token.to_str().unwrap(),
+    ])
+    .env("XDG_RUNTIME_DIR", &scratch.0)
+    .env("RUST_LOG", "trace");
+    let mut proxy = Proxy::spawn(cmd);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    let near_miss = format!("{}X", &TOKEN[..TOKEN.len() - 1]);
+    let mut wrong = Client::connect(port + 1);
+    wrong.send(format!("dbgproxy-token {near_miss}\n").as_bytes());
+    told(&mut wrong.stream);
+    let mut good = Client::connect(port + 1);
+    good.send(format!("dbgproxy-token {TOKEN}\nx").as_bytes());
+    assert_eq!(read_n(&mut conn, 1), b"x");
+    proxy.signal(libc::SIGHUP);
+    proxy.wait_log("token re-read");
+    let status =
+        String::from_utf8(dbgproxy(&scratch.0, &["status", "--port", &port.to_string()]).stdout)
+            .unwrap();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", proxy.pid())).unwrap();
+    let logs = proxy.stderr();
+    for (what, text) in [
+        ("logs", logs.as_str()),
+        ("status", status.as_str()),
+        ("cmdline", &String::from_utf8_lossy(&cmdline)),
+    ] {
+        assert!(!text.contains(TOKEN), "the token is in the {what}:\n{text}");
+        assert!(
+            !text.contains(&near_miss),
+            "a presented token is in the {what}"
+        );
+    }
+}
+
+// ----- start-up checks -----
+
+/// One line on stderr, exit 2.
+fn refuses_to_start(args: &[&str]) -> String {
+    let mut proxy = Proxy::start(args);
+    assert_eq!(proxy.wait_exit().code(), Some(2), "{}", proxy.stderr());
+    let err = proxy.stderr();
+    assert_eq!(err.lines().count(), 1, "one line:\n{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    err
+}
+
+#[test]
+fn beyond_loopback_without_a_token_refuses_to_start_in_one_line() {
+    let port = free_port_pair().to_string();
+    for exposed in ["0.0.0.0", "::"] {
+        let err = refuses_to_start(&["--port", &port, "--listen", exposed]);
+        assert!(
+            err.contains(&format!(
+                "--listen {exposed} serves clients beyond this host"
+            )) && err.contains("--token-file")
+                && err.contains("--insecure-open"),
+            "{err}"
+        );
+    }
+    let scratch = TempDir::new("token-mode");
+    let loose = token_file(&scratch, 0o644);
+    let err = refuses_to_start(&[
+        "--port",
+        &port,
+        "--listen",
+        "0.0.0.0",
+        "--token-file",
+        loose.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("mode 0644") && err.contains("chmod 600"),
+        "{err}"
+    );
+    // The loud flag opens it.
+    let _debugger = FakeDebugger::listen(port.parse().unwrap());
+    let mut open = Proxy::start(&["--port", &port, "--listen", "0.0.0.0", "--insecure-open"]);
+    open.wait_ready();
+}
+
+// ----- Unix sockets -----
+
+#[test]
+fn unix_socket_clients_beside_tcp_with_status_and_a_private_socket() {
+    let scratch = TempDir::new("unix");
+    let runtime = TempDir::new("unix-rt");
+    let sock = scratch.0.join("made/by/proxy/c.sock");
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let unix_arg = format!("unix:{}", sock.display());
+    let mut proxy = proxy_in(
+        &runtime.0,
+        &[
+            "--port",
+            &port.to_string(),
+            "--listen",
+            "127.0.0.1",
+            "--listen",
+            &unix_arg,
+        ],
+    );
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&sock), 0o600);
+    assert_eq!(mode(sock.parent().unwrap()), 0o700, "a directory it made");
+    let mut local = UnixStream::connect(&sock).unwrap();
+    local.set_read_timeout(Some(DEADLINE)).unwrap();
+    local.write_all(b"over unix").unwrap();
+    assert_eq!(read_n(&mut conn, 9), b"over unix");
+    let mut tcp = Client::connect(port + 1);
+    tcp.send(b"over tcp");
+    assert_eq!(read_n(&mut conn, 8), b"over tcp");
+    conn.write_all(b"to both").unwrap();
+    assert_eq!(read_n(&mut local, 7), b"to both");
+    assert_eq!(tcp.read_n(7), b"to both");
+
+    let s = status(&runtime.0, port);
+    assert_eq!(
+        s["listen"],
+        serde_json::json!([format!("127.0.0.1:{}", port + 1), unix_arg])
+    );
+    let unix_row = &s["clients"][0];
+    assert!(
+        unix_row["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("unix:uid={},pid=", me())),
+        "{s}"
+    );
+    assert_eq!(unix_row["uid"], me());
+    assert_eq!(s["clients"][1]["uid"], me());
+    let out = dbgproxy(&runtime.0, &["stop", "--port", &port.to_string()]);
+    assert!(out.status.success());
+    assert!(proxy.wait_exit().success());
+    assert!(!sock.exists(), "the socket goes with the proxy");
+}
+
+#[test]
+fn a_unix_only_daemon_is_reached_by_status_and_stop_through_the_debug_port() {
+    let scratch = TempDir::new("unix-daemon");
+    let sock = scratch.0.join("c.sock");
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let out = Proxy::command()
+        .args([
+            "--port",
+            &port.to_string(),
+            "--listen",
+            &format!("unix:{}", sock.display()),
+            "--daemon",
+            "--log-file",
+            scratch.0.join("log").to_str().unwrap(),
+        ])
+        .env("XDG_RUNTIME_DIR", &scratch.0)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, MARKER);
+    let mut conn = debugger.accept();
+    let mut client = UnixStream::connect(&sock).unwrap();
+    client.write_all(b"daemon").unwrap();
+    assert_eq!(read_n(&mut conn, 6), b"daemon");
+    // No TCP listener: the control socket is named after the debug port.
+    assert!(scratch.0.join(format!("dbgproxy/{port}.sock")).exists());
+    let s = status(&scratch.0, port);
+    assert_eq!(s["client_addr"], format!("unix:{}", sock.display()));
+    let line = String::from_utf8(dbgproxy(&scratch.0, &["list"]).stdout).unwrap();
+    assert!(
+        line.contains(&format!("clients on unix:{}", sock.display())),
+        "{line}"
+    );
+    let pid = s["pid"].as_i64().unwrap() as i32;
+    let out = dbgproxy(&scratch.0, &["stop", "--port", &port.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!running(pid));
+    assert!(!sock.exists());
+}
+
+#[test]
+fn a_stale_unix_socket_is_replaced_and_a_live_one_or_a_file_refused() {
+    let scratch = TempDir::new("unix-stale");
+    let sock = scratch.0.join("c.sock");
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    let port = free_port_pair();
+    let _debugger = FakeDebugger::listen(port);
+    let arg = format!("unix:{}", sock.display());
+    let mut first = proxy_in(&scratch.0, &["--port", &port.to_string(), "--listen", &arg]);
+    first.wait_ready();
+    assert!(first.stderr().contains("replacing stale socket"));
+    let other = free_port_pair();
+    let _d2 = FakeDebugger::listen(other);
+    let mut second = proxy_in(
+        &scratch.0,
+        &["--port", &other.to_string(), "--listen", &arg],
+    );
+    assert_eq!(second.wait_exit().code(), Some(1));
+    assert!(
+        second.stderr().contains("another process serves it"),
+        "{}",
+        second.stderr()
+    );
+    let file = scratch.write("plain", "not a socket");
+    let arg = format!("unix:{}", file.display());
+    let mut third = proxy_in(
+        &scratch.0,
+        &["--port", &other.to_string(), "--listen", &arg],
+    );
+    assert_eq!(third.wait_exit().code(), Some(1));
+    assert!(third.stderr().contains("is not a socket"));
+    assert!(file.exists(), "never removed");
+}

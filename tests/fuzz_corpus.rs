@@ -1,0 +1,54 @@
+//! Replays the fuzz corpus (fuzz/corpus/<target>/) and the inputs that once
+//! failed (fuzz/regressions/<target>/, kept apart because minimising the
+//! corpus may drop them) through the same checks the fuzz targets run
+//! (`dbgproxy::fuzzing`), so that every input a fuzzer ever found
+//! interesting stays a test, on stable Rust and without a fuzzer.
+
+use std::path::Path;
+
+use dbgproxy::framing::{Direction, Protocol};
+use dbgproxy::fuzzing;
+
+/// Runs `check` on every file of one target's corpus; returns how many.
+fn replay(target: &str, check: impl Fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&data)));
+        assert!(outcome.is_ok(), "{target}: {} fails", path.display());
+        n += 1;
+    }
+    assert!(n > 0, "{target}: the corpus in {} is empty", dir.display());
+    n
+}
+
+#[test]
+fn content_length_corpus() {
+    replay("content_length", |d| {
+        fuzzing::framing(Protocol::Dap, Direction::ToDebugger, d)
+    });
+}
+
+#[test]
+fn dbgp_corpus() {
+    replay("dbgp", |d| {
+        fuzzing::framing(Protocol::Dbgp, Direction::FromDebugger, d);
+        fuzzing::framing(Protocol::Dbgp, Direction::ToDebugger, d);
+    });
+}
+
+#[test]
+fn gdb_mi_corpus() {
+    replay("gdb_mi", |d| {
+        fuzzing::framing(Protocol::GdbMi, Direction::FromDebugger, d)
+    });
+}
+
+#[test]
+fn session_corpus() {
+    replay("session", fuzzing::session);
+}

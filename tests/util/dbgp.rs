@@ -1,0 +1,317 @@
+//! A DBGp (Xdebug) IDE for the shared-session tests. It numbers its
+//! transaction ids from 1, as IDEs do, so that clients collide on purpose,
+//! and checks every `<response>` that carries a `transaction_id`: one for
+//! an id it never sent, under another command, or a second one for the same
+//! id fails the test where it arrives (SESSIONS.md rule 1). Packets without
+//! an id (`<init>`, `<stream>`, `<notify>`, stops nobody asked for) are kept
+//! in arrival order for the test to take.
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use super::DEADLINE;
+
+pub struct Dbgp {
+    pub name: String,
+    pub stream: TcpStream,
+    next_txn: u64,
+    /// txn → command name of every command sent.
+    sent: HashMap<u64, String>,
+    answered: HashSet<u64>,
+    responses: HashMap<u64, String>,
+    /// Packets without a transaction id, not yet taken.
+    others: VecDeque<String>,
+    buf: Vec<u8>,
+    /// Every packet received, for order checks and failure messages.
+    log: Vec<String>,
+    eof: bool,
+}
+
+/// The value of attribute `name` in a packet's first element that has it.
+pub fn attr(packet: &str, name: &str) -> Option<String> {
+    let key = format!(" {name}=\"");
+    let at = packet.find(&key)? + key.len();
+    let len = packet[at..].find('"')?;
+    Some(packet[at..at + len].to_string())
+}
+
+/// `base64` of a short ASCII string (for `eval -- …`).
+pub fn base64(text: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = text.as_bytes();
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl Dbgp {
+    pub fn connect(port: u16, name: &str) -> Dbgp {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the proxy");
+        stream.set_nodelay(true).unwrap();
+        Dbgp {
+            name: name.to_string(),
+            stream,
+            next_txn: 1,
+            sent: HashMap::new(),
+            answered: HashSet::new(),
+            responses: HashMap::new(),
+            others: VecDeque::new(),
+            buf: Vec::new(),
+            log: Vec::new(),
+            eof: false,
+        }
+    }
+
+    pub fn log(&self) -> &[String] {
+        &self.log
+    }
+
+    pub fn so_far(&self) -> String {
+        let start = self.log.len().saturating_sub(30);
+        format!(
+            "client {} received (last {} of {}):\n{}",
+            self.name,
+            self.log.len() - start,
+            self.log.len(),
+            self.log[start..].join("\n")
+        )
+    }
+
+    /// Sends `command` (`name [args] [-- data]`) with this client's next
+    /// transaction id; returns the id.
+    pub fn send(&mut self, command: &str) -> u64 {
+        let txn = self.next_txn;
+        self.next_txn += 1;
+        let (name, args) = command.split_once(' ').unwrap_or((command, ""));
+        self.sent.insert(txn, name.to_string());
+        let line = format!("{name} -i {txn} {args}");
+        self.send_raw(line.trim_end().as_bytes());
+        txn
+    }
+
+    /// Sends bytes and the terminating NUL, as they are.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let mut b = bytes.to_vec();
+        b.push(0);
+        self.stream.write_all(&b).expect("write to the proxy");
+    }
+
+    /// Sends bytes as command `txn` named `name`, whose answer is checked.
+    pub fn send_raw_as(&mut self, txn: u64, name: &str, bytes: &[u8]) {
+        self.sent.insert(txn, name.to_string());
+        self.next_txn = self.next_txn.max(txn + 1);
+        self.send_raw(bytes);
+    }
+
+    /// Sends a command and waits for its answer, which must not be an error.
+    pub fn request(&mut self, command: &str) -> String {
+        let txn = self.send(command);
+        self.ok(txn)
+    }
+
+    pub fn ok(&mut self, txn: u64) -> String {
+        let r = self.answer(txn);
+        assert!(
+            !r.contains("<error"),
+            "client {}: command {txn} ({}) failed: {r}",
+            self.name,
+            self.sent[&txn]
+        );
+        r
+    }
+
+    /// Waits for the answer to `txn`.
+    pub fn answer(&mut self, txn: u64) -> String {
+        assert!(self.sent.contains_key(&txn), "never sent {txn}");
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Some(r) = self.responses.remove(&txn) {
+                return r;
+            }
+            self.read_one(until, &format!("the answer to {txn}"));
+        }
+    }
+
+    /// Whether the answer to `txn` has arrived (and not been taken).
+    pub fn has_answer(&self, txn: u64) -> bool {
+        self.responses.contains_key(&txn)
+    }
+
+    /// Takes the first packet without a transaction id that satisfies
+    /// `want`, waiting for it; the ones before it stay.
+    pub fn other(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Some(i) = self.others.iter().position(|p| want(p)) {
+                return self.others.remove(i).unwrap();
+            }
+            self.read_one(until, what);
+        }
+    }
+
+    /// The next `<init>`.
+    pub fn init(&mut self) -> String {
+        self.other("<init>", |p| p.contains("<init "))
+    }
+
+    /// The next stop report nobody asked for: a `<response>` without an id.
+    pub fn stop_report(&mut self) -> String {
+        self.other("a stop report without an id", |p| p.contains("<response "))
+    }
+
+    /// Whether an id-less packet satisfying `want` is waiting.
+    pub fn has_other(&self, want: impl Fn(&str) -> bool) -> bool {
+        self.others.iter().any(|p| want(p))
+    }
+
+    /// Reads what arrives within `for_at_most`, without failing on silence.
+    pub fn pump(&mut self, for_at_most: Duration) {
+        let until = Instant::now() + for_at_most;
+        while Instant::now() < until && self.try_read_one(until) {}
+    }
+
+    pub fn wait_closed(&mut self) {
+        let until = Instant::now() + DEADLINE;
+        while !self.eof {
+            assert!(
+                Instant::now() < until,
+                "client {}: the proxy did not close the connection\n{}",
+                self.name,
+                self.so_far()
+            );
+            self.try_read_one(until);
+        }
+    }
+
+    /// Closes with RST instead of FIN (SO_LINGER 0), like a crashed IDE.
+    pub fn reset(self) {
+        socket2::SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
+
+    fn read_one(&mut self, until: Instant, what: &str) {
+        if !self.try_read_one(until) {
+            let why = if self.eof {
+                "the proxy closed the connection"
+            } else {
+                "timed out"
+            };
+            panic!(
+                "client {}: {why} waiting for {what}\n{}",
+                self.name,
+                self.so_far()
+            );
+        }
+    }
+
+    fn try_read_one(&mut self, until: Instant) -> bool {
+        loop {
+            if let Some(packet) = self.split_packet() {
+                self.take(packet);
+                return true;
+            }
+            if self.eof {
+                return false;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return false;
+                }
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => self.eof = true,
+                Err(e) => panic!("client {}: read: {e}\n{}", self.name, self.so_far()),
+            }
+        }
+    }
+
+    /// `LEN NUL XML NUL` off the front of the buffer, if whole.
+    fn split_packet(&mut self) -> Option<String> {
+        let nul = self.buf.iter().position(|&b| b == 0)?;
+        let len: usize = std::str::from_utf8(&self.buf[..nul])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "client {}: bad DBGp length {:?}",
+                    self.name,
+                    String::from_utf8_lossy(&self.buf[..nul])
+                )
+            });
+        let end = nul + 1 + len;
+        if self.buf.len() <= end {
+            return None;
+        }
+        assert_eq!(
+            self.buf[end], 0,
+            "client {}: no NUL after a packet",
+            self.name
+        );
+        let xml = String::from_utf8_lossy(&self.buf[nul + 1..end]).into_owned();
+        assert_eq!(
+            xml.len(),
+            len,
+            "client {}: the length prefix does not match",
+            self.name
+        );
+        self.buf.drain(..=end);
+        Some(xml)
+    }
+
+    fn take(&mut self, packet: String) {
+        self.log.push(packet.clone());
+        let is_response = packet.contains("<response ");
+        let Some(txn) = attr(&packet, "transaction_id").filter(|_| is_response) else {
+            self.others.push_back(packet);
+            return;
+        };
+        let txn: u64 = txn
+            .parse()
+            .unwrap_or_else(|_| panic!("client {}: a non-numeric id: {packet}", self.name));
+        let Some(name) = self.sent.get(&txn) else {
+            panic!(
+                "client {}: an answer to {txn}, which it never sent: {packet}\n{}",
+                self.name,
+                self.so_far()
+            );
+        };
+        assert_eq!(
+            attr(&packet, "command").as_deref(),
+            Some(name.as_str()),
+            "client {}: {txn} was {name}, answered by {packet}\n{}",
+            self.name,
+            self.so_far()
+        );
+        assert!(
+            self.answered.insert(txn),
+            "client {}: {txn} answered twice: {packet}\n{}",
+            self.name,
+            self.so_far()
+        );
+        self.responses.insert(txn, packet);
+    }
+}

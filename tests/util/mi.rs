@@ -1,0 +1,264 @@
+//! A GDB/MI client for the shared-session tests. gdb answers a channel's
+//! commands in order, one result record each, so the client checks every
+//! result record against the oldest command it has not had answered: a
+//! result with another token, or one when it is waiting for nothing, fails
+//! the test where it arrives (SESSIONS.md rule 1). Async and stream records
+//! are kept in arrival order for the test to take; `(gdb)` prompts are only
+//! logged.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use super::DEADLINE;
+
+pub struct Mi {
+    pub name: String,
+    pub stream: TcpStream,
+    /// Commands sent and not yet answered, oldest first: (token, command).
+    waiting: VecDeque<(String, String)>,
+    /// Result records received and not yet taken: (token, record).
+    results: VecDeque<(String, String)>,
+    /// Async and stream records not yet taken.
+    records: VecDeque<String>,
+    buf: Vec<u8>,
+    /// Every line received (prompts included), for order checks.
+    log: Vec<String>,
+    /// Where in the log the last greeting taken ends.
+    greeted: usize,
+    eof: bool,
+}
+
+/// The value of `field="…"` in a record (the first one).
+pub fn field(record: &str, name: &str) -> Option<String> {
+    let key = format!("{name}=\"");
+    let at = record
+        .match_indices(&key)
+        .find(|(i, _)| *i == 0 || matches!(record.as_bytes()[i - 1], b',' | b'{' | b'['))?
+        .0
+        + key.len();
+    let len = record[at..].find('"')?;
+    Some(record[at..at + len].to_string())
+}
+
+/// `^done`, `^running`… of a result record: the token stripped.
+fn is_result(line: &str) -> Option<&str> {
+    let rest = line.trim_start_matches(|c: char| c.is_ascii_digit());
+    rest.starts_with('^')
+        .then(|| &line[..line.len() - rest.len()])
+}
+
+impl Mi {
+    pub fn connect(port: u16, name: &str) -> Mi {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the proxy");
+        stream.set_nodelay(true).unwrap();
+        Mi {
+            name: name.to_string(),
+            stream,
+            waiting: VecDeque::new(),
+            results: VecDeque::new(),
+            records: VecDeque::new(),
+            buf: Vec::new(),
+            log: Vec::new(),
+            greeted: 0,
+            eof: false,
+        }
+    }
+
+    pub fn log(&self) -> &[String] {
+        &self.log
+    }
+
+    pub fn so_far(&self) -> String {
+        let start = self.log.len().saturating_sub(40);
+        format!(
+            "client {} received (last {} of {}):\n{}",
+            self.name,
+            self.log.len() - start,
+            self.log.len(),
+            self.log[start..].join("\n")
+        )
+    }
+
+    /// Reads the next greeting of a gdb (its start-up records, from
+    /// `=thread-group-added` through the `(gdb)` prompt that ends them);
+    /// returns the lines before the prompt.
+    pub fn greeting(&mut self) -> Vec<String> {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            let from = self.greeted;
+            let start = self.log[from..]
+                .iter()
+                .position(|l| l.starts_with("=thread-group-added"))
+                .map(|i| from + i);
+            if let Some(start) = start
+                && let Some(end) = self.log[start..]
+                    .iter()
+                    .position(|l| l.starts_with("(gdb)"))
+            {
+                self.greeted = start + end + 1;
+                return self.log[start..start + end].to_vec();
+            }
+            self.read_one(until, "gdb's greeting");
+        }
+    }
+
+    /// Sends `TOKEN COMMAND` as one line.
+    pub fn send(&mut self, token: &str, command: &str) {
+        self.send_raw(token, format!("{token}{command}").as_bytes());
+    }
+
+    /// Sends `bytes` and a newline as a command whose result carries `token`.
+    pub fn send_raw(&mut self, token: &str, bytes: &[u8]) {
+        let mut line = bytes.to_vec();
+        line.push(b'\n');
+        self.stream.write_all(&line).expect("write to the proxy");
+        self.waiting.push_back((
+            token.to_string(),
+            String::from_utf8_lossy(bytes).into_owned(),
+        ));
+    }
+
+    /// Sends a command and waits for its result, which must not be `^error`.
+    pub fn cmd(&mut self, token: &str, command: &str) -> String {
+        self.send(token, command);
+        let r = self.result(token);
+        assert!(
+            !r.contains("^error"),
+            "client {}: {token}{command} failed: {r}",
+            self.name
+        );
+        r
+    }
+
+    /// Waits for the next result record with `token`.
+    pub fn result(&mut self, token: &str) -> String {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Some(i) = self.results.iter().position(|(t, _)| t == token) {
+                return self.results.remove(i).unwrap().1;
+            }
+            self.read_one(until, &format!("the result of {token}"));
+        }
+    }
+
+    /// Takes the first async or stream record that starts with `prefix` and
+    /// satisfies `want`, waiting for it; earlier ones with that prefix that
+    /// do not are dropped, others stay.
+    pub fn record_where(&mut self, prefix: &str, want: impl Fn(&str) -> bool) -> String {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            while let Some(i) = self.records.iter().position(|r| r.starts_with(prefix)) {
+                let r = self.records.remove(i).unwrap();
+                if want(&r) {
+                    return r;
+                }
+            }
+            self.read_one(until, &format!("a {prefix} record"));
+        }
+    }
+
+    pub fn record(&mut self, prefix: &str) -> String {
+        self.record_where(prefix, |_| true)
+    }
+
+    /// Whether a record starting with `prefix` is waiting.
+    pub fn has_record(&self, prefix: &str) -> bool {
+        self.records.iter().any(|r| r.starts_with(prefix))
+    }
+
+    pub fn wait_closed(&mut self) {
+        let until = Instant::now() + DEADLINE;
+        while !self.eof {
+            assert!(
+                Instant::now() < until,
+                "client {}: the proxy did not close the connection\n{}",
+                self.name,
+                self.so_far()
+            );
+            self.try_read_one(until);
+        }
+    }
+
+    /// Closes with RST instead of FIN (SO_LINGER 0), like a crashed IDE.
+    pub fn reset(self) {
+        socket2::SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
+
+    fn read_one(&mut self, until: Instant, what: &str) {
+        if !self.try_read_one(until) {
+            let why = if self.eof {
+                "the proxy closed the connection"
+            } else {
+                "timed out"
+            };
+            panic!(
+                "client {}: {why} waiting for {what}\n{}",
+                self.name,
+                self.so_far()
+            );
+        }
+    }
+
+    fn try_read_one(&mut self, until: Instant) -> bool {
+        loop {
+            if let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=nl).collect();
+                let line = String::from_utf8_lossy(&line).trim_end().to_string();
+                self.take(line);
+                return true;
+            }
+            if self.eof {
+                return false;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return false;
+                }
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => self.eof = true,
+                Err(e) => panic!("client {}: read: {e}\n{}", self.name, self.so_far()),
+            }
+        }
+    }
+
+    fn take(&mut self, line: String) {
+        self.log.push(line.clone());
+        if line.starts_with("(gdb)") {
+            return;
+        }
+        let Some(token) = is_result(&line) else {
+            self.records.push_back(line);
+            return;
+        };
+        let Some((want, command)) = self.waiting.pop_front() else {
+            panic!(
+                "client {}: a result while it waits for none: {line}\n{}",
+                self.name,
+                self.so_far()
+            );
+        };
+        assert_eq!(
+            token,
+            want,
+            "client {}: the next answer is for {want}{command}, got {line}\n{}",
+            self.name,
+            self.so_far()
+        );
+        self.results.push_back((want, line));
+    }
+}
