@@ -420,6 +420,86 @@ fn no_start_waits_for_a_proxy_it_does_not_run() {
     assert!(at.wait_exit().success(), "{}", at.stderr());
 }
 
+/// A proxy that asks even its own user for the token (`--allow-users
+/// none`): attach, given the same `--token-file`, sends the token line first
+/// on every connection (it never reaches the debugger); with a wrong token
+/// it ends with the proxy's refusal.
+#[test]
+fn sends_the_token_when_the_proxy_asks_for_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let port = free_port_pair();
+    let rt = Runtime::new(port);
+    let debugger = FakeDebugger::listen(port);
+    let token_file = |name: &str, token: &str| {
+        let path = rt.dir.write(name, token);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let good = token_file("token", "s3cret-t0ken-for-attach\n");
+    let access = ["--allow-users", "none", "--token-file", good.as_str()];
+    let p = port.to_string();
+    let mut args = vec!["--port", &p, "--mode", "persistent"];
+    args.extend(access);
+    let mut at = Attach::start(&rt.dir, &args);
+    let mut d = debugger.accept();
+    at.send(b"hello\n");
+    assert_eq!(read_n(&mut d, 6), b"hello\n");
+    d.write_all(b"hi\n").unwrap();
+    at.wait_stdout(b"hi\n");
+
+    rt.stop();
+    at.wait_stderr("away (");
+    rt.start_proxy(&access);
+    let mut d = debugger.accept();
+    at.send(b"again\n");
+    assert_eq!(read_n(&mut d, 6), b"again\n", "the token went first again");
+    let st = rt.status().unwrap();
+    assert_eq!(st["clients"][0]["admitted_by"], "token", "{st}");
+
+    let wrong = token_file("wrong", "not-the-right-token-at-all");
+    let mut bad = Attach::start(
+        &rt.dir,
+        &[
+            "--port",
+            &p,
+            "--allow-users",
+            "none",
+            "--token-file",
+            &wrong,
+        ],
+    );
+    assert_eq!(bad.wait_exit().code(), Some(1), "{}", bad.stderr());
+    assert!(
+        bad.stderr().contains("access refused: wrong token"),
+        "{}",
+        bad.stderr()
+    );
+    at.close_stdin();
+    assert!(at.wait_exit().success(), "{}", at.stderr());
+}
+
+/// A proxy serving clients on a Unix socket only: attach starts it and
+/// joins it there.
+#[test]
+fn joins_a_unix_socket_listener() {
+    let port = free_port_pair();
+    let rt = Runtime::new(port);
+    let debugger = FakeDebugger::listen(port);
+    let sockets = TempDir::new("attach-unix");
+    let listen = format!("unix:{}", sockets.0.join("clients.sock").display());
+    let p = port.to_string();
+    let mut at = Attach::start(&rt.dir, &["--port", &p, "--listen", &listen]);
+    let mut d = debugger.accept();
+    at.send(b"over unix\n");
+    assert_eq!(read_n(&mut d, 10), b"over unix\n");
+    d.write_all(b"back\n").unwrap();
+    at.wait_stdout(b"back\n");
+    let st = rt.status().expect("the proxy runs");
+    assert_eq!(st["client_addr"], listen, "{st}");
+    at.close_stdin();
+    assert!(at.wait_exit().success(), "{}", at.stderr());
+}
+
 #[test]
 fn usage_errors_exit_2() {
     for args in [

@@ -80,6 +80,8 @@ struct Bridge {
     to_ide: ChunkQueue,
     dialect: Dialect,
     out: Out,
+    /// `dbgproxy-token …`, sent first on every connection when needed.
+    token_line: Option<Message>,
     ending: Option<Ending>,
     /// stdin ended while connected: flush, half-close, wait for the proxy's close.
     closing_until: Option<Instant>,
@@ -140,10 +142,8 @@ impl Bridge {
             options.target,
             protocol.name()
         );
-        let mut dialect = Dialect::new(protocol);
-        let mut out = Out::default();
-        dialect.connected(now, &mut out);
-        Ok(Bridge {
+        let up = matches!(link, Link::Up(_));
+        let mut bridge = Bridge {
             poll,
             signals,
             stdin_ready: true,
@@ -163,12 +163,27 @@ impl Bridge {
             held_bytes: 0,
             outgoing: Outgoing::default(),
             to_ide: ChunkQueue::new(),
-            dialect,
-            out,
+            dialect: Dialect::new(protocol),
+            out: Out::default(),
+            token_line: joined.token_line.map(|l| Message::from_bytes(&l)),
             ending: None,
             closing_until: None,
             buf: vec![0; READ_BUF].into_boxed_slice(),
-        })
+        };
+        if up {
+            bridge.on_connected(now);
+        }
+        Ok(bridge)
+    }
+
+    /// A connection is up: the token first if the proxy asks for it, then
+    /// what the protocol needs to rejoin.
+    fn on_connected(&mut self, now: Instant) {
+        if let Some(line) = &self.token_line {
+            self.outgoing.push(line.clone(), false);
+        }
+        self.dialect.connected(now, &mut self.out);
+        self.take_out();
     }
 
     fn run(mut self) -> Result<u8> {
@@ -330,6 +345,16 @@ impl Bridge {
                 Err(e) => return self.lost(link::describe(&e), now),
             };
             moved = true;
+            if !conn.heard {
+                conn.heard = true;
+                const REFUSED: &[u8] = b"dbgproxy: access refused";
+                if self.buf[..n].starts_with(REFUSED) {
+                    let line = String::from_utf8_lossy(&self.buf[..n]);
+                    let line = line.lines().next().unwrap_or_default().to_string();
+                    self.end(1, Some(format!("{} says: {line}", self.addr)), now);
+                    return true;
+                }
+            }
             if !conn.settled {
                 conn.settled = true;
                 self.back(now);

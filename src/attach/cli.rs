@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::stream::Target;
-use crate::config::{Config, Usage};
+use crate::config::{Config, ListenAddr, Usage};
 
 /// How long a proxy may be gone before `attach` gives up, by default.
 pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -30,7 +30,22 @@ pub struct Options {
     pub no_start: bool,
 }
 
-/// Parses what followed `attach`; a mistake is clap's usage error (exit 2).
+impl Options {
+    /// What names the proxy's control socket: its first TCP client port,
+    /// else (Unix sockets only) its debug port, as the proxy chooses it.
+    pub fn control_key(&self) -> u16 {
+        self.proxy
+            .listen
+            .iter()
+            .find_map(|l| match l {
+                ListenAddr::Tcp(a) => Some(a.port()),
+                ListenAddr::Unix(_) => None,
+            })
+            .unwrap_or(self.proxy.debug_port)
+    }
+}
+
+/// Parses what followed `attach`; a mistake is a usage error (exit 2).
 pub fn parse(args: Vec<String>) -> Result<Options, Usage> {
     let mut reconnect_timeout = Some(DEFAULT_RECONNECT_TIMEOUT);
     let mut no_start = false;
@@ -182,5 +197,6 @@ mod tests {
         .unwrap();
         assert_eq!(o.target, Target::Unix("/tmp/dbg/c.sock".into()));
         assert_eq!(o.target.to_string(), "unix:/tmp/dbg/c.sock");
+        assert_eq!(o.control_key(), 9000, "named by the debug port");
     }
 }

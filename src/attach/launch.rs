@@ -36,6 +36,8 @@ pub struct Joined {
     pub stream: Option<StdStream>,
     pub protocol: Protocol,
     pub pid: u64,
+    /// `dbgproxy-token <token>` and a newline, when the proxy will ask for it.
+    pub token_line: Option<Vec<u8>>,
 }
 
 /// Connects to the proxy `options` name, starting it if nothing listens.
@@ -65,10 +67,16 @@ pub fn join(options: &Options) -> Result<Joined> {
 /// Checks that what answers is a dbgproxy of this user's.
 fn prove(stream: StdStream, options: &Options) -> Result<Joined> {
     let target = &options.target;
-    let client_port = options.proxy.client_port;
+    let key = options.control_key();
+    let by_debug_port = key == options.proxy.debug_port;
     let end = Instant::now() + PROOF_WINDOW;
     let status = loop {
-        match commands::status_of(client_port, Duration::from_secs(2)) {
+        match commands::status_of(key, Duration::from_secs(2)) {
+            // Named by the debug port, the socket could be a TCP proxy's
+            // whose client port is that number.
+            Ok(status) if by_debug_port && status["debug_port"] != key => {
+                bail!("{target} is not served by the dbgproxy for debug port {key}: {status}")
+            }
             Ok(status) => break status,
             Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => {
@@ -81,7 +89,7 @@ fn prove(stream: StdStream, options: &Options) -> Result<Joined> {
                     "{target} is held by {}, not by a dbgproxy of yours (no control socket \
                      answers at {}): stop it, or give another --port / --client-port",
                     who.as_deref().unwrap_or("something"),
-                    control::socket_path(client_port).display()
+                    control::socket_path(key).display()
                 );
             }
         }
@@ -100,7 +108,26 @@ fn prove(stream: StdStream, options: &Options) -> Result<Joined> {
         stream: Some(stream),
         protocol,
         pid,
+        token_line: token_line(options, Some(&status)),
     })
+}
+
+/// The token handshake, if the proxy will ask this user for it: when its
+/// `--allow-users` leaves this uid out (`none`), or, with no status to tell,
+/// whenever a `--token-file` was given (a proxy of another user's). Sent to
+/// one that lets this uid in, the line would reach the debugger.
+fn token_line(options: &Options, status: Option<&Value>) -> Option<Vec<u8>> {
+    let secret = options.proxy.access.token.as_ref()?;
+    let asked = match status.map(|s| &s["access"]["allow_users"]) {
+        None => true,
+        Some(Value::String(any_or_none)) => any_or_none == "none",
+        Some(Value::Array(uids)) => {
+            let me = u64::from(crate::access::own_uid());
+            !uids.iter().any(|u| u.as_u64() == Some(me))
+        }
+        Some(_) => false,
+    };
+    asked.then(|| [crate::access::token::KEYWORD, b" ", secret.reveal(), b"\n"].concat())
 }
 
 fn protocol_of(status: &Value) -> Option<Protocol> {
@@ -121,10 +148,11 @@ fn join_unowned(options: &Options) -> Result<Joined> {
                 stream: None,
                 protocol: options.proxy.protocol,
                 pid: 0,
+                token_line: token_line(options, None),
             });
         }
     };
-    let status = commands::status_of(options.proxy.client_port, Duration::from_secs(2))
+    let status = commands::status_of(options.control_key(), Duration::from_secs(2))
         .map_err(|e| log::debug!("no status from {target} ({e:#}); joining it anyway"))
         .ok();
     Ok(Joined {
@@ -133,7 +161,8 @@ fn join_unowned(options: &Options) -> Result<Joined> {
             .as_ref()
             .and_then(protocol_of)
             .unwrap_or(options.proxy.protocol),
-        pid: status.and_then(|s| s["pid"].as_u64()).unwrap_or(0),
+        pid: status.as_ref().and_then(|s| s["pid"].as_u64()).unwrap_or(0),
+        token_line: token_line(options, status.as_ref()),
     })
 }
 
@@ -141,15 +170,14 @@ fn join_unowned(options: &Options) -> Result<Joined> {
 fn start(options: &Options) -> Result<()> {
     let dir = control::runtime_dir();
     control::make_private_dir(&dir)?;
-    let client_port = options.proxy.client_port;
+    let key = options.control_key();
     let exe = std::env::current_exe().context("finding the dbgproxy executable")?;
     let mut cmd = Command::new(&exe);
     cmd.arg("--daemon");
     if !options.has_pidfile {
-        cmd.arg("--pidfile")
-            .arg(dir.join(format!("{client_port}.pid")));
+        cmd.arg("--pidfile").arg(dir.join(format!("{key}.pid")));
     }
-    let log_file = dir.join(format!("{client_port}.log"));
+    let log_file = dir.join(format!("{key}.log"));
     if !options.has_log_file {
         cmd.arg("--log-file").arg(&log_file);
     }

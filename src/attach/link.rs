@@ -32,6 +32,8 @@ pub struct Conn {
     pub since: Instant,
     /// Said "back" (or was the first connection).
     pub settled: bool,
+    /// Something came from the proxy on it.
+    pub heard: bool,
     /// Our side is shut down for writing (stdin ended).
     pub write_shut: bool,
 }
@@ -45,6 +47,7 @@ impl Conn {
             writable: true,
             since: now,
             settled,
+            heard: false,
             write_shut: false,
         }
     }

@@ -45,8 +45,7 @@ impl Bridge {
                     };
                     log::debug!("connected to {} again", self.addr);
                     self.link = Link::Up(Conn::new(stream, now, false));
-                    self.dialect.connected(now, &mut self.out);
-                    self.take_out();
+                    self.on_connected(now);
                     true
                 }
                 Err(e) => {
