@@ -119,7 +119,7 @@ impl Commands {
     }
 
     pub fn scan(&mut self, input: &[u8]) -> Result<Scan, FrameError> {
-        let (end, complete) = match input.iter().position(|&b| b == 0) {
+        let (end, complete) = match memchr::memchr(0, input) {
             Some(nul) => (nul + 1, true),
             None => (input.len(), false),
         };

@@ -27,7 +27,7 @@ impl Lines {
     }
 
     pub fn scan(&mut self, input: &[u8]) -> Result<Scan, FrameError> {
-        let (end, complete) = match input.iter().position(|&b| b == b'\n') {
+        let (end, complete) = match memchr::memchr(b'\n', input) {
             Some(newline) => (newline + 1, true),
             None => (input.len(), false),
         };
