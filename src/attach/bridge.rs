@@ -397,7 +397,7 @@ impl Bridge {
             return false;
         }
         conn.write_shut = true;
-        if let Err(e) = conn.stream.shutdown_write() {
+        if let Err(e) = conn.stream.shutdown(std::net::Shutdown::Write) {
             log::debug!("half-closing the proxy connection: {e}");
         }
         true
