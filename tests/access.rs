@@ -15,10 +15,10 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use util::cli::*;
 use util::tools::{TempDir, on_path};
 use util::*;
 
@@ -164,30 +164,6 @@ impl OtherUser {
 }
 
 // ----- small helpers -----
-
-fn proxy_in(runtime: &Path, args: &[&str]) -> Proxy {
-    let mut cmd = Proxy::command();
-    cmd.args(args).env("XDG_RUNTIME_DIR", runtime);
-    Proxy::spawn(cmd)
-}
-
-fn dbgproxy(runtime: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", runtime)
-        .output()
-        .expect("run dbgproxy")
-}
-
-fn status(runtime: &Path, port: u16) -> Value {
-    let out = dbgproxy(runtime, &["status", "--port", &port.to_string()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("status prints one JSON object")
-}
 
 fn token_file(dir: &TempDir, mode: u32) -> PathBuf {
     let path = dir.write("token", &format!("{TOKEN}\n"));

@@ -8,35 +8,11 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
+use util::cli::*;
 use util::tools::TempDir;
 use util::*;
-
-fn proxy_in(runtime: &Path, args: &[&str]) -> Proxy {
-    let mut cmd = Proxy::command();
-    cmd.args(args).env("XDG_RUNTIME_DIR", runtime);
-    Proxy::spawn(cmd)
-}
-
-fn dbgproxy(runtime: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", runtime)
-        .output()
-        .expect("run dbgproxy")
-}
-
-fn status(runtime: &Path, port: u16) -> Value {
-    let out = dbgproxy(runtime, &["status", "--port", &port.to_string()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("status prints one JSON object")
-}
 
 /// Two clients, each having sent `hello` (5 bytes), known to be registered.
 fn two_clients(proxy: &mut Proxy, port: u16) -> (Client, Client) {

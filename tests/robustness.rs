@@ -8,33 +8,14 @@ mod util;
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use util::cli::*;
 use util::tools::TempDir;
 use util::*;
-
-fn dbgproxy(runtime: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", runtime)
-        .output()
-        .expect("run dbgproxy")
-}
-
-fn status(runtime: &Path, port: u16) -> Value {
-    let out = dbgproxy(runtime, &["status", "--port", &port.to_string()]);
-    assert!(
-        out.status.success(),
-        "status failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("status prints one JSON object")
-}
 
 // ----- logging never blocks the loop -----
 

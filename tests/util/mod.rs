@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod dap;
 pub mod dbgp;
 pub mod debuggees;
