@@ -13,7 +13,7 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -245,9 +245,7 @@ impl Dap {
 
     /// Closes with RST instead of FIN (SO_LINGER 0), like a crashed IDE.
     pub fn reset(self) {
-        socket2::SockRef::from(&self.stream)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
+        super::reset_stream(&self.stream);
     }
 
     fn read_one(&mut self, until: Instant, what: &str) {
@@ -276,21 +274,10 @@ impl Dap {
             if self.eof {
                 return false;
             }
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            self.stream
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .unwrap();
-            let mut chunk = [0u8; 65536];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => self.eof = true,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return false;
-                }
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => self.eof = true,
+            match super::fill(&mut self.stream, &mut self.buf, until) {
+                Ok(super::Filled::Data) => {}
+                Ok(super::Filled::Closed) => self.eof = true,
+                Ok(super::Filled::TimedOut) => return false,
                 Err(e) => panic!("client {}: read: {e}\n{}", self.name, self.so_far()),
             }
         }

@@ -262,10 +262,7 @@ impl Client {
 
     /// Closes with RST instead of FIN (SO_LINGER 0), like a crashed IDE.
     pub fn reset(self) {
-        socket2::SockRef::from(&self.stream)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
-        drop(self.stream);
+        reset_stream(&self.stream);
     }
 
     pub fn half_close(&self) {
@@ -389,4 +386,50 @@ pub fn read_n(stream: &mut impl Read, n: usize) -> Vec<u8> {
         .read_exact(&mut buf)
         .unwrap_or_else(|e| panic!("wanted {n} bytes: {e}"));
     buf
+}
+
+/// Makes closing `stream` send RST instead of FIN (SO_LINGER 0), like a
+/// crashed IDE; the caller drops it.
+pub fn reset_stream(stream: &TcpStream) {
+    socket2::SockRef::from(stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+}
+
+/// What one read with a deadline gave the protocol clients (`dap.rs`,
+/// `dbgp.rs`, `mi.rs`), which parse `buf` between reads.
+pub enum Filled {
+    /// Bytes were appended to `buf`.
+    Data,
+    /// The proxy closed the connection (FIN or RST).
+    Closed,
+    /// Nothing came before `until`.
+    TimedOut,
+}
+
+/// Reads once from `stream` into `buf`, waiting at most until `until`.
+pub fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, until: Instant) -> io::Result<Filled> {
+    let left = until.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Ok(Filled::TimedOut);
+    }
+    stream.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+    let mut chunk = [0u8; 65536];
+    match stream.read(&mut chunk) {
+        Ok(0) => Ok(Filled::Closed),
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(Filled::Data)
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(Filled::TimedOut)
+        }
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok(Filled::Closed),
+        Err(e) => Err(e),
+    }
 }

@@ -31,9 +31,7 @@ impl Wire {
 
     /// Closes with RST instead of FIN (SO_LINGER 0), like a crashed IDE.
     pub fn reset(self) {
-        socket2::SockRef::from(&self.stream)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
+        super::reset_stream(&self.stream);
     }
 
     /// Reads until the proxy closes the connection; returns what came.
