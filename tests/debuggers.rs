@@ -28,17 +28,7 @@ int main(void) {
 
 /// Compiles the C program with debug info; returns its directory guard.
 fn compiled_program() -> TempDir {
-    let gcc = on_path("gcc", "gcc");
-    let dir = TempDir::new("gdb");
-    let src = dir.write("prog.c", C_PROGRAM);
-    let status = Command::new(gcc)
-        .args(["-g", "-O0", "-o"])
-        .arg(dir.0.join("prog"))
-        .arg(src)
-        .status()
-        .expect("run gcc");
-    assert!(status.success(), "gcc failed");
-    dir
+    util::debuggees::compile_c("gdb", C_PROGRAM)
 }
 
 fn gdb_proxy(dir: &Path, port: u16, extra: &[&str]) -> Proxy {

@@ -171,9 +171,15 @@ int main(void) {
 
 /// Compiles `C_PROGRAM` with debug info as `prog` in a scratch directory.
 pub fn compiled_program() -> TempDir {
+    compile_c("gdb-sessions", C_PROGRAM)
+}
+
+/// Compiles `source` with debug info (`-g -O0`) as `prog` in a scratch
+/// directory tagged `tag`; returns the directory's guard.
+pub fn compile_c(tag: &str, source: &str) -> TempDir {
     let gcc = on_path("gcc", "gcc");
-    let dir = TempDir::new("gdb-sessions");
-    let src = dir.write("prog.c", C_PROGRAM);
+    let dir = TempDir::new(tag);
+    let src = dir.write("prog.c", source);
     let status = Command::new(gcc)
         .args(["-g", "-O0", "-o"])
         .arg(dir.0.join("prog"))
