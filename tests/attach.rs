@@ -7,10 +7,10 @@
 
 mod util;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -18,54 +18,32 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use util::debugpy::{Debugpy, LINE_COUNT, LINE_FLUSH, Script};
 use util::tools::{TempDir, node, node_modules};
-use util::{DEADLINE, FakeDebugger, free_port_pair, read_n, wait_until};
+use util::{DEADLINE, FakeDebugger, Proxy, collect, free_port_pair, read_n, wait_until};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_dbgproxy")
 }
 
 /// `dbgproxy attach ARGS`, with piped stdin/stdout/stderr and the runtime
-/// directory `rt`; its output is collected by threads; killed on drop.
+/// directory `rt`: the test harness's `Proxy` (output collected by threads,
+/// killed on drop) plus the pipe to its stdin.
 struct Attach {
-    child: Child,
+    process: Proxy,
     stdin: Option<ChildStdin>,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let sink = buf.clone();
-    thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = from.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
-    buf
 }
 
 impl Attach {
     fn start(rt: &TempDir, args: &[&str]) -> Attach {
-        let mut child = Command::new(bin())
-            .arg("attach")
+        let mut cmd = Command::new(bin());
+        cmd.arg("attach")
             .args(args)
             .env("XDG_RUNTIME_DIR", &rt.0)
             // What attach itself says, without debug lines.
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start dbgproxy attach");
+            .env_remove("RUST_LOG");
+        let (process, stdin) = Proxy::spawn_with_stdin(cmd);
         Attach {
-            stdin: child.stdin.take(),
-            stdout: collect(child.stdout.take().unwrap()),
-            stderr: collect(child.stderr.take().unwrap()),
-            child,
+            process,
+            stdin: Some(stdin),
         }
     }
 
@@ -76,11 +54,11 @@ impl Attach {
     }
 
     fn stdout(&self) -> Vec<u8> {
-        self.stdout.lock().unwrap().clone()
+        self.process.stdout()
     }
 
     fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+        self.process.stderr()
     }
 
     fn wait_stdout(&self, want: &[u8]) {
@@ -97,16 +75,8 @@ impl Attach {
         }
     }
 
-    fn wait_stderr(&self, want: &str) {
-        let end = Instant::now() + DEADLINE;
-        while !self.stderr().contains(want) {
-            assert!(
-                Instant::now() < end,
-                "attach never said {want:?}; stderr:\n{}",
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
+    fn wait_stderr(&mut self, want: &str) {
+        self.process.wait_log(want);
     }
 
     fn close_stdin(&mut self) {
@@ -114,38 +84,11 @@ impl Attach {
     }
 
     fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.process.try_status().is_none()
     }
 
     fn wait_exit(&mut self) -> ExitStatus {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // The collector threads take the last bytes.
-                wait_until("attach's pipes to close", || {
-                    Arc::strong_count(&self.stdout) == 1 && Arc::strong_count(&self.stderr) == 1
-                });
-                return status;
-            }
-            assert!(
-                Instant::now() < end,
-                "attach did not exit:\n{}",
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Attach {
-    fn drop(&mut self) {
-        if self.running() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if thread::panicking() {
-            eprintln!("--- attach stderr ---\n{}", self.stderr());
-        }
+        self.process.wait_exit()
     }
 }
 

@@ -17,7 +17,7 @@ pub mod wire;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -67,7 +67,7 @@ pub struct Proxy {
     status: Option<ExitStatus>,
 }
 
-fn collect(from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+pub fn collect(from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
     let buf = Arc::new(Mutex::new(Vec::new()));
     collect_into(from, buf.clone());
     buf
@@ -102,12 +102,25 @@ impl Proxy {
         proxy
     }
 
+    /// Starts the binary (`dbgproxy attach`, say) with a pipe to its stdin,
+    /// returned with it; stdout and stderr are collected as by `spawn`.
+    pub fn spawn_with_stdin(mut cmd: Command) -> (Proxy, ChildStdin) {
+        cmd.stdin(Stdio::piped());
+        let (mut proxy, stderr) = Proxy::launch(cmd);
+        proxy.read_stderr(stderr);
+        let stdin = proxy.child.stdin.take().expect("a piped stdin");
+        (proxy, stdin)
+    }
+
     /// Starts the binary with its stderr a pipe that nobody reads yet, as an
     /// IDE that never reads it would: the read end is returned, open.
     pub fn spawn_stderr_unread(mut cmd: Command) -> (Proxy, ChildStderr) {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::null());
+        Proxy::launch(cmd)
+    }
+
+    fn launch(mut cmd: Command) -> (Proxy, ChildStderr) {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let set_by_test = cmd.get_envs().any(|(k, _)| k == "RUST_LOG");
         if !set_by_test && std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "debug");
