@@ -29,6 +29,7 @@ mod greeting;
 mod history;
 pub(crate) mod json;
 mod passthrough;
+mod plain;
 #[cfg(test)]
 mod testkit;
 mod v8;

@@ -193,9 +193,6 @@ pub fn fields<const N: usize>(
     keys: [&str; N],
     until: Until,
 ) -> Result<[Option<Range<usize>>; N], Fault> {
-    if until == Until::End {
-        utf8(body)?;
-    }
     let mut found: [Option<Range<usize>>; N] = std::array::from_fn(|_| None);
     let mut missing = N;
     let mut members = members(
@@ -231,7 +228,6 @@ pub fn fields<const N: usize>(
 /// RecursionError at about a thousand levels and debugpy then drops its
 /// connection, ending every client's session.
 pub fn check(body: &[u8]) -> Result<(), Fault> {
-    utf8(body)?;
     let mut s = Scanner::new(body);
     s.ws();
     s.value(Values::Checked {
@@ -242,14 +238,4 @@ pub fn check(body: &[u8]) -> Result<(), Fault> {
         return Err(s.fault("bytes after the value"));
     }
     Ok(())
-}
-
-fn utf8(body: &[u8]) -> Result<(), Fault> {
-    match std::str::from_utf8(body) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(Fault {
-            what: "not UTF-8",
-            at: e.valid_up_to(),
-        }),
-    }
 }

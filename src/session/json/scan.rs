@@ -8,6 +8,7 @@
 use std::ops::Range;
 
 use super::{Fault, Values};
+use crate::session::plain;
 
 pub(super) struct Scanner<'a> {
     pub b: &'a [u8],
@@ -121,11 +122,15 @@ impl<'a> Scanner<'a> {
                     run = 0;
                 }
                 0..0x20 if !LOOSE => return Err(self.fault("control character in a string")),
+                0x80.. if !LOOSE => {
+                    self.utf8_char()?;
+                    run = 0;
+                }
                 _ => {
                     self.i += 1;
                     run += 1;
                     if run == 16 {
-                        self.skip_plain();
+                        self.skip_plain::<LOOSE>();
                         run = 0;
                     }
                 }
@@ -133,21 +138,36 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Skips string bytes that need no look (not `"`, `\\` or a control
-    /// character) 32 at a time: the bulk of a large message is one long
-    /// string. The test of a whole block has no early exit, so the compiler
-    /// turns it into a few vector compares.
-    fn skip_plain(&mut self) {
-        const BLOCK: usize = 32;
-        while let Some(block) = self.b.get(self.i..self.i + BLOCK) {
-            let special = block.iter().fold(false, |any, &b| {
-                any | (b == b'"') | (b == b'\\') | (b < 0x20)
-            });
-            if special {
-                return;
-            }
-            self.i += BLOCK;
+    /// Skips the rest of a long string's plain bytes: those that need no
+    /// look. Loosely that is all but `"` and `\`, found by `memchr`;
+    /// strictly also control characters and non-ASCII (whose UTF-8 the
+    /// string loop checks), found a block at a time.
+    fn skip_plain<const LOOSE: bool>(&mut self) {
+        let rest = &self.b[self.i..];
+        self.i += if LOOSE {
+            memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len())
+        } else {
+            plain::blocks(rest, plain::json_special)
+        };
+    }
+
+    /// Steps over the one UTF-8 encoded character at the position, which
+    /// starts with a non-ASCII byte. Checking here, where the scan meets
+    /// such a byte, spares a whole-body UTF-8 pass over the (usually ASCII)
+    /// rest; outside strings the grammar refuses any such byte anyway.
+    fn utf8_char(&mut self) -> Result<(), Fault> {
+        let len = match self.b[self.i] {
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => 1,
+        };
+        let end = (self.i + len).min(self.b.len());
+        if std::str::from_utf8(&self.b[self.i..end]).is_err() {
+            return Err(self.fault("not UTF-8"));
         }
+        self.i = end;
+        Ok(())
     }
 
     fn digits(&mut self) -> usize {
