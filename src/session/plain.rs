@@ -82,9 +82,9 @@ mod tests {
     #[test]
     fn each_class_holds_what_it_says() {
         for c in 0..=255u8 {
-            let json = c == b'"' || c == b'\\' || c < 0x20 || c >= 0x80;
+            let json = c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c);
             assert_eq!(json_special(c), json, "{c:#x}");
-            let text = c < 0x20 || c >= 0x7f;
+            let text = !(0x20..0x7f).contains(&c);
             assert_eq!(text_special(c), text, "{c:#x}");
             // Every position in a block is looked at.
             for at in [0, 31, 63] {
