@@ -56,16 +56,17 @@ pub fn head(body: &[u8]) -> Head {
                 break;
             }
         };
-        let Some(name) = key.name() else { continue };
-        let slot = match name.as_ref() {
-            "seq" => &mut head.seq,
-            "type" => &mut head.kind,
-            "command" => &mut head.command,
-            "request_seq" => &mut head.request_seq,
-            "event" => &mut head.event,
-            "success" => &mut head.success,
-            _ => continue,
+        let raw = key.raw();
+        let slot = if raw.contains(&b'\\') {
+            // Spelled with escapes: compared decoded, as JSON.parse would.
+            let Some(name) = key.name() else { continue };
+            slot(&mut head, name.as_bytes())
+        } else {
+            // Without escapes the bytes are the name: no decoding (this runs
+            // for every member before the routing fields, on every message).
+            slot(&mut head, raw)
         };
+        let Some(slot) = slot else { continue };
         if slot.is_none() {
             *slot = Some(range);
         }
@@ -74,6 +75,19 @@ pub fn head(body: &[u8]) -> Head {
         }
     }
     head
+}
+
+/// Where a routing field named `name` goes, if it is one.
+fn slot<'h>(head: &'h mut Head, name: &[u8]) -> Option<&'h mut Option<Range<usize>>> {
+    Some(match name {
+        b"seq" => &mut head.seq,
+        b"type" => &mut head.kind,
+        b"command" => &mut head.command,
+        b"request_seq" => &mut head.request_seq,
+        b"event" => &mut head.event,
+        b"success" => &mut head.success,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
