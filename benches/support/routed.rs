@@ -19,6 +19,13 @@ use std::time::Instant;
 
 use super::{Row, free_port, median, note, rounds};
 
+/// Rounds for these rows: at least 9 whatever `BENCH_ROUNDS` says, because
+/// their ratio is a median over rounds, and each round costs well under a
+/// second.
+fn routed_rounds() -> usize {
+    rounds().max(9)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Dap,
@@ -224,7 +231,8 @@ fn p50(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The rows: per dialect, size and client count, routed ÷ raw of the p50.
+/// The rows: per dialect, size and client count, the median over rounds of
+/// routed ÷ raw of the p50s measured side by side.
 pub fn rows() -> Vec<Row> {
     let mut rows = Vec::new();
     // `BENCH_DIALECTS=v8,gdb-mi` measures only those (for experiments).
@@ -242,18 +250,48 @@ pub fn rows() -> Vec<Row> {
             let routed = start(dialect, true, pad.clone());
             for clients in [1usize, 10] {
                 let iters = match (size, clients) {
-                    (64, 1) => 1000,
+                    (64, 1) => 2000,
                     (64, _) => 200,
-                    (_, 1) => 200,
+                    (_, 1) => 1000,
                     _ => 40,
                 };
+                // Raw and routed take turns, round by round, and the first
+                // to go alternates: this VM's speed drifts by a third from
+                // one moment to the next, and a round's two halves are
+                // measured close together, so the ratio within a round is
+                // what drift disturbs least. (Turns trip by trip would be
+                // closer still, but then each proxy's busy-poll window runs
+                // out while the other works, and every trip pays a wake-up
+                // that neither pays when used alone.)
+                // Untimed: connections made and buffers grown before the rounds.
+                run(&raw, dialect, clients, iters / 10, &pad);
+                run(&routed, dialect, clients, iters / 10, &pad);
+                let mut ratios = Vec::new();
                 let (mut raw_p50, mut routed_p50) = (Vec::new(), Vec::new());
                 let mut foreign_routed = 0;
-                for _ in 0..rounds() {
-                    raw_p50.push(p50(run(&raw, dialect, clients, iters, &pad).0));
-                    let (samples, foreign) = run(&routed, dialect, clients, iters, &pad);
-                    routed_p50.push(p50(samples));
-                    foreign_routed += foreign;
+                for round in 0..routed_rounds() {
+                    let measure_raw = || p50(run(&raw, dialect, clients, iters, &pad).0);
+                    let mut measure_routed = || {
+                        let (samples, foreign) = run(&routed, dialect, clients, iters, &pad);
+                        foreign_routed += foreign;
+                        p50(samples)
+                    };
+                    let (raw_us, routed_us) = if round % 2 == 0 {
+                        let raw_us = measure_raw();
+                        (raw_us, measure_routed())
+                    } else {
+                        let routed_us = measure_routed();
+                        (measure_raw(), routed_us)
+                    };
+                    ratios.push(routed_us / raw_us);
+                    if std::env::var_os("BENCH_TRACE").is_some() {
+                        eprintln!(
+                            "{} {size} B {clients} client(s), round {round}: raw {raw_us:.1} µs, routed {routed_us:.1} µs",
+                            dialect.name()
+                        );
+                    }
+                    raw_p50.push(raw_us);
+                    routed_p50.push(routed_us);
                 }
                 let label = if size >= 1024 {
                     format!("{} KiB", size >> 10)
@@ -261,10 +299,14 @@ pub fn rows() -> Vec<Row> {
                     format!("{size} B")
                 };
                 let (raw_us, routed_us) = (median(&raw_p50), median(&routed_p50));
-                let ratio = routed_us / raw_us;
+                let ratio = median(&ratios);
+                let (low, high) = ratios
+                    .iter()
+                    .fold((f64::MAX, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
                 note(format!(
-                    "routed RTT {label}, {}, {clients} client(s): raw p50 {raw_us:.0} µs, routed p50 {routed_us:.0} µs; answers to other clients seen through the session layer: {foreign_routed}",
-                    dialect.name()
+                    "routed RTT {label}, {}, {clients} client(s): raw p50 {raw_us:.0} µs, routed p50 {routed_us:.0} µs; routed ÷ raw per round {low:.2}–{high:.2} over {} rounds of {iters} trips, median {ratio:.2}; answers to other clients seen through the session layer: {foreign_routed}",
+                    dialect.name(),
+                    ratios.len()
                 ));
                 rows.push(Row::single(
                     format!(
