@@ -853,10 +853,12 @@ fn render(rows: &[Row], took: Duration) -> String {
     };
     let mut out = format!(
         "# Benchmarks\n\nProduced by `cargo bench` (benches/proxy.rs) on {date}: {cores} cores, Linux {}, \
-         {} alternating rounds per figure, medians over rounds; the run took {:.0} s.\n\n\
+         {} alternating rounds per figure ({} for the routed rows, whose figure is the median of \
+         the rounds' ratios), medians over rounds; the run took {:.0} s.\n\n\
          | figure | unit | direct | dbgproxy | socat | dbgproxy ÷ direct | target | met |\n|---|---|---|---|---|---|---|---|\n",
         kernel.trim(),
         rounds(),
+        routed::rounds(),
         took.as_secs_f64()
     );
     for r in rows {

@@ -17,13 +17,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Instant;
 
-use super::{Row, free_port, median, note, rounds};
+use super::{Row, free_port, median, note};
 
 /// Rounds for these rows: at least 9 whatever `BENCH_ROUNDS` says, because
 /// their ratio is a median over rounds, and each round costs well under a
 /// second.
-fn routed_rounds() -> usize {
-    rounds().max(9)
+pub fn rounds() -> usize {
+    super::rounds().max(9)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -269,7 +269,7 @@ pub fn rows() -> Vec<Row> {
                 let mut ratios = Vec::new();
                 let (mut raw_p50, mut routed_p50) = (Vec::new(), Vec::new());
                 let mut foreign_routed = 0;
-                for round in 0..routed_rounds() {
+                for round in 0..rounds() {
                     let measure_raw = || p50(run(&raw, dialect, clients, iters, &pad).0);
                     let mut measure_routed = || {
                         let (samples, foreign) = run(&routed, dialect, clients, iters, &pad);
