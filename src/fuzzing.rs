@@ -9,6 +9,9 @@
 //!   debugger comings and goings, played into a session module, never panics,
 //!   never names a client that is not there, and never answers one input with
 //!   an unbounded burst.
+//! - `json`: the strict check that stands between a client and debugpy
+//!   (`session::json::check`) judges any bytes as serde_json does, but where
+//!   serde_json is stricter than JSON and than Python's `json`.
 
 use std::collections::BTreeSet;
 
@@ -188,5 +191,38 @@ fn check(out: &mut Outbox, present: &mut BTreeSet<ClientId>, s: &mut dyn session
                 s.client_left(c, out);
             }
         }
+    }
+}
+
+/// Panics unless `session::json::check` and serde_json agree on `data`,
+/// where they should: serde_json alone refuses numbers past f64's range,
+/// lone surrogate escapes and nesting past 128 levels, which Python's `json`
+/// (debugpy's reader) takes, so the proxy lets those through.
+pub fn json(data: &[u8]) {
+    let ours = session::json::check(data);
+    let serde = serde_json::from_slice::<serde_json::Value>(data);
+    let serde_only = |e: &serde_json::Error| {
+        let e = e.to_string();
+        // A high surrogate escape not followed by a low one is "unexpected
+        // end of hex escape" or "invalid unicode code point" to serde_json
+        // (check has made sure every escape has its four hex digits).
+        [
+            "out of range",
+            "surrogate",
+            "hex escape",
+            "code point",
+            "recursion limit",
+        ]
+        .iter()
+        .any(|what| e.contains(what))
+    };
+    match (&ours, &serde) {
+        (Ok(()), Ok(_)) | (Err(_), Err(_)) => {}
+        (Ok(()), Err(e)) if serde_only(e) => {}
+        _ => panic!(
+            "check says {ours:?}, serde_json says {:?}, on {:?}",
+            serde.map(|_| ()),
+            String::from_utf8_lossy(data)
+        ),
     }
 }
