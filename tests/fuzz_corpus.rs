@@ -9,20 +9,33 @@ use std::path::Path;
 use dbgproxy::framing::{Direction, Protocol};
 use dbgproxy::fuzzing;
 
-/// Runs `check` on every file of one target's corpus; returns how many.
+/// Runs `check` on every file of one target's corpus and of its
+/// regressions; returns how many.
 fn replay(target: &str, check: impl Fn(&[u8])) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let corpus = root.join("corpus").join(target);
+    let n = replay_dir(&corpus, target, &check);
+    assert!(
+        n > 0,
+        "{target}: the corpus in {} is empty",
+        corpus.display()
+    );
+    let regressions = root.join("regressions").join(target);
+    if regressions.is_dir() {
+        assert!(replay_dir(&regressions, target, &check) > 0);
+    }
+    n
+}
+
+fn replay_dir(dir: &Path, target: &str, check: &impl Fn(&[u8])) -> usize {
     let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
         let data = std::fs::read(&path).unwrap();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&data)));
         assert!(outcome.is_ok(), "{target}: {} fails", path.display());
         n += 1;
     }
-    assert!(n > 0, "{target}: the corpus in {} is empty", dir.display());
     n
 }
 
@@ -51,4 +64,9 @@ fn gdb_mi_corpus() {
 #[test]
 fn session_corpus() {
     replay("session", fuzzing::session);
+}
+
+#[test]
+fn json_corpus() {
+    replay("json", fuzzing::json);
 }
