@@ -207,6 +207,15 @@ impl Message {
         }
     }
 
+    /// The message as one chunk: the chunk it arrived in (the common case),
+    /// or one copy when it spans reads.
+    pub fn one_chunk(&self) -> Chunk {
+        match &self.parts {
+            Parts::One(c) => c.clone(),
+            Parts::Many(parts) => Chunk::concat(parts),
+        }
+    }
+
     /// The message's bytes in one buffer (tests and logs).
     pub fn to_vec(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.len);

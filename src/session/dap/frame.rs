@@ -29,11 +29,8 @@ pub struct Frame {
 impl Frame {
     /// None when the message has no header end (framing guarantees one).
     pub fn of(message: &Message) -> Option<Frame> {
-        let chunk = match message.parts() {
-            [one] => one.clone(),
-            // A message that spanned reads: one copy, then slices of it.
-            _ => Chunk::copy_from(&message.to_vec()),
-        };
+        // A message that spanned reads: one copy, then slices of it.
+        let chunk = message.one_chunk();
         let end = chunk.windows(4).position(|w| w == b"\r\n\r\n")?;
         Some(Frame {
             chunk,

@@ -51,7 +51,7 @@ pub enum Bad {
 
 impl Command {
     pub fn parse(message: &Message) -> Result<Command, Bad> {
-        let bytes = one_chunk(message);
+        let bytes = message.one_chunk();
         let end = match bytes.last() {
             Some(0) => bytes.len() - 1,
             _ => bytes.len(),
@@ -181,15 +181,6 @@ pub fn build(name: &[u8], txn: u64, args: &[(u8, Vec<u8>)], data: Option<&[u8]>)
 /// A DBGp transaction id as the proxy accepts it: a decimal number.
 pub fn is_txn(v: &[u8]) -> bool {
     !v.is_empty() && v.len() <= MAX_TXN_DIGITS && v.iter().all(u8::is_ascii_digit)
-}
-
-/// The message as one chunk: a slice when it arrived in one read (the
-/// common case), else one copy.
-pub fn one_chunk(message: &Message) -> Chunk {
-    match message.parts() {
-        [one] => one.clone(),
-        _ => Chunk::copy_from(&message.to_vec()),
-    }
 }
 
 type Parsed = (Vec<Arg>, Option<Range<usize>>);

@@ -7,7 +7,6 @@
 
 use std::ops::Range;
 
-use super::command::one_chunk;
 use crate::framing::Message;
 use crate::queue::Chunk;
 
@@ -45,7 +44,7 @@ pub struct Packet {
 impl Packet {
     /// Never fails: what cannot be read is `Root::Other`, passed on as is.
     pub fn parse(message: &Message) -> Packet {
-        let bytes = one_chunk(message);
+        let bytes = message.one_chunk();
         let start = bytes.iter().position(|&b| b == 0).map_or(0, |n| n + 1);
         let end = match bytes.last() {
             Some(0) if bytes.len() > start => bytes.len() - 1,

@@ -62,15 +62,6 @@ pub(super) fn prefixed(head: &[u8], rest: &Message) -> Message {
     Message::from_parts(parts)
 }
 
-/// The message as one chunk: the chunk it arrived in, or a copy when it
-/// spans reads.
-fn one_chunk(m: &Message) -> Chunk {
-    match m.parts() {
-        [one] => one.clone(),
-        _ => Chunk::copy_from(&m.to_vec()),
-    }
-}
-
 fn line_of(token: &[u8], id: &[u8], what: &[u8]) -> Message {
     Message::from_bytes(&[token, id, what].concat())
 }
@@ -98,7 +89,7 @@ impl Session for GdbMi {
     }
 
     fn from_client(&mut self, client: ClientId, message: Message, out: &mut Outbox) {
-        let chunk = one_chunk(&message);
+        let chunk = message.one_chunk();
         let line = mi::trim_eol(&chunk);
         let command = match mi::command(line) {
             Ok(c) => c,
@@ -159,7 +150,7 @@ impl Session for GdbMi {
     }
 
     fn from_debugger(&mut self, message: Message, out: &mut Outbox) {
-        let chunk = one_chunk(&message);
+        let chunk = message.one_chunk();
         let line = mi::trim_eol(&chunk);
         let record = mi::record(line);
         let (kind, rest_at) = (record.kind, record.rest_at);

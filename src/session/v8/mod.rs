@@ -90,10 +90,7 @@ fn framed(body_parts: Vec<Chunk>) -> Message {
 /// The message as one chunk, and where its body starts (after the first
 /// empty header line; framing accepts `\n` as well as `\r\n`).
 fn split(m: &Message) -> Option<(Chunk, usize)> {
-    let chunk = match m.parts() {
-        [one] => one.clone(),
-        _ => Chunk::copy_from(&m.to_vec()),
-    };
+    let chunk = m.one_chunk();
     let mut at = 0;
     loop {
         let newline = at + chunk[at..].iter().position(|&b| b == b'\n')?;
