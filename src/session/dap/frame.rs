@@ -20,6 +20,10 @@ use crate::queue::Chunk;
 /// costs a queue entry and an iovec.
 const COPY_BELOW: usize = 256;
 
+/// Edits sorted on the stack up to this many (`seq`, `request_seq`, a
+/// `cancel`'s `requestId`: a rewrite changes a few numbers).
+const MAX_EDITS: usize = 8;
+
 /// A message and where its body starts.
 pub struct Frame {
     chunk: Chunk,
@@ -45,19 +49,34 @@ impl Frame {
     /// The message with each body range in `edits` replaced by its number,
     /// re-framed. Ranges must not overlap.
     pub fn splice(&self, edits: &[(Range<usize>, i64)]) -> Message {
-        let mut edits = edits.to_vec();
-        edits.sort_by_key(|(r, _)| r.start);
+        // This runs twice per round trip (the request's seq, the answer's
+        // request_seq): no formatting machinery and one allocation for the
+        // new bytes, as edits are few and come nearly sorted.
+        let (mut small, mut large) = ([0usize; MAX_EDITS], Vec::new());
+        let order: &mut [usize] = if edits.len() <= MAX_EDITS {
+            &mut small[..edits.len()]
+        } else {
+            large.resize(edits.len(), 0);
+            &mut large
+        };
+        for (k, slot) in order.iter_mut().enumerate() {
+            *slot = k;
+        }
+        order.sort_unstable_by_key(|&k| edits[k].0.start);
         let body = self.body();
         let grown: usize = edits.iter().map(|(_, n)| digits(*n)).sum();
         let shrunk: usize = edits.iter().map(|(r, _)| r.len()).sum();
         let len = body.len() + grown - shrunk;
-        let mut new = Vec::with_capacity(64);
-        new.extend_from_slice(format!("Content-Length: {len}\r\n\r\n").as_bytes());
-        let mut parts = Vec::with_capacity(2);
+        let mut new = Vec::with_capacity(128);
+        new.extend_from_slice(b"Content-Length: ");
+        push_number(&mut new, len as i64);
+        new.extend_from_slice(b"\r\n\r\n");
+        let mut parts = Vec::new();
         let mut at = 0;
-        for (range, n) in &edits {
+        for &k in order.iter() {
+            let (range, n) = &edits[k];
             self.keep(at..range.start, &mut new, &mut parts);
-            new.extend_from_slice(n.to_string().as_bytes());
+            push_number(&mut new, *n);
             at = range.end;
         }
         self.keep(at..body.len(), &mut new, &mut parts);
@@ -91,6 +110,25 @@ pub fn framed(value: &Value) -> Message {
     let mut bytes = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
     bytes.extend_from_slice(&body);
     Message::from_bytes(&bytes)
+}
+
+/// Appends `n` in decimal.
+fn push_number(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    let mut m = n.unsigned_abs();
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[at..]);
 }
 
 fn digits(n: i64) -> usize {
@@ -135,7 +173,32 @@ mod tests {
     fn digits_counts_signs() {
         for n in [0, 9, 10, -1, -10, i64::MAX, i64::MIN, 123456] {
             assert_eq!(digits(n), n.to_string().len(), "{n}");
+            let mut out = b"x".to_vec();
+            push_number(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
         }
+    }
+
+    #[test]
+    fn many_edits_in_any_order() {
+        let body: String = (0..12).map(|k| format!("[{k}]")).collect();
+        let f = Frame::of(&message(&body)).unwrap();
+        // Each number sits at 1 + 3k (one digit) or later (two digits).
+        let mut edits: Vec<(Range<usize>, i64)> = Vec::new();
+        let mut at = 0;
+        for k in 0..12i64 {
+            let start = body[at..].find('[').unwrap() + at + 1;
+            let end = body[start..].find(']').unwrap() + start;
+            edits.push((start..end, -100 * k));
+            at = end;
+        }
+        edits.reverse();
+        let out = f.splice(&edits);
+        let expect: String = (0..12).map(|k| format!("[{}]", -100 * k)).collect();
+        assert_eq!(
+            String::from_utf8(out.to_vec()).unwrap(),
+            format!("Content-Length: {}\r\n\r\n{expect}", expect.len())
+        );
     }
 
     #[test]
