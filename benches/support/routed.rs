@@ -11,6 +11,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,10 +121,61 @@ fn find_id<'a>(message: &'a [u8], dialect: Dialect, key: &str) -> Option<&'a str
     Some(&rest[..end])
 }
 
+/// Where these rows run: the proxy under test alone on the last CPU, this
+/// process's threads (clients and backend) on the others, for raw and
+/// routed alike. Left to the scheduler, on two cores, one proxy spinning in
+/// its busy-poll window and three or more threads of this process change
+/// places from one round to the next, and a round where the proxy shares a
+/// core with a client is a third slower whatever the proxy does: pinned, a
+/// round's ratio repeats within a few per cent. `BENCH_PIN=0` turns it off;
+/// with one CPU there is nothing to place.
+#[derive(Clone, Copy)]
+struct Placement {
+    proxy: usize,
+    cpus: usize,
+}
+
+fn placement() -> Option<Placement> {
+    if std::env::var("BENCH_PIN").is_ok_and(|v| v == "0") {
+        return None;
+    }
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus >= 2).then(|| Placement {
+        proxy: cpus - 1,
+        cpus,
+    })
+}
+
+/// Restricts the calling thread (`pid` 0) or process to `cpus`.
+fn pin(pid: libc::pid_t, cpus: impl Iterator<Item = usize>) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is the empty set; the pointer and size
+    // passed are those of this local set.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Pins the calling thread to the CPUs the proxy does not have.
+fn pin_here(place: Option<Placement>) {
+    if let Some(p) = place {
+        pin(0, (0..p.cpus).filter(|&c| c != p.proxy)).expect("pin a bench thread");
+    }
+}
+
 /// A proxy with an answering backend behind it.
 struct Path {
     child: Child,
     port: u16,
+    place: Option<Placement>,
 }
 
 impl Drop for Path {
@@ -133,12 +185,20 @@ impl Drop for Path {
     }
 }
 
-fn start(dialect: Dialect, routed: bool, pad: Arc<str>) -> Path {
+fn start(dialect: Dialect, routed: bool, pad: Arc<str>, place: Option<Placement>) -> Path {
     let backend = TcpListener::bind("127.0.0.1:0").unwrap();
     let backend_port = backend.local_addr().unwrap().port();
     let port = free_port();
     let protocol = if routed { dialect.name() } else { "raw" };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dbgproxy"));
+    if let Some(p) = place {
+        // SAFETY: between fork and exec only sched_setaffinity runs, a
+        // plain system call that allocates nothing.
+        unsafe {
+            command.pre_exec(move || pin(0, std::iter::once(p.proxy)));
+        }
+    }
+    let mut child = command
         .args(["--port", &backend_port.to_string()])
         .args(["--client-port", &port.to_string()])
         .args(["--protocol", protocol, "--mode", "persistent", "-q"])
@@ -161,8 +221,11 @@ fn start(dialect: Dialect, routed: bool, pad: Arc<str>) -> Path {
         .unwrap()
         .read_exact(&mut marker)
         .unwrap();
-    thread::spawn(move || answer(conn, dialect, &pad));
-    Path { child, port }
+    thread::spawn(move || {
+        pin_here(place);
+        answer(conn, dialect, &pad)
+    });
+    Path { child, port, place }
 }
 
 /// The backend: answers every request with its id, until the proxy goes.
@@ -187,6 +250,7 @@ fn answer(conn: TcpStream, dialect: Dialect, pad: &str) {
 /// Each of `clients` makes `iters` round trips; returns every sample (µs)
 /// and how many answers to other clients they were given.
 fn run(path: &Path, dialect: Dialect, clients: usize, iters: usize, pad: &str) -> (Vec<f64>, u64) {
+    let place = path.place;
     let foreign = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..clients)
         .map(|c| {
@@ -195,6 +259,7 @@ fn run(path: &Path, dialect: Dialect, clients: usize, iters: usize, pad: &str) -
             let pad = pad.to_string();
             let foreign = foreign.clone();
             thread::spawn(move || {
+                pin_here(place);
                 let mut w = stream.try_clone().unwrap();
                 let mut r = BufReader::new(stream);
                 let mut samples = Vec::with_capacity(iters);
@@ -237,6 +302,14 @@ pub fn rows() -> Vec<Row> {
     let mut rows = Vec::new();
     // `BENCH_DIALECTS=v8,gdb-mi` measures only those (for experiments).
     let only = std::env::var("BENCH_DIALECTS").ok();
+    let place = placement();
+    if let Some(p) = place {
+        note(format!(
+            "routed rows: each proxy pinned to CPU {}, the clients and the backend to the other {} CPU(s) (BENCH_PIN=0: unpinned)",
+            p.proxy,
+            p.cpus - 1
+        ));
+    }
     for dialect in [Dialect::Dap, Dialect::V8, Dialect::GdbMi] {
         if only
             .as_ref()
@@ -246,8 +319,8 @@ pub fn rows() -> Vec<Row> {
         }
         for size in [64usize, 64 << 10] {
             let pad: Arc<str> = "p".repeat(size).into();
-            let raw = start(dialect, false, pad.clone());
-            let routed = start(dialect, true, pad.clone());
+            let raw = start(dialect, false, pad.clone(), place);
+            let routed = start(dialect, true, pad.clone(), place);
             for clients in [1usize, 10] {
                 let iters = match (size, clients) {
                     (64, 1) => 2000,
