@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use util::dap::Dap;
 use util::debugpy::*;
+use util::inbox::Framed;
 use util::tools::{TempDir, node, node_modules};
 use util::*;
 
@@ -98,7 +99,7 @@ fn breakpoints(script: &Script, lines: &[u64]) -> Value {
 /// response comes last (debugpy answers it after configurationDone).
 /// Returns the initialize response and the setBreakpoints one.
 fn handshake(c: &mut Dap, script: &Script, lines: Option<&[u64]>) -> (Value, Option<Value>) {
-    let name = c.name.clone();
+    let name = c.name().to_string();
     let init = c.request("initialize", initialize_args(&name));
     let attach = c.send("attach", attach_args());
     c.event("initialized");
@@ -189,7 +190,7 @@ fn colliding_seqs_three_clients() {
         .collect();
     for (x, frame) in clients.iter_mut().zip(&frames) {
         assert_eq!(x.send("threads", Value::Null), 7);
-        let expression = format!("'{}' * 2", x.name);
+        let expression = format!("'{}' * 2", x.name());
         x.send(
             "evaluate",
             json!({"expression": expression, "frameId": frame, "context": "repl"}),
@@ -200,7 +201,7 @@ fn colliding_seqs_three_clients() {
         let threads = x.ok(7);
         assert!(threads["body"]["threads"][0]["id"].is_u64(), "{threads}");
         let result = x.ok(8)["body"]["result"].clone();
-        assert_eq!(result, format!("'{0}{0}'", x.name), "client {}", x.name);
+        assert_eq!(result, format!("'{0}{0}'", x.name()), "client {}", x.name());
         assert!(x.ok(9)["body"]["scopes"].is_array());
     }
 
@@ -215,12 +216,12 @@ fn colliding_seqs_three_clients() {
                 .is_some_and(|o| o.starts_with("tick"))
         });
         let again = x.event("stopped");
-        assert_eq!(again["body"]["reason"], "breakpoint", "client {}", x.name);
+        assert_eq!(again["body"]["reason"], "breakpoint", "client {}", x.name());
     }
     let [a, b, c] = &mut clients;
     for x in [a, b, c] {
         let stop = stopped_again(x);
-        assert_eq!(stop, LINE_COUNT, "client {}", x.name);
+        assert_eq!(stop, LINE_COUNT, "client {}", x.name());
     }
 }
 
@@ -327,7 +328,7 @@ fn merged_breakpoints() {
         clients[2].request("continue", json!({"threadId": 1}));
         for x in clients.iter_mut() {
             x.event("stopped");
-            assert_eq!(stopped_again(x), want, "client {} after continue", x.name);
+            assert_eq!(stopped_again(x), want, "client {} after continue", x.name());
         }
     };
     for line in [LINE_DOUBLE, LINE_FLUSH, LINE_SLEEP, LINE_COUNT] {
@@ -413,7 +414,7 @@ fn bad_input_touches_nobody_else() {
         .enumerate()
     {
         let mut x = s.client(&format!("X{i}")).unchecked();
-        let peer = x.stream.local_addr().unwrap().to_string();
+        let peer = x.stream().local_addr().unwrap().to_string();
         x.send_raw(body);
         let end = Instant::now() + DEADLINE;
         while !x.is_closed() && x.any_response().is_none() {
@@ -528,7 +529,7 @@ fn status_shows_clients_and_dropped_answers() {
         handshake(x, &s.script, None);
     }
     let row_of = |st: &Value, x: &Dap| -> Value {
-        let peer = x.stream.local_addr().unwrap().to_string();
+        let peer = x.stream().local_addr().unwrap().to_string();
         st["clients"]
             .as_array()
             .expect("clients")
@@ -540,10 +541,10 @@ fn status_shows_clients_and_dropped_answers() {
     let st = s.status();
     for x in &clients {
         let row = row_of(&st, x);
-        assert_eq!(row["clientID"], format!("test-{}", x.name), "{row}");
+        assert_eq!(row["clientID"], format!("test-{}", x.name()), "{row}");
         assert_eq!(
             row["clientName"],
-            format!("Test client {}", x.name),
+            format!("Test client {}", x.name()),
             "{row}"
         );
     }

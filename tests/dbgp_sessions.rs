@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use util::dbgp::{Dbgp, attr, base64};
 use util::debuggees::{PHP_LINE_ADD, PHP_SCRIPT, Php, file_uri, status};
+use util::inbox::Framed;
 use util::tools::TempDir;
 use util::*;
 
@@ -86,7 +87,7 @@ fn init_of(c: &mut Dbgp, php: &Php) -> String {
         attr(&init, "appid"),
         Some(php.pid().to_string()),
         "client {}: {init}",
-        c.name
+        c.name()
     );
     init
 }
@@ -156,7 +157,12 @@ fn colliding_ids_three_clients() {
     for (i, x) in clients.iter_mut().enumerate() {
         let stack = x.ok(4);
         assert!(stack.contains("where=\"add\""), "{stack}");
-        assert_eq!(cdata(&x.ok(5)), format!("{}1", i + 1), "client {}", x.name);
+        assert_eq!(
+            cdata(&x.ok(5)),
+            format!("{}1", i + 1),
+            "client {}",
+            x.name()
+        );
     }
     // One moves on: everyone hears the next stop.
     let [a, b, c] = &mut clients;
@@ -165,7 +171,7 @@ fn colliding_ids_three_clients() {
         at_add(&x.stop_report());
     }
     for x in [a, b, c] {
-        assert_eq!(b_value(x), "2", "client {}", x.name);
+        assert_eq!(b_value(x), "2", "client {}", x.name());
     }
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use util::debuggees::{compiled_program, gdb_command, status};
+use util::inbox::Framed;
 use util::mi::{Mi, field};
 use util::tools::{Proc, TempDir, python_with};
 use util::*;
@@ -137,7 +138,7 @@ fn colliding_tokens_three_clients() {
     assert!(c.cmd("5", "-exec-continue").starts_with("5^running"));
     for x in [a, b, c] {
         x.record("*running");
-        assert_eq!(stopped_in_add(x), "2", "client {}", x.name);
+        assert_eq!(stopped_in_add(x), "2", "client {}", x.name());
     }
 }
 
@@ -188,7 +189,12 @@ fn breakpoints_are_announced() {
     assert_eq!(field(&n, "cond").as_deref(), Some("b==3"), "{n}");
     a.cmd("3", "-exec-run");
     for x in [&mut a, &mut b, &mut c, &mut d] {
-        assert_eq!(stopped_in_add(x), "3", "the condition holds for {}", x.name);
+        assert_eq!(
+            stopped_in_add(x),
+            "3",
+            "the condition holds for {}",
+            x.name()
+        );
     }
     assert!(!d.has_record("=breakpoint-created"), "{}", d.so_far());
 }
@@ -259,7 +265,7 @@ fn leave_and_resume() {
     d.cmd("2", "-exec-continue");
     for x in [&mut d, &mut watcher] {
         x.record("*running");
-        assert_eq!(stopped_in_add(x), "2", "client {}", x.name);
+        assert_eq!(stopped_in_add(x), "2", "client {}", x.name());
     }
 }
 

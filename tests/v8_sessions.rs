@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 use util::dap::Dap;
 use util::debuggees::{NODE_LINE_TICK, NODE_SCRIPT, node6_under_debug, status};
+use util::inbox::Framed;
 use util::tools::{Proc, TempDir};
 use util::*;
 
@@ -85,9 +86,10 @@ fn set_breakpoint(c: &mut Dap, s: &Setup) -> Value {
 fn stopped(c: &mut Dap) {
     let b = c.event("break");
     assert_eq!(
-        b["body"]["sourceLine"], NODE_LINE_TICK,
+        b["body"]["sourceLine"],
+        NODE_LINE_TICK,
         "client {}: {b}",
-        c.name
+        c.name()
     );
 }
 
@@ -106,7 +108,7 @@ fn colliding_seqs_three_clients() {
     // Same seqs 1 and 2 from all three, sent before any answer is read.
     for x in clients.iter_mut() {
         assert_eq!(x.send("version", Value::Null), 1);
-        let expression = format!("'{}' + 1", x.name);
+        let expression = format!("'{}' + 1", x.name());
         x.send(
             "evaluate",
             json!({"expression": expression, "global": true}),
@@ -114,7 +116,7 @@ fn colliding_seqs_three_clients() {
     }
     for x in clients.iter_mut() {
         assert!(x.ok(1)["body"]["V8Version"].is_string());
-        assert_eq!(x.ok(2)["body"]["value"], format!("{}1", x.name));
+        assert_eq!(x.ok(2)["body"]["value"], format!("{}1", x.name()));
     }
 
     set_breakpoint(&mut clients[0], &s);
@@ -124,22 +126,22 @@ fn colliding_seqs_three_clients() {
     // Different commands under the same seqs: A's 4 is an evaluate, B's and
     // C's 4 a backtrace; a misrouted answer fails its command check.
     for x in clients.iter_mut() {
-        if x.name != "A" {
+        if x.name() != "A" {
             x.send("backtrace", json!({"fromFrame": 0, "toFrame": 1}));
         }
-        let expression = format!("counter + '{}'", x.name);
+        let expression = format!("counter + '{}'", x.name());
         x.send("evaluate", json!({"expression": expression, "frame": 0}));
     }
     let mut seen = Vec::new();
     for x in clients.iter_mut() {
         let last = x.next_seq() - 1;
-        if x.name != "A" {
+        if x.name() != "A" {
             let bt = x.ok(last - 1);
             assert!(bt["body"]["totalFrames"].as_u64() >= Some(1), "{bt}");
         }
         let value = x.ok(last)["body"]["value"].as_str().unwrap().to_string();
-        assert!(value.ends_with(&x.name), "client {}: {value}", x.name);
-        seen.push(value.trim_end_matches(&x.name).to_string());
+        assert!(value.ends_with(&x.name()), "client {}: {value}", x.name());
+        seen.push(value.trim_end_matches(&x.name()).to_string());
     }
     assert!(seen.iter().all(|v| v == &seen[0]), "one stop: {seen:?}");
 
@@ -150,7 +152,7 @@ fn colliding_seqs_three_clients() {
         stopped(x);
     }
     for x in clients.iter_mut() {
-        assert_eq!(counter(x), before + 1, "client {}", x.name);
+        assert_eq!(counter(x), before + 1, "client {}", x.name());
     }
 }
 

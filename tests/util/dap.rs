@@ -14,16 +14,15 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::DEADLINE;
+use super::inbox::{Framed, Inbox};
 
 pub struct Dap {
-    pub name: String,
-    pub stream: TcpStream,
+    io: Inbox,
     next_seq: u64,
     /// seq → command of every request sent.
     sent: HashMap<u64, String>,
@@ -32,10 +31,6 @@ pub struct Dap {
     pending_events: VecDeque<Value>,
     /// Responses received and not yet taken by `answer`.
     pending_responses: HashMap<u64, Value>,
-    buf: Vec<u8>,
-    /// Every message body received, for failure messages.
-    log: Vec<String>,
-    eof: bool,
     /// Check every response against what was sent (off for a client that
     /// sends bad input and takes whatever answer comes).
     strict: bool,
@@ -47,19 +42,13 @@ pub struct Dap {
 
 impl Dap {
     pub fn connect(port: u16, name: &str) -> Dap {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the proxy");
-        stream.set_nodelay(true).unwrap();
         Dap {
-            name: name.to_string(),
-            stream,
+            io: Inbox::connect(port, name),
             next_seq: 1,
             sent: HashMap::new(),
             answered: HashSet::new(),
             pending_events: VecDeque::new(),
             pending_responses: HashMap::new(),
-            buf: Vec::new(),
-            log: Vec::new(),
-            eof: false,
             strict: true,
             v8: false,
             greetings: VecDeque::new(),
@@ -85,12 +74,6 @@ impl Dap {
         }
     }
 
-    /// Every message received so far, in order: JSON bodies, and
-    /// `[headers] …` for header-only ones.
-    pub fn log(&self) -> &[String] {
-        &self.log
-    }
-
     /// A client whose responses are not checked against its requests.
     pub fn unchecked(mut self) -> Dap {
         self.strict = false;
@@ -102,18 +85,6 @@ impl Dap {
         self.pending_responses.values().next()
     }
 
-    /// The last messages received, for failure messages.
-    pub fn so_far(&self) -> String {
-        let start = self.log.len().saturating_sub(40);
-        format!(
-            "client {} received (last {} of {}):\n{}",
-            self.name,
-            self.log.len() - start,
-            self.log.len(),
-            self.log[start..].join("\n")
-        )
-    }
-
     /// The seq this client's next request gets.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
@@ -123,7 +94,10 @@ impl Dap {
     pub fn send_raw(&mut self, body: &[u8]) {
         let mut bytes = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
         bytes.extend_from_slice(body);
-        self.stream.write_all(&bytes).expect("write to the proxy");
+        self.io
+            .stream
+            .write_all(&bytes)
+            .expect("write to the proxy");
     }
 
     /// Sends `body` as it is, as request `seq` of `command` (for bad input
@@ -159,7 +133,7 @@ impl Dap {
         assert_eq!(
             r["success"], true,
             "client {}: request {seq} ({}) failed: {r}",
-            self.name, self.sent[&seq]
+            self.io.name, self.sent[&seq]
         );
         r
     }
@@ -173,7 +147,7 @@ impl Dap {
         assert!(
             self.sent.contains_key(&seq),
             "client {} never sent {seq}",
-            self.name
+            self.io.name
         );
         loop {
             if let Some(r) = self.pending_responses.remove(&seq) {
@@ -214,103 +188,34 @@ impl Dap {
         self.pending_events.clear();
     }
 
-    /// Reads whatever is already there (bounded by `for_at_most`), without
-    /// failing on silence.
-    pub fn pump(&mut self, for_at_most: Duration) {
-        let until = Instant::now() + for_at_most;
-        while Instant::now() < until && !self.eof {
-            if !self.try_read_one(until) {
-                return;
-            }
-        }
-    }
-
-    /// Reads until the proxy closes the connection (checking what comes).
-    pub fn wait_closed(&mut self) {
-        let until = Instant::now() + DEADLINE;
-        while !self.eof {
-            assert!(
-                Instant::now() < until,
-                "client {}: the proxy did not close the connection\n{}",
-                self.name,
-                self.so_far()
-            );
-            self.try_read_one(until);
-        }
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.eof
-    }
-
-    /// Closes with RST instead of FIN (SO_LINGER 0), like a crashed IDE.
-    pub fn reset(self) {
-        super::reset_stream(&self.stream);
-    }
-
-    fn read_one(&mut self, until: Instant, what: &str) {
-        if !self.try_read_one(until) {
-            let why = if self.eof {
-                "the proxy closed the connection"
-            } else {
-                "timed out"
-            };
-            panic!(
-                "client {}: {why} waiting for {what}\n{}",
-                self.name,
-                self.so_far()
-            );
-        }
-    }
-
-    /// Reads one whole message if one comes before `until`; false if none did
-    /// (time is up, or the connection ended).
-    fn try_read_one(&mut self, until: Instant) -> bool {
-        loop {
-            if let Some((head, body)) = self.split_message() {
-                self.take_message(head, body);
-                return true;
-            }
-            if self.eof {
-                return false;
-            }
-            match super::fill(&mut self.stream, &mut self.buf, until) {
-                Ok(super::Filled::Data) => {}
-                Ok(super::Filled::Closed) => self.eof = true,
-                Ok(super::Filled::TimedOut) => return false,
-                Err(e) => panic!("client {}: read: {e}\n{}", self.name, self.so_far()),
-            }
-        }
-    }
-
     /// One message's body off the front of the buffer, if whole.
     fn split_message(&mut self) -> Option<(String, Vec<u8>)> {
-        let end = self.buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        let end = self.io.buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&self.io.buf[..end]).into_owned();
         let len: usize = head
             .lines()
             .find_map(|l| l.strip_prefix("Content-Length:"))
             .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("client {}: no Content-Length in {head:?}", self.name));
+            .unwrap_or_else(|| panic!("client {}: no Content-Length in {head:?}", self.io.name));
         let start = end + 4;
-        if self.buf.len() < start + len {
+        if self.io.buf.len() < start + len {
             return None;
         }
-        let body = self.buf[start..start + len].to_vec();
-        self.buf.drain(..start + len);
+        let body = self.io.buf[start..start + len].to_vec();
+        self.io.buf.drain(..start + len);
         Some((head, body))
     }
 
     fn take_message(&mut self, head: String, body: Vec<u8>) {
         if body.is_empty() && self.v8 {
-            self.log.push(format!("[headers] {head}"));
+            self.io.log.push(format!("[headers] {head}"));
             self.greetings.push_back(head);
             return;
         }
         let text = String::from_utf8_lossy(&body).into_owned();
         let v: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("client {}: not JSON ({e}): {text}", self.name));
-        self.log.push(text);
+            .unwrap_or_else(|e| panic!("client {}: not JSON ({e}): {text}", self.io.name));
+        self.io.log.push(text);
         match v["type"].as_str() {
             Some("event") => self.pending_events.push_back(v),
             Some("response") if !self.strict => {
@@ -319,12 +224,12 @@ impl Dap {
             }
             Some("response") => {
                 let seq = v["request_seq"].as_u64().unwrap_or_else(|| {
-                    panic!("client {}: response without request_seq: {v}", self.name)
+                    panic!("client {}: response without request_seq: {v}", self.io.name)
                 });
                 let Some(command) = self.sent.get(&seq) else {
                     panic!(
                         "client {}: a response to request {seq}, which it never sent: {v}\n{}",
-                        self.name,
+                        self.io.name,
                         self.so_far()
                     );
                 };
@@ -332,19 +237,37 @@ impl Dap {
                     v["command"],
                     command.as_str(),
                     "client {}: request {seq} was {command}, answered by {v}\n{}",
-                    self.name,
+                    self.io.name,
                     self.so_far()
                 );
                 assert!(
                     self.answered.insert(seq),
                     "client {}: request {seq} answered twice: {v}\n{}",
-                    self.name,
+                    self.io.name,
                     self.so_far()
                 );
                 self.pending_responses.insert(seq, v);
             }
             // A reverse request (runInTerminal): none of these tests start one.
-            _ => panic!("client {}: unexpected message {v}", self.name),
+            _ => panic!("client {}: unexpected message {v}", self.io.name),
         }
+    }
+}
+
+impl Framed for Dap {
+    fn inbox(&self) -> &Inbox {
+        &self.io
+    }
+
+    fn inbox_mut(&mut self) -> &mut Inbox {
+        &mut self.io
+    }
+
+    fn take_one(&mut self) -> bool {
+        let Some((head, body)) = self.split_message() else {
+            return false;
+        };
+        self.take_message(head, body);
+        true
     }
 }

@@ -10,14 +10,13 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::DEADLINE;
+use super::inbox::{Framed, Inbox};
 
 pub struct Dbgp {
-    pub name: String,
-    pub stream: TcpStream,
+    io: Inbox,
     next_txn: u64,
     /// txn → command name of every command sent.
     sent: HashMap<u64, String>,
@@ -25,10 +24,6 @@ pub struct Dbgp {
     responses: HashMap<u64, String>,
     /// Packets without a transaction id, not yet taken.
     others: VecDeque<String>,
-    buf: Vec<u8>,
-    /// Every packet received, for order checks and failure messages.
-    log: Vec<String>,
-    eof: bool,
 }
 
 /// The value of attribute `name` in a packet's first element that has it.
@@ -61,35 +56,14 @@ pub fn base64(text: &str) -> String {
 
 impl Dbgp {
     pub fn connect(port: u16, name: &str) -> Dbgp {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the proxy");
-        stream.set_nodelay(true).unwrap();
         Dbgp {
-            name: name.to_string(),
-            stream,
+            io: Inbox::connect(port, name),
             next_txn: 1,
             sent: HashMap::new(),
             answered: HashSet::new(),
             responses: HashMap::new(),
             others: VecDeque::new(),
-            buf: Vec::new(),
-            log: Vec::new(),
-            eof: false,
         }
-    }
-
-    pub fn log(&self) -> &[String] {
-        &self.log
-    }
-
-    pub fn so_far(&self) -> String {
-        let start = self.log.len().saturating_sub(30);
-        format!(
-            "client {} received (last {} of {}):\n{}",
-            self.name,
-            self.log.len() - start,
-            self.log.len(),
-            self.log[start..].join("\n")
-        )
     }
 
     /// Sends `command` (`name [args] [-- data]`) with this client's next
@@ -108,7 +82,7 @@ impl Dbgp {
     pub fn send_raw(&mut self, bytes: &[u8]) {
         let mut b = bytes.to_vec();
         b.push(0);
-        self.stream.write_all(&b).expect("write to the proxy");
+        self.io.stream.write_all(&b).expect("write to the proxy");
     }
 
     /// Sends bytes as command `txn` named `name`, whose answer is checked.
@@ -129,7 +103,7 @@ impl Dbgp {
         assert!(
             !r.contains("<error"),
             "client {}: command {txn} ({}) failed: {r}",
-            self.name,
+            self.io.name,
             self.sent[&txn]
         );
         r
@@ -179,98 +153,41 @@ impl Dbgp {
         self.others.iter().any(|p| want(p))
     }
 
-    /// Reads what arrives within `for_at_most`, without failing on silence.
-    pub fn pump(&mut self, for_at_most: Duration) {
-        let until = Instant::now() + for_at_most;
-        while Instant::now() < until && self.try_read_one(until) {}
-    }
-
-    pub fn wait_closed(&mut self) {
-        let until = Instant::now() + DEADLINE;
-        while !self.eof {
-            assert!(
-                Instant::now() < until,
-                "client {}: the proxy did not close the connection\n{}",
-                self.name,
-                self.so_far()
-            );
-            self.try_read_one(until);
-        }
-    }
-
-    /// Closes with RST instead of FIN (SO_LINGER 0), like a crashed IDE.
-    pub fn reset(self) {
-        super::reset_stream(&self.stream);
-    }
-
-    fn read_one(&mut self, until: Instant, what: &str) {
-        if !self.try_read_one(until) {
-            let why = if self.eof {
-                "the proxy closed the connection"
-            } else {
-                "timed out"
-            };
-            panic!(
-                "client {}: {why} waiting for {what}\n{}",
-                self.name,
-                self.so_far()
-            );
-        }
-    }
-
-    fn try_read_one(&mut self, until: Instant) -> bool {
-        loop {
-            if let Some(packet) = self.split_packet() {
-                self.take(packet);
-                return true;
-            }
-            if self.eof {
-                return false;
-            }
-            match super::fill(&mut self.stream, &mut self.buf, until) {
-                Ok(super::Filled::Data) => {}
-                Ok(super::Filled::Closed) => self.eof = true,
-                Ok(super::Filled::TimedOut) => return false,
-                Err(e) => panic!("client {}: read: {e}\n{}", self.name, self.so_far()),
-            }
-        }
-    }
-
     /// `LEN NUL XML NUL` off the front of the buffer, if whole.
     fn split_packet(&mut self) -> Option<String> {
-        let nul = self.buf.iter().position(|&b| b == 0)?;
-        let len: usize = std::str::from_utf8(&self.buf[..nul])
+        let nul = self.io.buf.iter().position(|&b| b == 0)?;
+        let len: usize = std::str::from_utf8(&self.io.buf[..nul])
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| {
                 panic!(
                     "client {}: bad DBGp length {:?}",
-                    self.name,
-                    String::from_utf8_lossy(&self.buf[..nul])
+                    self.io.name,
+                    String::from_utf8_lossy(&self.io.buf[..nul])
                 )
             });
         let end = nul + 1 + len;
-        if self.buf.len() <= end {
+        if self.io.buf.len() <= end {
             return None;
         }
         assert_eq!(
-            self.buf[end], 0,
+            self.io.buf[end], 0,
             "client {}: no NUL after a packet",
-            self.name
+            self.io.name
         );
-        let xml = String::from_utf8_lossy(&self.buf[nul + 1..end]).into_owned();
+        let xml = String::from_utf8_lossy(&self.io.buf[nul + 1..end]).into_owned();
         assert_eq!(
             xml.len(),
             len,
             "client {}: the length prefix does not match",
-            self.name
+            self.io.name
         );
-        self.buf.drain(..=end);
+        self.io.buf.drain(..=end);
         Some(xml)
     }
 
     fn take(&mut self, packet: String) {
-        self.log.push(packet.clone());
+        self.io.log.push(packet.clone());
         let is_response = packet.contains("<response ");
         let Some(txn) = attr(&packet, "transaction_id").filter(|_| is_response) else {
             self.others.push_back(packet);
@@ -278,11 +195,11 @@ impl Dbgp {
         };
         let txn: u64 = txn
             .parse()
-            .unwrap_or_else(|_| panic!("client {}: a non-numeric id: {packet}", self.name));
+            .unwrap_or_else(|_| panic!("client {}: a non-numeric id: {packet}", self.io.name));
         let Some(name) = self.sent.get(&txn) else {
             panic!(
                 "client {}: an answer to {txn}, which it never sent: {packet}\n{}",
-                self.name,
+                self.io.name,
                 self.so_far()
             );
         };
@@ -290,15 +207,33 @@ impl Dbgp {
             attr(&packet, "command").as_deref(),
             Some(name.as_str()),
             "client {}: {txn} was {name}, answered by {packet}\n{}",
-            self.name,
+            self.io.name,
             self.so_far()
         );
         assert!(
             self.answered.insert(txn),
             "client {}: {txn} answered twice: {packet}\n{}",
-            self.name,
+            self.io.name,
             self.so_far()
         );
         self.responses.insert(txn, packet);
+    }
+}
+
+impl Framed for Dbgp {
+    fn inbox(&self) -> &Inbox {
+        &self.io
+    }
+
+    fn inbox_mut(&mut self) -> &mut Inbox {
+        &mut self.io
+    }
+
+    fn take_one(&mut self) -> bool {
+        let Some(packet) = self.split_packet() else {
+            return false;
+        };
+        self.take(packet);
+        true
     }
 }

@@ -10,26 +10,21 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
-use std::net::TcpStream;
 use std::time::Instant;
 
 use super::DEADLINE;
+use super::inbox::{Framed, Inbox};
 
 pub struct Mi {
-    pub name: String,
-    pub stream: TcpStream,
+    io: Inbox,
     /// Commands sent and not yet answered, oldest first: (token, command).
     waiting: VecDeque<(String, String)>,
     /// Result records received and not yet taken: (token, record).
     results: VecDeque<(String, String)>,
     /// Async and stream records not yet taken.
     records: VecDeque<String>,
-    buf: Vec<u8>,
-    /// Every line received (prompts included), for order checks.
-    log: Vec<String>,
     /// Where in the log the last greeting taken ends.
     greeted: usize,
-    eof: bool,
 }
 
 /// The value of `field="…"` in a record (the first one).
@@ -53,34 +48,13 @@ fn is_result(line: &str) -> Option<&str> {
 
 impl Mi {
     pub fn connect(port: u16, name: &str) -> Mi {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the proxy");
-        stream.set_nodelay(true).unwrap();
         Mi {
-            name: name.to_string(),
-            stream,
+            io: Inbox::connect(port, name),
             waiting: VecDeque::new(),
             results: VecDeque::new(),
             records: VecDeque::new(),
-            buf: Vec::new(),
-            log: Vec::new(),
             greeted: 0,
-            eof: false,
         }
-    }
-
-    pub fn log(&self) -> &[String] {
-        &self.log
-    }
-
-    pub fn so_far(&self) -> String {
-        let start = self.log.len().saturating_sub(40);
-        format!(
-            "client {} received (last {} of {}):\n{}",
-            self.name,
-            self.log.len() - start,
-            self.log.len(),
-            self.log[start..].join("\n")
-        )
     }
 
     /// Reads the next greeting of a gdb (its start-up records, from
@@ -90,17 +64,17 @@ impl Mi {
         let until = Instant::now() + DEADLINE;
         loop {
             let from = self.greeted;
-            let start = self.log[from..]
+            let start = self.io.log[from..]
                 .iter()
                 .position(|l| l.starts_with("=thread-group-added"))
                 .map(|i| from + i);
             if let Some(start) = start
-                && let Some(end) = self.log[start..]
+                && let Some(end) = self.io.log[start..]
                     .iter()
                     .position(|l| l.starts_with("(gdb)"))
             {
                 self.greeted = start + end + 1;
-                return self.log[start..start + end].to_vec();
+                return self.io.log[start..start + end].to_vec();
             }
             self.read_one(until, "gdb's greeting");
         }
@@ -115,7 +89,7 @@ impl Mi {
     pub fn send_raw(&mut self, token: &str, bytes: &[u8]) {
         let mut line = bytes.to_vec();
         line.push(b'\n');
-        self.stream.write_all(&line).expect("write to the proxy");
+        self.io.stream.write_all(&line).expect("write to the proxy");
         self.waiting.push_back((
             token.to_string(),
             String::from_utf8_lossy(bytes).into_owned(),
@@ -129,7 +103,7 @@ impl Mi {
         assert!(
             !r.contains("^error"),
             "client {}: {token}{command} failed: {r}",
-            self.name
+            self.io.name
         );
         r
     }
@@ -170,61 +144,8 @@ impl Mi {
         self.records.iter().any(|r| r.starts_with(prefix))
     }
 
-    pub fn wait_closed(&mut self) {
-        let until = Instant::now() + DEADLINE;
-        while !self.eof {
-            assert!(
-                Instant::now() < until,
-                "client {}: the proxy did not close the connection\n{}",
-                self.name,
-                self.so_far()
-            );
-            self.try_read_one(until);
-        }
-    }
-
-    /// Closes with RST instead of FIN (SO_LINGER 0), like a crashed IDE.
-    pub fn reset(self) {
-        super::reset_stream(&self.stream);
-    }
-
-    fn read_one(&mut self, until: Instant, what: &str) {
-        if !self.try_read_one(until) {
-            let why = if self.eof {
-                "the proxy closed the connection"
-            } else {
-                "timed out"
-            };
-            panic!(
-                "client {}: {why} waiting for {what}\n{}",
-                self.name,
-                self.so_far()
-            );
-        }
-    }
-
-    fn try_read_one(&mut self, until: Instant) -> bool {
-        loop {
-            if let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=nl).collect();
-                let line = String::from_utf8_lossy(&line).trim_end().to_string();
-                self.take(line);
-                return true;
-            }
-            if self.eof {
-                return false;
-            }
-            match super::fill(&mut self.stream, &mut self.buf, until) {
-                Ok(super::Filled::Data) => {}
-                Ok(super::Filled::Closed) => self.eof = true,
-                Ok(super::Filled::TimedOut) => return false,
-                Err(e) => panic!("client {}: read: {e}\n{}", self.name, self.so_far()),
-            }
-        }
-    }
-
     fn take(&mut self, line: String) {
-        self.log.push(line.clone());
+        self.io.log.push(line.clone());
         if line.starts_with("(gdb)") {
             return;
         }
@@ -235,7 +156,7 @@ impl Mi {
         let Some((want, command)) = self.waiting.pop_front() else {
             panic!(
                 "client {}: a result while it waits for none: {line}\n{}",
-                self.name,
+                self.io.name,
                 self.so_far()
             );
         };
@@ -243,9 +164,29 @@ impl Mi {
             token,
             want,
             "client {}: the next answer is for {want}{command}, got {line}\n{}",
-            self.name,
+            self.io.name,
             self.so_far()
         );
         self.results.push_back((want, line));
+    }
+}
+
+impl Framed for Mi {
+    fn inbox(&self) -> &Inbox {
+        &self.io
+    }
+
+    fn inbox_mut(&mut self) -> &mut Inbox {
+        &mut self.io
+    }
+
+    fn take_one(&mut self) -> bool {
+        let Some(nl) = self.io.buf.iter().position(|&b| b == b'\n') else {
+            return false;
+        };
+        let line: Vec<u8> = self.io.buf.drain(..=nl).collect();
+        let line = String::from_utf8_lossy(&line).trim_end().to_string();
+        self.take(line);
+        true
     }
 }

@@ -11,6 +11,7 @@ pub mod dap;
 pub mod dbgp;
 pub mod debuggees;
 pub mod debugpy;
+pub mod inbox;
 pub mod mi;
 pub mod tools;
 pub mod wire;
