@@ -249,22 +249,9 @@ impl Setup {
                 if let Ok(extra) = std::env::var("BENCH_PROXY_ARGS") {
                     args.extend(extra.split_whitespace().map(String::from));
                 }
-                let mut child = Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
-                    .args(&args)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::inherit())
-                    .spawn()
-                    .expect("start dbgproxy");
-                let conn = setup.backend.accept().unwrap().0;
-                conn.set_nodelay(true).unwrap();
-                let mut marker = [0u8; 3];
-                child
-                    .stdout
-                    .as_mut()
-                    .unwrap()
-                    .read_exact(&mut marker)
-                    .unwrap();
-                assert_eq!(&marker, "ß\n".as_bytes());
+                let mut command = Command::new(env!("CARGO_BIN_EXE_dbgproxy"));
+                command.args(&args);
+                let (child, conn) = start_proxy(&mut command, &setup.backend);
                 setup.proxy_conn = Some(conn);
                 setup.port = client_port;
                 setup.child = Some(child);
@@ -914,6 +901,28 @@ fn pattern(len: usize) -> Vec<u8> {
             b'a' + (x % 26) as u8
         })
         .collect()
+}
+
+/// Starts the dbgproxy `command` describes, stdout piped, and waits until
+/// it is ready: its connection to `backend` accepted (TCP_NODELAY set) and
+/// its `ß` marker read.
+fn start_proxy(command: &mut Command, backend: &TcpListener) -> (Child, TcpStream) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start dbgproxy");
+    let (conn, _) = backend.accept().expect("the proxy connects to the backend");
+    conn.set_nodelay(true).unwrap();
+    let mut marker = [0u8; 3];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut marker)
+        .unwrap();
+    assert_eq!(&marker, "ß\n".as_bytes());
+    (child, conn)
 }
 
 fn free_port() -> u16 {

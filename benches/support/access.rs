@@ -5,12 +5,12 @@
 //! machine's socket table as it is, and with 5000 more connections open.
 //! `BENCH_ONLY=access` runs just this.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use super::{Row, free_port, median, note, rounds};
+use super::{Row, free_port, median, note, rounds, start_proxy};
 
 const CONNECTS: usize = 200;
 const EXTRA_CONNECTIONS: usize = 5000;
@@ -42,19 +42,11 @@ fn start(backend: &TcpListener, args: &[&str], proc_lookup: bool) -> Proxy {
         "20000",
         "-q",
     ])
-    .args(args)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
+    .args(args);
     if proc_lookup {
         cmd.env("DBGPROXY_PEER_LOOKUP", "proc");
     }
-    let mut child = cmd.spawn().expect("start dbgproxy");
-    let conn = backend.accept().unwrap().0;
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ß\n");
+    let (child, conn) = start_proxy(&mut cmd, backend);
     Proxy { child, port, conn }
 }
 

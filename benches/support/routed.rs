@@ -12,13 +12,13 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Instant;
 
-use super::{Row, free_port, median, note};
+use super::{Row, free_port, median, note, start_proxy};
 
 /// Rounds for these rows: at least 9 whatever `BENCH_ROUNDS` says, because
 /// their ratio is a median over rounds, and each round costs well under a
@@ -198,7 +198,7 @@ fn start(dialect: Dialect, routed: bool, pad: Arc<str>, place: Option<Placement>
             command.pre_exec(move || pin(0, std::iter::once(p.proxy)));
         }
     }
-    let mut child = command
+    command
         .args(["--port", &backend_port.to_string()])
         .args(["--client-port", &port.to_string()])
         .args(["--protocol", protocol, "--mode", "persistent", "-q"])
@@ -207,20 +207,8 @@ fn start(dialect: Dialect, routed: bool, pad: Arc<str>, place: Option<Placement>
                 .unwrap_or_default()
                 .split_whitespace()
                 .filter(|_| routed),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start dbgproxy");
-    let (conn, _) = backend.accept().unwrap();
-    conn.set_nodelay(true).unwrap();
-    let mut marker = [0u8; 3];
-    child
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut marker)
-        .unwrap();
+        );
+    let (child, conn) = start_proxy(&mut command, &backend);
     thread::spawn(move || {
         pin_here(place);
         answer(conn, dialect, &pad)
