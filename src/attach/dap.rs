@@ -233,7 +233,7 @@ impl Rejoin {
     /// A whole message from the proxy: pushed to the IDE, or not.
     pub fn proxy_message(&mut self, message: Message, out: &mut Out) {
         let verdict = {
-            let bytes = message.contiguous();
+            let bytes = message.one_chunk();
             self.judge(body(&bytes))
         };
         match verdict {
@@ -396,7 +396,7 @@ fn body(bytes: &[u8]) -> &[u8] {
 
 /// An IDE request, parsed (IDE messages are small and few).
 fn request(message: &Message) -> Option<Value> {
-    let bytes = message.contiguous();
+    let bytes = message.one_chunk();
     let v: Value = serde_json::from_slice(body(&bytes)).ok()?;
     (v["type"] == "request").then_some(v)
 }

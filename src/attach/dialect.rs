@@ -48,7 +48,7 @@ impl Dialect {
                 dap.sending(message);
                 dap.said_goodbye()
             }
-            None => is_goodbye(self.protocol, &message.contiguous()),
+            None => is_goodbye(self.protocol, &message.one_chunk()),
         };
         self.goodbye_at = goodbye.then_some(now);
     }

@@ -198,15 +198,6 @@ impl Message {
         Message::from_parts(vec![Chunk::copy_from(bytes)])
     }
 
-    /// The message's bytes as one slice: borrowed when it arrived in one
-    /// chunk (the common case), copied when it spans several reads.
-    pub fn contiguous(&self) -> std::borrow::Cow<'_, [u8]> {
-        match &self.parts {
-            Parts::One(c) => std::borrow::Cow::Borrowed(&c[..]),
-            Parts::Many(_) => std::borrow::Cow::Owned(self.to_vec()),
-        }
-    }
-
     /// The message as one chunk: the chunk it arrived in (the common case),
     /// or one copy when it spans reads.
     pub fn one_chunk(&self) -> Chunk {
