@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use super::dialect::Out;
 use crate::framing::Message;
+use crate::session::DAP_RESUMING;
 use crate::session::json::{self, Until};
 
 /// attach's own requests (the replay) and messages are numbered from here,
@@ -36,16 +37,6 @@ const INITIALIZED_WAIT: Duration = Duration::from_secs(5);
 const MAX_IN_FLIGHT: usize = 4096;
 /// Sources whose breakpoints are remembered for the replay.
 const MAX_SOURCES: usize = 4096;
-/// Commands that resume the debuggee when they succeed.
-const RESUMING: &[&str] = &[
-    "continue",
-    "next",
-    "stepIn",
-    "stepOut",
-    "stepBack",
-    "reverseContinue",
-    "goto",
-];
 
 /// A request the IDE sent, kept to be sent again.
 #[derive(Clone, Debug)]
@@ -267,7 +258,7 @@ impl Rejoin {
                 }
                 self.in_flight.remove(&rs);
                 let resumed = json::plain_str(body, &command)
-                    .is_some_and(|c| RESUMING.iter().any(|r| r.as_bytes() == c));
+                    .is_some_and(|c| DAP_RESUMING.iter().any(|r| r.as_bytes() == c));
                 if resumed && json::boolean(body, &success) == Some(true) {
                     self.stopped = None;
                 }

@@ -27,6 +27,7 @@ mod dbgp;
 mod gdb_mi;
 mod greeting;
 mod history;
+pub(crate) use self::dap::RESUMING as DAP_RESUMING;
 pub(crate) mod json;
 mod passthrough;
 mod plain;

@@ -36,8 +36,9 @@ use self::pending::{InFlight, Kind, Pending};
 use super::{ClientId, Outbox, Session, Settings, To};
 use crate::framing::Message;
 
-/// Commands that resume the debuggee when they succeed.
-const RESUMING: &[&str] = &[
+/// Commands that resume the debuggee when they succeed (also read by
+/// `attach`, which forgets the last stop on them).
+pub(crate) const RESUMING: &[&str] = &[
     "continue",
     "next",
     "stepIn",
