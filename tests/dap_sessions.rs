@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use util::cli::status;
 use util::dap::Dap;
 use util::debugpy::*;
 use util::inbox::Framed;
@@ -59,20 +60,6 @@ impl Setup {
     fn status(&self) -> Value {
         status(&self.runtime.0, self.port)
     }
-}
-
-fn status(runtime: &Path, port: u16) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
-        .args(["status", "--port", &port.to_string()])
-        .env("XDG_RUNTIME_DIR", runtime)
-        .output()
-        .expect("run dbgproxy status");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("status prints one JSON object")
 }
 
 fn initialize_args(name: &str) -> Value {

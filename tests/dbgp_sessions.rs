@@ -12,8 +12,9 @@ mod util;
 use std::path::PathBuf;
 
 use serde_json::Value;
+use util::cli::status;
 use util::dbgp::{Dbgp, attr, base64};
-use util::debuggees::{PHP_LINE_ADD, PHP_SCRIPT, Php, file_uri, status};
+use util::debuggees::{PHP_LINE_ADD, PHP_SCRIPT, Php, file_uri};
 use util::inbox::Framed;
 use util::tools::TempDir;
 use util::*;

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use util::tools::{Proc, TempDir, node6, on_path, python_with_debugpy};
+use util::debuggees::{NODE_SCRIPT, node6_under_debug};
+use util::tools::{Proc, TempDir, on_path, python_with_debugpy};
 use util::wire::Wire;
 use util::*;
 
@@ -377,26 +378,6 @@ fn debugpy_over_connect_started_after_the_proxy() {
     // Session mode: the debugger went away, so does the proxy, cleanly.
     ide.read_to_end();
     assert!(proxy.wait_exit().success(), "{}", proxy.stderr());
-}
-
-const NODE_SCRIPT: &str = "var counter = 0;\nfunction tick() {\n  counter += 1;\n  var doubled = counter * 2;\n  return doubled;\n}\nsetInterval(tick, 20);\n";
-
-/// node 6 with the legacy debugger on `port`. It never exits by itself:
-/// `timeout` bounds it even if this test process dies, and the guard stops it
-/// (SIGTERM reaches node through timeout).
-fn node6_under_debug(script: &Path, port: u16) -> Proc {
-    let timeout = on_path("timeout", "coreutils");
-    Proc::spawn(
-        "node",
-        Command::new(timeout)
-            .arg("120")
-            .arg(node6())
-            .arg(format!("--debug=127.0.0.1:{port}"))
-            .arg(script)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
 }
 
 #[test]

@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use util::debuggees::{compiled_program, gdb_command, status};
+use util::cli::status;
+use util::debuggees::{compiled_program, gdb_command};
 use util::inbox::Framed;
 use util::mi::{Mi, field};
 use util::tools::{Proc, TempDir, python_with};

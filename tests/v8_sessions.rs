@@ -10,8 +10,9 @@ mod util;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
+use util::cli::status;
 use util::dap::Dap;
-use util::debuggees::{NODE_LINE_TICK, NODE_SCRIPT, node6_under_debug, status};
+use util::debuggees::{NODE_LINE_TICK, NODE_SCRIPT, node6_under_debug};
 use util::inbox::Framed;
 use util::tools::{Proc, TempDir};
 use util::*;

@@ -10,24 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 
-use serde_json::Value;
-
 use super::tools::{Proc, TempDir, node6, on_path};
-
-/// `dbgproxy status --port` for a proxy started with `XDG_RUNTIME_DIR=runtime`.
-pub fn status(runtime: &Path, port: u16) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
-        .args(["status", "--port", &port.to_string()])
-        .env("XDG_RUNTIME_DIR", runtime)
-        .output()
-        .expect("run dbgproxy status");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("status prints one JSON object")
-}
 
 // ----- node 6 -----
 
