@@ -593,20 +593,6 @@ fn two_vscode_debug_clients() {
         .stderr(Stdio::piped());
     let mut run = util::tools::Proc::spawn("node", &mut cmd);
     let status = run.wait_exit();
-    let mut out = String::new();
-    let mut err = String::new();
-    use std::io::Read;
-    run.child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    run.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (out, err) = run.output();
     assert!(status.success(), "node: {status}\n{out}\n{err}");
 }

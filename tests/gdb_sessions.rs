@@ -392,21 +392,7 @@ fn pygdbmi_two_clients() {
         let _ = run.child.kill();
         let _ = run.child.wait();
     }
-    let mut out = String::new();
-    let mut err = String::new();
-    use std::io::Read;
-    run.child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    run.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (out, err) = run.output();
     assert!(
         status.is_some_and(|s| s.success()),
         "gdb_shared.py: {status:?}\n{out}\n{err}"

@@ -131,6 +131,23 @@ impl Proc {
         self.child.try_wait().unwrap()
     }
 
+    /// Everything it wrote to its piped stdout and stderr (read to the end,
+    /// so call it once it has exited).
+    pub fn output(&mut self) -> (String, String) {
+        let name = self.name;
+        let read = |pipe: Option<&mut dyn std::io::Read>| {
+            let mut text = String::new();
+            if let Some(pipe) = pipe {
+                pipe.read_to_string(&mut text)
+                    .unwrap_or_else(|e| panic!("reading {name}'s output: {e}"));
+            }
+            text
+        };
+        let out = read(self.child.stdout.as_mut().map(|p| p as _));
+        let err = read(self.child.stderr.as_mut().map(|p| p as _));
+        (out, err)
+    }
+
     /// Waits for it to exit by itself.
     pub fn wait_exit(&mut self) -> std::process::ExitStatus {
         let end = Instant::now() + super::DEADLINE;
