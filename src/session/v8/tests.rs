@@ -29,15 +29,20 @@ fn line(text: &str) -> (Vec<u8>, Vec<u8>) {
     (frame(body), frame(&got))
 }
 
-fn played(transcript: &str, mode: Mode, last_goodbye: LastGoodbye) -> Run {
+/// A V8 session under test.
+fn run(mode: Mode, last_goodbye: LastGoodbye, backlog_bytes: usize) -> Run {
     let settings = Settings {
         protocol: Protocol::V8,
         mode,
         last_goodbye,
-        backlog_bytes: 1 << 16,
+        backlog_bytes,
         passthrough: false,
     };
-    let mut r = Run::new(Box::new(V8::new(&settings)), Protocol::V8);
+    Run::new(Box::new(V8::new(&settings)), Protocol::V8)
+}
+
+fn played(transcript: &str, mode: Mode, last_goodbye: LastGoodbye) -> Run {
+    let mut r = run(mode, last_goodbye, 1 << 16);
     r.play(transcript, line);
     let text = |v: &Vec<Vec<u8>>| {
         v.iter()
@@ -184,14 +189,7 @@ fn losing_v8_fails_requests_in_flight_and_the_next_greeting_comes_live() {
 
 #[test]
 fn orphans_and_departed_clients_answers_are_dropped() {
-    let settings = Settings {
-        protocol: Protocol::V8,
-        mode: Mode::Persistent,
-        last_goodbye: LastGoodbye::Keep,
-        backlog_bytes: 0,
-        passthrough: false,
-    };
-    let mut r = Run::new(Box::new(V8::new(&settings)), Protocol::V8);
+    let mut r = run(Mode::Persistent, LastGoodbye::Keep, 0);
     r.join("A");
     r.join("B");
     r.debugger_says(GREETING.as_bytes());
@@ -210,14 +208,7 @@ fn orphans_and_departed_clients_answers_are_dropped() {
 
 #[test]
 fn a_request_split_across_reads_is_rewritten_and_broken_json_with_a_seq_is_answered() {
-    let settings = Settings {
-        protocol: Protocol::V8,
-        mode: Mode::Persistent,
-        last_goodbye: LastGoodbye::Keep,
-        backlog_bytes: 0,
-        passthrough: false,
-    };
-    let mut r = Run::new(Box::new(V8::new(&settings)), Protocol::V8);
+    let mut r = run(Mode::Persistent, LastGoodbye::Keep, 0);
     r.join("A");
     let bytes = frame("{\"seq\":41,\"type\":\"request\",\"command\":\"version\"}");
     let (one, two) = bytes.split_at(30);
@@ -243,14 +234,7 @@ fn a_request_split_across_reads_is_rewritten_and_broken_json_with_a_seq_is_answe
 
 #[test]
 fn a_break_nobody_heard_is_read_once_by_the_next_client() {
-    let settings = Settings {
-        protocol: Protocol::V8,
-        mode: Mode::Persistent,
-        last_goodbye: LastGoodbye::Keep,
-        backlog_bytes: 1 << 16,
-        passthrough: false,
-    };
-    let mut r = Run::new(Box::new(V8::new(&settings)), Protocol::V8);
+    let mut r = run(Mode::Persistent, LastGoodbye::Keep, 1 << 16);
     let start = FORWARD
         .find("{\"seq\":1,\"type\":\"event\",\"event\":\"break\"")
         .unwrap();
