@@ -121,42 +121,61 @@ fn find_id<'a>(message: &'a [u8], dialect: Dialect, key: &str) -> Option<&'a str
     Some(&rest[..end])
 }
 
-/// Where these rows run: the proxy under test alone on the last CPU, this
-/// process's threads (clients and backend) on the others, for raw and
-/// routed alike. Left to the scheduler, on two cores, one proxy spinning in
-/// its busy-poll window and three or more threads of this process change
-/// places from one round to the next, and a round where the proxy shares a
-/// core with a client is a third slower whatever the proxy does: pinned, a
-/// round's ratio repeats within a few per cent. `BENCH_PIN=0` turns it off;
-/// with one CPU there is nothing to place.
+/// Where these rows run: the proxy under test alone on the last CPU this
+/// process may use, this process's threads (clients and backend) on the
+/// others, for raw and routed alike. Left to the scheduler, on two cores,
+/// one proxy spinning in its busy-poll window and three or more threads of
+/// this process change places from one round to the next, and a round
+/// where the proxy shares a core with a client is a third slower whatever
+/// the proxy does: pinned, a round's ratio repeats within a few per cent.
+/// `BENCH_PIN=0` turns it off; with one CPU there is nothing to place.
 #[derive(Clone, Copy)]
 struct Placement {
     proxy: usize,
-    cpus: usize,
+    others: libc::cpu_set_t,
 }
 
 fn placement() -> Option<Placement> {
     if std::env::var("BENCH_PIN").is_ok_and(|v| v == "0") {
         return None;
     }
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    (cpus >= 2).then(|| Placement {
-        proxy: cpus - 1,
-        cpus,
+    // The CPUs this process may use: in a container that may be any few.
+    // SAFETY: the set is a local, zeroed cpu_set_t of the size passed.
+    let allowed = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let rc = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        (rc == 0).then_some(set)
+    }?;
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: c is below CPU_SETSIZE, the set's size.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) })
+        .collect();
+    let (&proxy, others) = cpus.split_last()?;
+    if others.is_empty() {
+        return None;
+    }
+    Some(Placement {
+        proxy,
+        others: cpu_set(others),
     })
 }
 
-/// Restricts the calling thread (`pid` 0) or process to `cpus`.
-fn pin(pid: libc::pid_t, cpus: impl Iterator<Item = usize>) -> std::io::Result<()> {
-    // SAFETY: a zeroed cpu_set_t is the empty set; the pointer and size
-    // passed are those of this local set.
-    let rc = unsafe {
+fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET checks the
+    // index against the set's size.
+    unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for cpu in cpus {
+        for &cpu in cpus {
             libc::CPU_SET(cpu, &mut set);
         }
-        libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
+        set
+    }
+}
+
+/// Restricts the calling thread (`pid` 0) or process to `set`.
+fn pin(pid: libc::pid_t, set: &libc::cpu_set_t) -> std::io::Result<()> {
+    // SAFETY: the pointer and size passed are those of `set`.
+    let rc = unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), set) };
     if rc == 0 {
         Ok(())
     } else {
@@ -167,7 +186,7 @@ fn pin(pid: libc::pid_t, cpus: impl Iterator<Item = usize>) -> std::io::Result<(
 /// Pins the calling thread to the CPUs the proxy does not have.
 fn pin_here(place: Option<Placement>) {
     if let Some(p) = place {
-        pin(0, (0..p.cpus).filter(|&c| c != p.proxy)).expect("pin a bench thread");
+        pin(0, &p.others).expect("pin a bench thread");
     }
 }
 
@@ -195,7 +214,8 @@ fn start(dialect: Dialect, routed: bool, pad: Arc<str>, place: Option<Placement>
         // SAFETY: between fork and exec only sched_setaffinity runs, a
         // plain system call that allocates nothing.
         unsafe {
-            command.pre_exec(move || pin(0, std::iter::once(p.proxy)));
+            let alone = cpu_set(&[p.proxy]);
+            command.pre_exec(move || pin(0, &alone));
         }
     }
     command
@@ -293,9 +313,8 @@ pub fn rows() -> Vec<Row> {
     let place = placement();
     if let Some(p) = place {
         note(format!(
-            "routed rows: each proxy pinned to CPU {}, the clients and the backend to the other {} CPU(s) (BENCH_PIN=0: unpinned)",
-            p.proxy,
-            p.cpus - 1
+            "routed rows: each proxy pinned to CPU {}, the clients and the backend to the other CPUs this process may use (BENCH_PIN=0: unpinned)",
+            p.proxy
         ));
     }
     for dialect in [Dialect::Dap, Dialect::V8, Dialect::GdbMi] {
