@@ -12,11 +12,20 @@
 //! - `json`: the strict check that stands between a client and debugpy
 //!   (`session::json::check`) judges any bytes as serde_json does, but where
 //!   serde_json is stricter than JSON and than Python's `json`.
+//! - `dbgp_proxy`: the DBGp proxy's registration reader reads the same
+//!   command (or the same error) from bytes fed whole or in two pieces,
+//!   ended by a close or by its timer; its answer is one well-framed reply;
+//!   and the same bytes as an engine's packet never upset the `<init>` reader.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use crate::config::Mode;
 use crate::framing::{Assembler, Direction, MAX_HEADERS, Message, Protocol};
+use crate::protocol::dbgp_proxy::answer;
+use crate::protocol::dbgp_proxy::command::{Limits, Read, Reader};
+use crate::protocol::dbgp_proxy::engine::{EngineInit, detach};
+use crate::protocol::dbgp_proxy::registry::{Owner, Registry};
 use crate::queue::Chunk;
 use crate::session::{self, Action, ClientId, LastGoodbye, Outbox, Settings, To};
 
@@ -225,4 +234,56 @@ pub fn json(data: &[u8]) {
             String::from_utf8_lossy(data)
         ),
     }
+}
+
+fn registration(pieces: &[&[u8]], by_timer: bool, now: Instant) -> Read {
+    let mut r = Reader::new(Limits::new(Duration::from_secs(5)), now);
+    for p in pieces {
+        if let Some(read) = r.feed(p, now) {
+            assert!(r.is_done() && r.deadline().is_none());
+            return read;
+        }
+    }
+    let read = if by_timer {
+        let at = r.deadline().expect("a reader not done has a deadline");
+        r.on_timer(at)
+    } else {
+        r.half_closed(now)
+    };
+    read.expect("a timer at the deadline, or a close, ends the command")
+}
+
+/// The first byte says where to cut the rest in two.
+pub fn dbgp_proxy(data: &[u8]) {
+    let Some((&cut, rest)) = data.split_first() else {
+        return;
+    };
+    let cut = (cut as usize).min(rest.len());
+    let now = Instant::now();
+    for by_timer in [false, true] {
+        let whole = registration(&[rest], by_timer, now);
+        let split = registration(&[&rest[..cut], &rest[cut..]], by_timer, now);
+        assert_eq!(whole, split, "chunking changed the command");
+        let mut reg = Registry::new(2, Some("dflt".into()));
+        let ide = "127.0.0.1:9003".parse().expect("a literal address");
+        let _ = reg.register("taken", Owner::Uid(0), ide, false, now);
+        let a = answer(whole, ide.ip(), Owner::Uid(1), &mut reg, now);
+        if let Some(reply) = a.reply {
+            let nul = reply.iter().position(|&b| b == 0).expect("a length");
+            let len: usize = std::str::from_utf8(&reply[..nul])
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .expect("a decimal length");
+            assert_eq!(nul + 1 + len + 1, reply.len(), "a reply's length prefix");
+            assert!(!reply[nul + 1..reply.len() - 1].contains(&0));
+        }
+        assert!(reg.len() <= 2);
+    }
+    let packet = frame(Protocol::Dbgp, Direction::FromDebugger, rest);
+    if let Some(init) = EngineInit::parse(&packet) {
+        let _ = init.idekey();
+        let proxied = init.proxied("192.0.2.1".parse().expect("a literal address"));
+        assert!(EngineInit::parse(&proxied).is_some());
+    }
+    let _ = detach(1, &String::from_utf8_lossy(rest));
 }

@@ -70,3 +70,8 @@ fn session_corpus() {
 fn json_corpus() {
     replay("json", fuzzing::json);
 }
+
+#[test]
+fn dbgp_proxy_corpus() {
+    replay("dbgp_proxy", fuzzing::dbgp_proxy);
+}

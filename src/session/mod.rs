@@ -23,7 +23,9 @@
 
 mod backlog;
 mod dap;
-mod dbgp;
+// Its packet and command scanners serve the DBGp proxy registrar too
+// (`protocol::dbgp_proxy`).
+pub(crate) mod dbgp;
 mod gdb_mi;
 mod greeting;
 mod history;

@@ -183,9 +183,9 @@ pub fn is_txn(v: &[u8]) -> bool {
     !v.is_empty() && v.len() <= MAX_TXN_DIGITS && v.iter().all(u8::is_ascii_digit)
 }
 
-type Parsed = (Vec<Arg>, Option<Range<usize>>);
+pub(crate) type Parsed = (Vec<Arg>, Option<Range<usize>>);
 
-fn parse_args(text: &[u8], mut i: usize) -> Result<Parsed, String> {
+pub(crate) fn parse_args(text: &[u8], mut i: usize) -> Result<Parsed, String> {
     let mut args = Vec::new();
     loop {
         while text.get(i) == Some(&b' ') {

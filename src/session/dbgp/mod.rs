@@ -27,12 +27,12 @@
 //!   to each new engine connection ahead of any client command.
 
 mod breakpoints;
-mod command;
+pub(crate) mod command;
 mod dispatch;
 mod engine;
 mod features;
 mod goodbye;
-mod packet;
+pub(crate) mod packet;
 #[cfg(test)]
 mod tests;
 

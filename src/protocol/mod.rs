@@ -1,0 +1,6 @@
+//! Facts about protocols, apart from any connection: parsers, scanners and
+//! vocabulary that the session layer and `attach` use. Nothing here owns a
+//! socket or a clock; callers pass bytes and `Instant`s in and get values
+//! (or bytes to send) back, so every rule is a unit test.
+
+pub mod dbgp_proxy;
