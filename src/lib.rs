@@ -19,6 +19,7 @@ pub mod fuzzing;
 pub mod lifecycle;
 pub mod logging;
 pub mod net;
+pub mod protocol;
 pub mod proxy;
 pub mod queue;
 pub mod session;
