@@ -14,5 +14,9 @@
 //! - `ws`: WebSocket frames both ways (`mask`: the unmasking pass);
 //! - `message`: the minimal check of a client's CDP message.
 
+pub mod backend;
+pub mod discovery;
+pub mod http;
 pub mod mask;
+pub mod message;
 pub mod ws;
