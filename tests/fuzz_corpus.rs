@@ -70,3 +70,8 @@ fn session_corpus() {
 fn json_corpus() {
     replay("json", fuzzing::json);
 }
+
+#[test]
+fn websocket_corpus() {
+    replay("websocket", fuzzing::websocket);
+}
