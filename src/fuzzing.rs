@@ -9,6 +9,10 @@
 //!   debugger comings and goings, played into a session module, never panics,
 //!   never names a client that is not there, and never answers one input with
 //!   an unbounded burst.
+//! - `websocket`: the CDP frame decoder (`protocol::cdp::ws`), in either
+//!   role, gives the same events (or the same fault) whole and in two
+//!   pieces, never a panic, never holds more than its bound, and every text
+//!   it hands out is UTF-8 within the bound.
 //! - `json`: the strict check that stands between a client and debugpy
 //!   (`session::json::check`) judges any bytes as serde_json does, but where
 //!   serde_json is stricter than JSON and than Python's `json`.
@@ -22,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Mode;
 use crate::framing::{Assembler, Direction, MAX_HEADERS, Message, Protocol};
+use crate::protocol::cdp::ws;
 use crate::protocol::dbgp_proxy::answer;
 use crate::protocol::dbgp_proxy::command::{Limits, Read, Reader};
 use crate::protocol::dbgp_proxy::engine::{EngineInit, detach};
@@ -286,4 +291,46 @@ pub fn dbgp_proxy(data: &[u8]) {
         assert!(EngineInit::parse(&proxied).is_some());
     }
     let _ = detach(1, &String::from_utf8_lossy(rest));
+}
+
+/// What a decoder made of some pieces, for comparison.
+fn websocket_events(role: ws::Role, pieces: &[&[u8]]) -> (Vec<String>, Option<ws::Fault>) {
+    let mut d = ws::Decoder::new(role, MAX_MESSAGE);
+    let mut seen = Vec::new();
+    for p in pieces {
+        let fed = d.feed(&Chunk::copy_from(p), |e| {
+            // A Chunk's Debug shows its whole buffer: compare contents.
+            seen.push(match e {
+                ws::Event::Text(t) => {
+                    assert!(t.len() <= MAX_MESSAGE, "a text over the bound");
+                    assert!(std::str::from_utf8(&t).is_ok(), "a text that is not UTF-8");
+                    format!("text {:?}", &t[..])
+                }
+                ws::Event::Reply(r) => format!("reply {:?}", &r[..]),
+                close => format!("{close:?}"),
+            });
+        });
+        // The longest header, a message being gathered and a frame of it.
+        assert!(d.pending() <= 2 * MAX_MESSAGE + 14, "holds {}", d.pending());
+        if let Err(f) = fed {
+            return (seen, Some(f));
+        }
+    }
+    (seen, None)
+}
+
+/// The first byte picks the role (low bit) and where to cut the rest in two.
+pub fn websocket(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let role = if first & 1 == 0 {
+        ws::Role::Server
+    } else {
+        ws::Role::Client
+    };
+    let cut = ((first >> 1) as usize * 7).min(rest.len());
+    let whole = websocket_events(role, &[rest]);
+    let split = websocket_events(role, &[&rest[..cut], &rest[cut..]]);
+    assert_eq!(whole, split, "chunking changed the events");
 }

@@ -75,3 +75,8 @@ fn json_corpus() {
 fn dbgp_proxy_corpus() {
     replay("dbgp_proxy", fuzzing::dbgp_proxy);
 }
+
+#[test]
+fn websocket_corpus() {
+    replay("websocket", fuzzing::websocket);
+}
