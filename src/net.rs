@@ -1,7 +1,8 @@
 //! Socket set-up shared by the client side and the backends: listeners built with
-//! socket2, and the options every interactive socket gets.
+//! socket2, and the options every interactive socket gets. What a read or a
+//! write on one came to is said in `io_result.rs`.
 
-use std::io;
+use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -204,7 +205,7 @@ impl Stream {
     }
 }
 
-impl std::io::Read for Stream {
+impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
@@ -213,7 +214,7 @@ impl std::io::Read for Stream {
     }
 }
 
-impl std::io::Write for Stream {
+impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
@@ -222,7 +223,7 @@ impl std::io::Write for Stream {
     }
 
     // One writev per flush of a client's queue, whichever the socket.
-    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
