@@ -67,7 +67,7 @@ pub enum Pace {
 
 /// A client the rules want gone, and why (for the log line).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Drop {
+pub struct Evict {
     pub key: Key,
     pub why: Why,
 }
@@ -197,7 +197,7 @@ impl Backpressure {
     /// The clients behind that took nothing for the stall timeout, or stayed
     /// behind too long: they go (counted), and the debugger is read again
     /// once none is left behind.
-    pub fn stalled(&mut self, now: Instant) -> Vec<Drop> {
+    pub fn stalled(&mut self, now: Instant) -> Vec<Evict> {
         let stall = self.limits.stall_timeout;
         let mut gone = Vec::new();
         for (&key, b) in &self.behind {
@@ -213,7 +213,7 @@ impl Backpressure {
             } else {
                 continue;
             };
-            gone.push(Drop { key, why });
+            gone.push(Evict { key, why });
         }
         // The table's order, as when it was scanned for them.
         gone.sort_by_key(|d| d.key);
@@ -234,7 +234,11 @@ impl Backpressure {
 
     /// `key` now holds `held` bytes of an unfinished message. Past the total
     /// cap, the client holding the most goes (counted).
-    pub fn input(&mut self, key: Key, held: usize) -> Option<Drop> {
+    pub fn input(&mut self, key: Key, held: usize) -> Option<Evict> {
+        if held == 0 && self.held.is_empty() {
+            // The common case: whole messages only, nobody holds a part.
+            return None;
+        }
         let before = if held == 0 {
             self.held.remove(&key)
         } else {
@@ -247,7 +251,7 @@ impl Backpressure {
         // Ties go to the last in the table's order.
         let (&key, &held) = self.held.iter().max_by_key(|&(k, h)| (*h, *k))?;
         self.counters.dropped_input_cap += 1;
-        Some(Drop {
+        Some(Evict {
             key,
             why: Why::InputTotal {
                 held,

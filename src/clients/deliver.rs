@@ -96,9 +96,9 @@ impl Clients {
     /// Drops the clients that fell behind and stopped taking bytes, or stayed
     /// behind too long; the debugger is read again once none is left behind.
     pub fn drop_stalled(&mut self, registry: &Registry, now: Instant) {
-        for drop in self.flow.stalled(now) {
-            let why = drop.why.to_string();
-            self.drop_client(drop.key, &why, log::Level::Warn, registry);
+        for evict in self.flow.stalled(now) {
+            let why = evict.why.to_string();
+            self.drop_client(evict.key, &why, log::Level::Warn, registry);
         }
     }
 

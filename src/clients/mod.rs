@@ -285,9 +285,9 @@ impl Clients {
             );
             return (Some(id), SocketResult::Closed);
         }
-        if let Some(drop) = self.flow.input(key, client.input.pending()) {
-            let why = drop.why.to_string();
-            self.drop_client(drop.key, &why, log::Level::Warn, registry);
+        if let Some(evict) = self.flow.input(key, client.input.pending()) {
+            let why = evict.why.to_string();
+            self.drop_client(evict.key, &why, log::Level::Warn, registry);
         }
         (Some(id), SocketResult::Continue)
     }

@@ -2,7 +2,7 @@
 //!
 //! This is where bytes go. From the debugger (`debugger.rs`): whole messages
 //! to the session layer (`session/`), which says who gets each. From a client
-//! (`clients.rs`): whole messages to the session layer, which says what goes
+//! (`clients/`): whole messages to the session layer, which says what goes
 //! to the debugger and what it answers itself. The session's actions are
 //! carried out here, in order (`apply`): to the debugger's bounded queue, to
 //! clients' bounded queues (one shared buffer for many), or closing a client.
@@ -14,7 +14,7 @@
 //! that one chatty peer cannot starve the rest. Work left over makes the next
 //! poll return at once. Two kinds of backpressure: while the queue to the
 //! debugger is full, clients are not read; while a client is too far behind,
-//! the debugger is not read (for a bounded time: see `clients.rs`).
+//! the debugger is not read (for a bounded time: see `clients/backpressure.rs`).
 
 use std::io;
 use std::time::{Duration, Instant};

@@ -78,7 +78,7 @@ fn a_client_that_takes_nothing_for_the_stall_timeout_goes() {
         stall: STALL,
         queued: 3 * MIB,
     };
-    assert_eq!(gone, vec![Drop { key: 7, why }]);
+    assert_eq!(gone, vec![Evict { key: 7, why }]);
     assert_eq!(
         gone[0].why.to_string(),
         "too slow: took nothing for 5000ms with 3145728 bytes queued (--stall-timeout)"
@@ -116,7 +116,7 @@ fn a_client_reading_steadily_but_staying_behind_goes_after_ten_stall_timeouts() 
     assert_eq!(r.deadline(), Some(t0 + STALL * 10));
     let gone = r.stalled(t0 + STALL * 10);
     let why = Why::Lagging { limit: STALL * 10 };
-    assert_eq!(gone, vec![Drop { key: 3, why }]);
+    assert_eq!(gone, vec![Evict { key: 3, why }]);
     assert_eq!(
         gone[0].why.to_string(),
         "too slow: over --client-buffer for 50000ms"
@@ -185,7 +185,7 @@ fn past_the_total_input_cap_the_largest_holder_goes() {
         held: 50 << 10,
         total: 100 << 10,
     };
-    assert_eq!(gone, Some(Drop { key: 2, why }));
+    assert_eq!(gone, Some(Evict { key: 2, why }));
     assert_eq!(r.counters.dropped_input_cap, 1);
     r.forget(2);
     assert_eq!(r.input_held(), (50 << 10) + 1);
