@@ -1,8 +1,7 @@
 //! Socket set-up shared by the client side and the backends: listeners built with
-//! socket2, and the options every interactive socket gets. What a read or a
-//! write on one came to is said in `io_result.rs`.
+//! socket2, and the options every interactive socket gets.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -205,7 +204,7 @@ impl Stream {
     }
 }
 
-impl Read for Stream {
+impl std::io::Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
@@ -214,7 +213,7 @@ impl Read for Stream {
     }
 }
 
-impl Write for Stream {
+impl std::io::Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
@@ -223,7 +222,7 @@ impl Write for Stream {
     }
 
     // One writev per flush of a client's queue, whichever the socket.
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
