@@ -1,11 +1,11 @@
 //! One IDE client: its socket (TCP or Unix), its bounded out-queue and what
 //! it has done.
 //!
-//! The client table (`clients.rs`) decides what goes into the queue; this module only
+//! The client table (`clients/`) decides what goes into the queue; this module only
 //! knows how to move bytes in and out of one socket and which readiness it
 //! needs for that.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Instant;
 
@@ -13,8 +13,9 @@ use mio::{Interest, Registry, Token};
 
 use crate::access::Via;
 use crate::framing::{Assembler, Direction, Protocol};
+use crate::io_result::{self, SocketResult};
 pub use crate::net::Stream;
-use crate::queue::{Chunk, ChunkQueue, Flush};
+use crate::queue::{Chunk, ChunkQueue};
 
 /// The other end, as logs and `status` show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,10 +71,6 @@ pub struct Client {
     pub readable: bool,
     /// Cuts the client's input into whole messages for the debugger.
     pub input: Assembler,
-    /// Since when its queue has been over `--client-buffer` (the debugger waits).
-    pub behind_since: Option<Instant>,
-    /// When a write last took some of its queue.
-    pub last_progress: Instant,
     /// While `Waiting`: what it has sent of the token line.
     pub handshake: Vec<u8>,
     /// Input that came after the token line, for the debugger once it has
@@ -82,15 +79,6 @@ pub struct Client {
     stream: Stream,
     token: Token,
     wants_write: bool,
-}
-
-/// What one attempt to read from a client gave.
-pub enum Input {
-    Data(usize),
-    WouldBlock,
-    /// The client closed its sending side.
-    Eof,
-    Failed(io::Error),
 }
 
 impl Client {
@@ -113,8 +101,6 @@ impl Client {
             bytes_out: 0,
             readable: true,
             input: Assembler::new(framing.0, Direction::ToDebugger, framing.1),
-            behind_since: None,
-            last_progress: Instant::now(),
             handshake: Vec::new(),
             held: None,
             stream,
@@ -143,36 +129,37 @@ impl Client {
         let _ = self.stream.shutdown(Shutdown::Write);
         let mut sink = [0u8; 4096];
         for _ in 0..16 {
-            match self.stream.read(&mut sink) {
-                Ok(n) if n > 0 => {}
-                _ => break,
+            if !io_result::read_once(&mut self.stream, &mut sink)
+                .1
+                .is_continue()
+            {
+                break;
             }
         }
         let _ = registry.deregister(&mut self.stream);
     }
 
-    /// Reads once into `buf`; `Interrupted` is retried here.
-    pub fn read(&mut self, buf: &mut [u8]) -> Input {
-        loop {
-            match self.stream.read(buf) {
-                Ok(0) => return Input::Eof,
-                Ok(n) => {
-                    self.bytes_in += n as u64;
-                    return Input::Data(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Input::WouldBlock,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Input::Failed(e),
-            }
-        }
+    /// Reads once into `buf`.
+    pub fn read(&mut self, buf: &mut [u8]) -> (usize, SocketResult) {
+        let (n, result) = io_result::read_once(&mut self.stream, buf);
+        self.bytes_in += n as u64;
+        (n, result)
     }
 
-    /// Writes what is queued, and asks for WRITABLE only while something is left.
-    pub fn flush(&mut self, registry: &Registry) -> io::Result<Flush> {
-        let (outcome, n) = self.out.flush_to(&mut self.stream)?;
+    /// Writes what is queued, and asks for WRITABLE only while something is
+    /// left. Returns the bytes written, whatever the outcome.
+    pub fn flush(&mut self, registry: &Registry) -> (usize, SocketResult) {
+        let (n, result) = self.out.flush_to(&mut self.stream);
         self.bytes_out += n as u64;
-        self.want_write(registry, outcome == Flush::Blocked)?;
-        Ok(outcome)
+        let blocked = match result {
+            SocketResult::Continue => false,
+            SocketResult::WouldBlock => true,
+            SocketResult::Closed | SocketResult::Error(_) => return (n, result),
+        };
+        match self.want_write(registry, blocked) {
+            Ok(()) => (n, result),
+            Err(e) => (n, SocketResult::Error(e)),
+        }
     }
 
     fn want_write(&mut self, registry: &Registry, yes: bool) -> io::Result<()> {

@@ -8,7 +8,7 @@
 //! up is held for the next one, and dropped when a debugger goes: it was
 //! addressed to that debugger session.
 
-use std::io::{self, Read};
+use std::io;
 use std::time::Instant;
 
 use mio::Registry;
@@ -16,7 +16,24 @@ use mio::Registry;
 use crate::backends::{Backend, Link};
 use crate::config::Config;
 use crate::framing::{Assembler, Direction, Message, Protocol};
-use crate::queue::{Chunk, ChunkQueue, Flush};
+use crate::io_result::{self, SocketResult};
+use crate::queue::{Chunk, ChunkQueue};
+
+/// The kind of the `Error` a read gives for output that breaks the
+/// protocol's framing; no read or write of a socket or pipe gives it.
+const MALFORMED: io::ErrorKind = io::ErrorKind::InvalidData;
+
+/// Why the link ended, for the log, from what a read (`reading`) or a
+/// write came to; `None` while it goes on.
+pub fn ended(result: SocketResult, reading: bool) -> Option<String> {
+    match result {
+        SocketResult::Continue | SocketResult::WouldBlock => None,
+        SocketResult::Closed => Some("end of its output".into()),
+        SocketResult::Error(e) if e.kind() == MALFORMED => Some(e.to_string()),
+        SocketResult::Error(e) if reading => Some(format!("read failed: {e}")),
+        SocketResult::Error(e) => Some(format!("write failed: {e}")),
+    }
+}
 
 pub struct Debugger {
     pub backend: Backend,
@@ -31,15 +48,6 @@ pub struct Debugger {
     output: Assembler,
     protocol: Protocol,
     max_message: usize,
-}
-
-/// What one read from the debugger gave.
-pub enum Output {
-    /// Bytes were read; the whole messages they completed were appended.
-    Data,
-    WouldBlock,
-    /// The stream ended or broke, or the debugger broke its framing: why.
-    Ended(String),
 }
 
 impl Debugger {
@@ -122,55 +130,56 @@ impl Debugger {
 
     /// Reads once; the whole messages completed are appended to `messages`.
     /// Malformed output ends the session: messages before the fault are
-    /// delivered, the broken one never is.
-    pub fn read(&mut self, buf: &mut [u8], messages: &mut Vec<Message>) -> (Output, usize) {
+    /// delivered, the broken one never is, and the result is an `Error` of
+    /// kind `InvalidData` whose text says why (see `ended`).
+    pub fn read(&mut self, buf: &mut [u8], messages: &mut Vec<Message>) -> (usize, SocketResult) {
         let Some(link) = self.link.as_mut() else {
-            return (Output::WouldBlock, 0);
+            return (0, SocketResult::WouldBlock);
         };
-        loop {
-            return match link.read(buf) {
-                Ok(0) => (Output::Ended("end of its output".into()), 0),
-                Ok(n) => {
-                    let chunk = Chunk::copy_from(&buf[..n]);
-                    match self.output.feed(chunk, |m| messages.push(m)) {
-                        Ok(()) => {
-                            if self.output.pending() > 0 {
-                                log::trace!(
-                                    "debugger: {} bytes of an incomplete message held",
-                                    self.output.pending()
-                                );
-                            }
-                            (Output::Data, n)
-                        }
-                        Err(bad) => {
-                            log::warn!(
-                                "{}: malformed {} output, ending this debugger session: {bad}",
-                                self.backend.describe(),
-                                self.protocol.name()
-                            );
-                            (Output::Ended(format!("malformed output ({})", bad.what)), n)
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.readable = false;
-                    (Output::WouldBlock, 0)
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => (Output::Ended(format!("read failed: {e}")), 0),
-            };
+        let (n, result) = io_result::read_once(link, buf);
+        match result {
+            SocketResult::Continue => {}
+            SocketResult::WouldBlock => {
+                self.readable = false;
+                return (n, result);
+            }
+            SocketResult::Closed | SocketResult::Error(_) => return (n, result),
         }
+        let chunk = Chunk::copy_from(&buf[..n]);
+        if let Err(bad) = self.output.feed(chunk, |m| messages.push(m)) {
+            log::warn!(
+                "{}: malformed {} output, ending this debugger session: {bad}",
+                self.backend.describe(),
+                self.protocol.name()
+            );
+            let why = format!("malformed output ({})", bad.what);
+            return (n, SocketResult::Error(io::Error::new(MALFORMED, why)));
+        }
+        if self.output.pending() > 0 {
+            log::trace!(
+                "debugger: {} bytes of an incomplete message held",
+                self.output.pending()
+            );
+        }
+        (n, SocketResult::Continue)
     }
 
     /// Writes what is queued; asks for WRITABLE only while something is left.
-    /// Returns the bytes written.
-    pub fn flush(&mut self, registry: &Registry) -> io::Result<usize> {
+    /// Returns the bytes written, whatever the outcome.
+    pub fn flush(&mut self, registry: &Registry) -> (usize, SocketResult) {
         let Some(link) = self.link.as_mut() else {
-            return Ok(0);
+            return (0, SocketResult::Continue);
         };
-        let (outcome, n) = self.queue.flush_to(link)?;
-        link.want_write(registry, outcome == Flush::Blocked)?;
-        Ok(n)
+        let (n, result) = self.queue.flush_to(link);
+        let blocked = match result {
+            SocketResult::Continue => false,
+            SocketResult::WouldBlock => true,
+            SocketResult::Closed | SocketResult::Error(_) => return (n, result),
+        };
+        match link.want_write(registry, blocked) {
+            Ok(()) => (n, result),
+            Err(e) => (n, SocketResult::Error(e)),
+        }
     }
 
     /// One last non-blocking try to deliver input already accepted, then
@@ -179,7 +188,7 @@ impl Debugger {
         let Some(mut link) = self.link.take() else {
             return 0;
         };
-        let n = self.queue.flush_to(&mut link).map_or(0, |(_, n)| n);
+        let (n, _) = self.queue.flush_to(&mut link);
         link.close(registry);
         n
     }

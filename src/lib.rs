@@ -16,6 +16,7 @@ pub mod debugger;
 pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod io_result;
 pub mod lifecycle;
 pub mod logging;
 pub mod net;

@@ -8,9 +8,11 @@
 //! oldest, stop reading, or disconnect), because each owner has its own policy.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Write};
+use std::io::{IoSlice, Write};
 use std::ops::Deref;
 use std::rc::Rc;
+
+use crate::io_result::{self, SocketResult};
 
 /// Chunks handed to one `writev`: enough to batch a burst, few enough to stay on the stack.
 const MAX_IOV: usize = 64;
@@ -97,15 +99,6 @@ pub struct ChunkQueue {
     len: usize,
 }
 
-/// What a flush attempt ended with.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Flush {
-    /// Everything queued was written.
-    Done,
-    /// The sink would block: wait for WRITABLE.
-    Blocked,
-}
-
 impl ChunkQueue {
     pub fn new() -> Self {
         Self::default()
@@ -182,10 +175,11 @@ impl ChunkQueue {
         self.chunks.iter()
     }
 
-    /// Writes as much as the sink takes, several chunks per syscall.
-    /// `Interrupted` is retried; any other error is returned for the caller to
-    /// close the sink. Returns the bytes written alongside the outcome.
-    pub fn flush_to<W: Write>(&mut self, sink: &mut W) -> io::Result<(Flush, usize)> {
+    /// Writes as much as the sink takes, several chunks per syscall, and
+    /// says what that came to: `Continue` once everything queued is written,
+    /// `WouldBlock` with bytes left, `Error` for the caller to close the sink.
+    /// Returns the bytes written alongside, whatever the outcome.
+    pub fn flush_to<W: Write>(&mut self, sink: &mut W) -> (usize, SocketResult) {
         let mut written = 0;
         while !self.is_empty() {
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
@@ -194,25 +188,22 @@ impl ChunkQueue {
                 *slot = IoSlice::new(chunk);
                 count += 1;
             }
-            match sink.write_vectored(&iov[..count]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
+            match io_result::write_once(sink, &iov[..count]) {
+                (n, SocketResult::Continue) => {
                     self.consume(n);
                     written += n;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok((Flush::Blocked, written));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                (_, stop) => return (written, stop),
             }
         }
-        Ok((Flush::Done, written))
+        (written, SocketResult::Continue)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io;
+
     use super::*;
 
     fn rc(b: &[u8]) -> Chunk {
@@ -265,10 +256,13 @@ mod tests {
             cap: 3,
             budget: 7,
         };
-        assert_eq!(q.flush_to(&mut sink).unwrap(), (Flush::Blocked, 7));
+        assert!(matches!(
+            q.flush_to(&mut sink),
+            (7, SocketResult::WouldBlock)
+        ));
         assert_eq!(q.len(), 9);
         sink.budget = usize::MAX;
-        assert_eq!(q.flush_to(&mut sink).unwrap(), (Flush::Done, 9));
+        assert!(matches!(q.flush_to(&mut sink), (9, SocketResult::Continue)));
         assert_eq!(sink.out, b"hello wide world");
         assert!(q.is_empty());
     }
@@ -285,7 +279,7 @@ mod tests {
             cap: 100,
             budget: 100,
         };
-        q.flush_to(&mut sink).unwrap();
+        assert!(q.flush_to(&mut sink).1.is_continue());
         assert_eq!(sink.out, b"89abcdef");
     }
 
@@ -304,7 +298,7 @@ mod tests {
             cap: 5,
             budget: 100,
         };
-        q.flush_to(&mut sink).unwrap();
+        assert!(q.flush_to(&mut sink).1.is_continue());
         assert_eq!(sink.out, b"<a><bb><ccc>tail");
     }
 
@@ -324,7 +318,7 @@ mod tests {
             cap: 100,
             budget: 100,
         };
-        a.flush_to(&mut sink).unwrap();
+        assert!(a.flush_to(&mut sink).1.is_continue());
         assert_eq!(sink.out, b"ABCD");
     }
 
@@ -341,7 +335,10 @@ mod tests {
         }
         let mut q = ChunkQueue::new();
         q.push(rc(b"x"));
-        assert!(q.flush_to(&mut Broken).is_err());
+        assert!(matches!(
+            q.flush_to(&mut Broken),
+            (0, SocketResult::Error(_))
+        ));
         assert_eq!(q.len(), 1);
     }
 }

@@ -90,7 +90,7 @@ impl View<'_> {
             })
             .collect();
         let s = self.stats;
-        let k = &self.clients.counters;
+        let k = self.clients.counters();
         let r = &self.clients.refusals;
         let mut counters = json!({
             "bytes_from_debugger": s.bytes_from_debugger,
@@ -172,9 +172,9 @@ impl View<'_> {
             s.debugger_sessions,
             s.bytes_from_debugger,
             s.bytes_to_debugger,
-            self.clients.counters.served,
-            self.clients.counters.dropped_slow,
-            self.clients.counters.refused + self.clients.acceptor.refused_no_descriptors,
+            self.clients.counters().served,
+            self.clients.counters().dropped_slow,
+            self.clients.counters().refused + self.clients.acceptor.refused_no_descriptors,
             self.clients.refusals.total(),
         )
     }

@@ -15,11 +15,12 @@ use std::time::Instant;
 
 use mio::{Registry, Token};
 
-use super::{Clients, FIRST_CLIENT, Read};
+use super::{Clients, FIRST_CLIENT};
 use crate::accept::Accepted;
 use crate::access::token::{self, Handshake};
 use crate::access::{Owner, Query, Refusal, Verdict, Via};
-use crate::client::{Admission, Client, Input, Peer, State, Stream};
+use crate::client::{Admission, Client, Peer, State, Stream};
+use crate::io_result::SocketResult;
 use crate::net;
 use crate::queue::Chunk;
 use crate::session::ClientId;
@@ -115,7 +116,7 @@ impl Clients {
                 Via::Token,
             ),
             Verdict::Admit(_) if self.len() >= self.max_clients => {
-                self.counters.refused += 1;
+                self.tally.refused += 1;
                 log::warn!(
                     "refusing client #{id} ({peer}): {} clients already connected (--max-clients)",
                     self.len()
@@ -129,7 +130,7 @@ impl Clients {
         }
         let key = self.table.vacant_key();
         let token = Token(FIRST_CLIENT + key);
-        let framing = (self.protocol, self.max_client_message);
+        let framing = (self.protocol, self.flow.max_client_message());
         let admission = Admission { uid, via };
         let client = match Client::new(
             id,
@@ -176,7 +177,7 @@ impl Clients {
         let name = client.name();
         self.ids.insert(id, key);
         self.joined.push(id);
-        self.counters.served += 1;
+        self.tally.served += 1;
         log::info!("{name} connected{how} ({} connected)", self.len());
     }
 
@@ -198,26 +199,26 @@ impl Clients {
         key: usize,
         buf: &mut [u8],
         registry: &Registry,
-    ) -> (Option<ClientId>, Read) {
+    ) -> (Option<ClientId>, SocketResult) {
         let full = self.len() >= self.max_clients;
         let connected = self.len();
         let Some(client) = self.table.get_mut(key) else {
-            return (None, Read::Done);
+            return (None, SocketResult::Closed);
         };
         if !client.readable {
-            return (None, Read::Done);
+            return (None, SocketResult::WouldBlock);
         }
         let n = match client.read(buf) {
-            Input::Data(n) => n,
-            Input::WouldBlock => {
+            (n, SocketResult::Continue) => n,
+            (_, SocketResult::WouldBlock) => {
                 client.readable = false;
-                return (None, Read::Done);
+                return (None, SocketResult::WouldBlock);
             }
-            Input::Eof | Input::Failed(_) => {
+            (_, SocketResult::Closed | SocketResult::Error(_)) => {
                 client.readable = false;
                 log::debug!("{}: gone before sending the token", client.name());
                 self.drop_waiting_one(key, None, registry);
-                return (None, Read::Done);
+                return (None, SocketResult::Closed);
             }
         };
         client.handshake.extend_from_slice(&buf[..n]);
@@ -226,7 +227,7 @@ impl Clients {
             None => Handshake::Absent,
         };
         let refusal = match verdict {
-            Handshake::More => return (None, Read::More),
+            Handshake::More => return (None, SocketResult::Continue),
             Handshake::Absent => Refusal::NoToken,
             Handshake::Wrong => Refusal::BadToken,
             Handshake::Accepted { consumed } => {
@@ -236,23 +237,23 @@ impl Clients {
                     client.held = Some(Chunk::copy_from(&rest));
                 }
                 if full {
-                    self.counters.refused += 1;
+                    self.tally.refused += 1;
                     log::warn!(
                         "refusing {}: {connected} clients already connected (--max-clients)",
                         client.name(),
                     );
                     let line = "dbgproxy: access refused: too many clients\n";
                     self.drop_waiting_one(key, Some(line), registry);
-                    return (None, Read::Done);
+                    return (None, SocketResult::Closed);
                 }
                 self.refusals.admitted_by_token += 1;
                 self.join(key);
                 // The session hears of the join before this client's input.
-                return (None, Read::More);
+                return (None, SocketResult::Continue);
             }
         };
         self.refuse_waiting(key, refusal, registry, std::time::Instant::now());
-        (None, Read::Done)
+        (None, SocketResult::Closed)
     }
 
     fn refuse_waiting(&mut self, key: usize, refusal: Refusal, registry: &Registry, now: Instant) {

@@ -1,17 +1,18 @@
-//! Fan-out, and what happens when a client falls behind: a message goes to
-//! every client the session names, as slices of one shared buffer; a client
-//! more than `--client-buffer` behind makes the debugger wait (`holding`)
-//! until it catches up, takes nothing for `--stall-timeout`, or has been
-//! behind for `SLOW_FACTOR` times that — then it goes.
+//! Fan-out, and carrying out the slow-client rule: a message goes to every
+//! client the session names, as slices of one shared buffer; what each
+//! client's socket then takes is reported to the rules
+//! (`clients/backpressure.rs`), which say when a client more than
+//! `--client-buffer` behind makes the debugger wait and when it must go.
 
 use std::time::Instant;
 
 use mio::Registry;
 
-use super::{Clients, SLOW_FACTOR};
+use super::Clients;
+use super::backpressure::Pace;
 use crate::client;
 use crate::framing::Message;
-use crate::queue::Flush;
+use crate::io_result::SocketResult;
 use crate::session::To;
 
 impl Clients {
@@ -55,11 +56,7 @@ impl Clients {
         for part in message.parts() {
             client.out.push(part.clone());
         }
-        if client.behind_since.is_none() && client.out.len() > self.client_buffer {
-            client.behind_since = Some(now);
-            client.last_progress = now;
-            self.behind += 1;
-            self.counters.debugger_waits += 1;
+        if self.flow.queued(key, client.out.len(), now) == Pace::FellBehind {
             log::debug!(
                 "{}: {} bytes queued, over --client-buffer: the debugger waits for it",
                 client.name(),
@@ -79,23 +76,17 @@ impl Clients {
         let Some(client) = self.table.get_mut(key) else {
             return;
         };
-        let before = client.out.len();
-        match client.flush(registry) {
-            Ok(Flush::Done) if client.state == client::State::Closing => {
+        let (written, result) = client.flush(registry);
+        match result {
+            SocketResult::Continue if client.state == client::State::Closing => {
                 self.drop_client(key, "done", log::Level::Info, registry);
             }
-            Ok(_) => {
-                if client.out.len() < before {
-                    client.last_progress = now;
-                }
-                if client.behind_since.is_some() && client.out.len() <= self.client_buffer {
-                    client.behind_since = None;
-                    self.behind -= 1;
-                }
+            SocketResult::Continue | SocketResult::WouldBlock => {
+                self.flow.wrote(key, written, client.out.len(), now);
             }
-            Err(e) => self.drop_client(
+            stop @ (SocketResult::Closed | SocketResult::Error(_)) => self.drop_client(
                 key,
-                &format!("write failed: {e}"),
+                &format!("write failed: {stop}"),
                 log::Level::Info,
                 registry,
             ),
@@ -105,58 +96,20 @@ impl Clients {
     /// Drops the clients that fell behind and stopped taking bytes, or stayed
     /// behind too long; the debugger is read again once none is left behind.
     pub fn drop_stalled(&mut self, registry: &Registry, now: Instant) {
-        if self.behind == 0 {
-            return;
-        }
-        let stall = self.stall_timeout;
-        let mut stalled = Vec::new();
-        for (key, c) in self.table.iter() {
-            let Some(since) = c.behind_since else {
-                continue;
-            };
-            if now >= c.last_progress + stall {
-                stalled.push((
-                    key,
-                    format!(
-                        "too slow: took nothing for {}ms with {} bytes queued (--stall-timeout)",
-                        stall.as_millis(),
-                        c.out.len()
-                    ),
-                ));
-            } else if now >= since + stall * SLOW_FACTOR {
-                stalled.push((
-                    key,
-                    format!(
-                        "too slow: over --client-buffer for {}ms",
-                        (stall * SLOW_FACTOR).as_millis()
-                    ),
-                ));
-            }
-        }
-        for (key, why) in stalled {
-            self.counters.dropped_slow += 1;
-            self.drop_client(key, &why, log::Level::Warn, registry);
+        for evict in self.flow.stalled(now) {
+            let why = evict.why.to_string();
+            self.drop_client(evict.key, &why, log::Level::Warn, registry);
         }
     }
 
     pub fn deadline(&self) -> Option<Instant> {
-        let stall = (self.behind > 0)
-            .then(|| {
-                self.table
-                    .iter()
-                    .filter_map(|(_, c)| {
-                        let since = c.behind_since?;
-                        Some(
-                            (c.last_progress + self.stall_timeout)
-                                .min(since + self.stall_timeout * SLOW_FACTOR),
-                        )
-                    })
-                    .min()
-            })
-            .flatten();
-        [self.acceptor.deadline(), stall, self.waiting_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.acceptor.deadline(),
+            self.flow.deadline(),
+            self.waiting_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }

@@ -10,38 +10,42 @@
 //! message can never be lost for want of room.
 //!
 //! Clients enter and leave the shared session through `take_joined` and
-//! `take_left`, which the loop hands to the session layer. Fan-out and the
-//! slow-client rule are in `clients/deliver.rs`. Who may enter at all is
+//! `take_left`, which the loop hands to the session layer. Fan-out is in
+//! `clients/deliver.rs`; the rules themselves (who is behind, who stalled,
+//! the input caps, and their counters) in `clients/backpressure.rs`, which
+//! holds no socket: this table tells it what its sockets did and carries
+//! out what it decides. Who may enter at all is
 //! decided when a client is accepted (`clients/admit.rs`): a refused
 //! client never joins, and one asked for the token joins only once it has
 //! sent it.
 
 mod admit;
+mod backpressure;
 mod deliver;
 
 use std::collections::HashMap;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::{Registry, Token};
 use slab::Slab;
 
 use crate::accept::{Acceptor, Listener};
 use crate::access::{self, Lookup, Policy, RefusalLog};
-use crate::client::{self, Client, Input};
+use crate::client::{self, Client};
 use crate::config::Config;
 use crate::framing::{Message, Protocol};
+use crate::io_result::SocketResult;
 use crate::queue::Chunk;
 use crate::session::ClientId;
+use backpressure::{Backpressure, Limits};
 
 /// Client tokens start here; below are the proxy's, the backends', the
 /// control socket's and the client listeners' own (`accept::FIRST_LISTENER`).
 pub const FIRST_CLIENT: usize = 32;
-/// A client behind by more than `--client-buffer` is given at most this many
-/// stall timeouts in all, however steadily it reads.
-const SLOW_FACTOR: u32 = 10;
 
-#[derive(Default, Debug)]
+/// What `status` counts of clients.
+#[derive(Default, Debug, Clone, Copy)]
 pub struct Counters {
     pub served: u64,
     pub refused: u64,
@@ -52,12 +56,11 @@ pub struct Counters {
     pub debugger_waits: u64,
 }
 
-/// What reading one client gave the loop.
-pub enum Read {
-    /// More may be there.
-    More,
-    /// Nothing more this turn (would block, ended, or failed).
-    Done,
+/// Clients let in and turned away for want of room (`--max-clients`).
+#[derive(Default, Debug)]
+struct Tally {
+    served: u64,
+    refused: u64,
 }
 
 pub struct Clients {
@@ -71,17 +74,11 @@ pub struct Clients {
     dirty: Vec<usize>,
     joined: Vec<ClientId>,
     left: Vec<ClientId>,
-    /// Clients more than `client_buffer` behind.
-    behind: usize,
-    /// Bytes of unfinished messages held for all clients.
-    input_held: usize,
+    /// The no-loss rules and their counters.
+    flow: Backpressure,
     protocol: Protocol,
     max_clients: usize,
-    client_buffer: usize,
-    stall_timeout: Duration,
-    max_client_message: usize,
-    input_total: usize,
-    pub counters: Counters,
+    tally: Tally,
     /// Refusals by reason (`status`).
     pub refusals: access::Counters,
     policy: Policy,
@@ -107,15 +104,10 @@ impl Clients {
             dirty: Vec::new(),
             joined: Vec::new(),
             left: Vec::new(),
-            behind: 0,
-            input_held: 0,
+            flow: Backpressure::new(Limits::of(config)),
             protocol: config.protocol,
             max_clients: config.max_clients,
-            client_buffer: config.client_buffer,
-            stall_timeout: config.stall_timeout,
-            max_client_message: config.max_client_message,
-            input_total: config.client_input_total,
-            counters: Counters::default(),
+            tally: Tally::default(),
             refusals: access::Counters::default(),
             policy: config.access.clone(),
             lookup,
@@ -147,7 +139,19 @@ impl Clients {
 
     /// Whether the debugger must wait: some client is too far behind.
     pub fn holding(&self) -> bool {
-        self.behind > 0
+        self.flow.holding()
+    }
+
+    pub fn counters(&self) -> Counters {
+        let flow = self.flow.counters;
+        Counters {
+            served: self.tally.served,
+            refused: self.tally.refused,
+            dropped_slow: flow.dropped_slow,
+            dropped_bad_framing: flow.dropped_bad_framing,
+            dropped_input_cap: flow.dropped_input_cap,
+            debugger_waits: flow.debugger_waits,
+        }
     }
 
     pub fn take_joined(&mut self) -> Vec<ClientId> {
@@ -192,6 +196,8 @@ impl Clients {
 
     /// Reads `key` once; appends the whole messages it completed, with the
     /// client's id. While `ignore` (shutting down), what is read is dropped.
+    /// `Continue` means more may be there; anything else, that this client
+    /// is done for this turn (a failure was handled here: it is gone).
     pub fn read(
         &mut self,
         key: usize,
@@ -199,9 +205,9 @@ impl Clients {
         messages: &mut Vec<Message>,
         ignore: bool,
         registry: &Registry,
-    ) -> (Option<ClientId>, Read) {
+    ) -> (Option<ClientId>, SocketResult) {
         let Some(client) = self.table.get_mut(key) else {
-            return (None, Read::Done);
+            return (None, SocketResult::Closed);
         };
         if client.is_waiting() {
             return self.read_handshake(key, buf, registry);
@@ -210,28 +216,29 @@ impl Clients {
             // What followed the token line, now that the client has joined.
             let id = client.id;
             if ignore || !client.is_open() {
-                return (Some(id), Read::More);
+                return (Some(id), SocketResult::Continue);
             }
             return self.feed(key, held, messages, registry);
         }
         if !client.readable {
-            return (None, Read::Done);
+            return (None, SocketResult::WouldBlock);
         }
         let id = client.id;
-        match client.read(buf) {
-            Input::Data(n) if ignore || !client.is_open() => {
+        let (n, result) = client.read(buf);
+        match result {
+            SocketResult::Continue if ignore || !client.is_open() => {
                 log::trace!("{}: {n} bytes ignored", client.name());
-                (Some(id), Read::More)
+                (Some(id), SocketResult::Continue)
             }
-            Input::Data(n) => {
+            SocketResult::Continue => {
                 log::trace!("{}: {n} bytes for the debugger", client.name());
                 self.feed(key, Chunk::copy_from(&buf[..n]), messages, registry)
             }
-            Input::WouldBlock => {
+            SocketResult::WouldBlock => {
                 client.readable = false;
-                (Some(id), Read::Done)
+                (Some(id), SocketResult::WouldBlock)
             }
-            Input::Eof => {
+            SocketResult::Closed => {
                 client.readable = false;
                 if client.out.is_empty() {
                     self.drop_client(key, "it closed the connection", log::Level::Info, registry);
@@ -240,9 +247,9 @@ impl Clients {
                     self.leave(key);
                     self.dirty.push(key);
                 }
-                (Some(id), Read::Done)
+                (Some(id), SocketResult::Closed)
             }
-            Input::Failed(e) => {
+            SocketResult::Error(e) => {
                 client.readable = false;
                 self.drop_client(
                     key,
@@ -250,7 +257,7 @@ impl Clients {
                     log::Level::Info,
                     registry,
                 );
-                (Some(id), Read::Done)
+                (Some(id), SocketResult::Closed)
             }
         }
     }
@@ -262,48 +269,27 @@ impl Clients {
         chunk: Chunk,
         messages: &mut Vec<Message>,
         registry: &Registry,
-    ) -> (Option<ClientId>, Read) {
+    ) -> (Option<ClientId>, SocketResult) {
         let Some(client) = self.table.get_mut(key) else {
-            return (None, Read::Done);
+            return (None, SocketResult::Closed);
         };
         let id = client.id;
-        let held = client.input.pending();
-        let fed = client.input.feed(chunk, |m| messages.push(m));
-        let now_held = client.input.pending();
-        self.input_held = self.input_held.saturating_sub(held) + now_held;
-        if let Err(bad) = fed {
+        if let Err(bad) = client.input.feed(chunk, |m| messages.push(m)) {
             client.readable = false;
-            self.counters.dropped_bad_framing += 1;
+            self.flow.bad_framing();
             self.drop_client(
                 key,
                 &format!("bad framing: {bad}"),
                 log::Level::Warn,
                 registry,
             );
-            return (Some(id), Read::Done);
+            return (Some(id), SocketResult::Closed);
         }
-        if self.input_held > self.input_total {
-            self.drop_largest_input(registry);
+        if let Some(evict) = self.flow.input(key, client.input.pending()) {
+            let why = evict.why.to_string();
+            self.drop_client(evict.key, &why, log::Level::Warn, registry);
         }
-        (Some(id), Read::More)
-    }
-
-    /// All clients together hold more unfinished input than allowed: the one
-    /// holding the most goes.
-    fn drop_largest_input(&mut self, registry: &Registry) {
-        let largest = self
-            .table
-            .iter()
-            .max_by_key(|(_, c)| c.input.pending())
-            .map(|(k, c)| (k, c.input.pending()));
-        if let Some((key, held)) = largest {
-            self.counters.dropped_input_cap += 1;
-            let why = format!(
-                "holds {held} bytes of an unfinished message while all clients together hold over {} (--client-input-total)",
-                self.input_total
-            );
-            self.drop_client(key, &why, log::Level::Warn, registry);
-        }
+        (Some(id), SocketResult::Continue)
     }
 
     // ----- leaving -----
@@ -344,11 +330,8 @@ impl Clients {
         if client.is_waiting() {
             self.waiting -= 1;
         }
-        if client.behind_since.is_some() {
-            self.behind -= 1;
-        }
+        self.flow.forget(key);
         let held = client.input.pending();
-        self.input_held = self.input_held.saturating_sub(held);
         if held > 0 {
             log::debug!(
                 "{}: dropping {held} bytes of an incomplete message, never forwarded",
@@ -388,6 +371,7 @@ impl Clients {
         }
         self.ids.clear();
         self.waiting = 0;
+        self.flow.forget_all();
     }
 
     pub fn on_timer(&mut self, registry: &Registry, now: Instant) {

@@ -2,7 +2,7 @@
 //!
 //! This is where bytes go. From the debugger (`debugger.rs`): whole messages
 //! to the session layer (`session/`), which says who gets each. From a client
-//! (`clients.rs`): whole messages to the session layer, which says what goes
+//! (`clients/`): whole messages to the session layer, which says what goes
 //! to the debugger and what it answers itself. The session's actions are
 //! carried out here, in order (`apply`): to the debugger's bounded queue, to
 //! clients' bounded queues (one shared buffer for many), or closing a client.
@@ -14,7 +14,7 @@
 //! that one chatty peer cannot starve the rest. Work left over makes the next
 //! poll return at once. Two kinds of backpressure: while the queue to the
 //! debugger is full, clients are not read; while a client is too far behind,
-//! the debugger is not read (for a bounded time: see `clients.rs`).
+//! the debugger is not read (for a bounded time: see `clients/backpressure.rs`).
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -27,10 +27,10 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::accept::Listener;
 use crate::backends::Backend;
-use crate::clients::{self, Clients};
+use crate::clients::Clients;
 use crate::config::Config;
 use crate::control;
-use crate::debugger::{Debugger, Output};
+use crate::debugger::{self, Debugger};
 use crate::framing::Message;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::session::{self, Action, Outbox, Session, To};
@@ -300,25 +300,27 @@ impl Proxy {
                 return;
             }
             let mut messages = std::mem::take(&mut self.messages);
-            let (output, n) = self.debugger.read(&mut self.buf, &mut messages);
+            let (n, result) = self.debugger.read(&mut self.buf, &mut messages);
             self.stats.bytes_from_debugger += n as u64;
             for message in messages.drain(..) {
                 self.session.from_debugger(message, &mut self.outbox);
             }
             self.messages = messages;
             self.apply(now);
-            match output {
-                Output::Data => {}
-                Output::WouldBlock => return,
-                Output::Ended(why) => return self.debugger_lost(&why, now),
+            if !result.is_continue() {
+                if let Some(why) = debugger::ended(result, true) {
+                    self.debugger_lost(&why, now);
+                }
+                return;
             }
         }
     }
 
     fn flush_debugger(&mut self, now: Instant) {
-        match self.debugger.flush(self.poll.registry()) {
-            Ok(n) => self.stats.bytes_to_debugger += n as u64,
-            Err(e) => self.debugger_lost(&format!("write failed: {e}"), now),
+        let (n, result) = self.debugger.flush(self.poll.registry());
+        self.stats.bytes_to_debugger += n as u64;
+        if let Some(why) = debugger::ended(result, false) {
+            self.debugger_lost(&why, now);
         }
     }
 
@@ -358,7 +360,7 @@ impl Proxy {
                 messages.clear();
                 self.messages = messages;
                 self.apply(now);
-                if matches!(read, clients::Read::Done) {
+                if !read.is_continue() {
                     break;
                 }
             }

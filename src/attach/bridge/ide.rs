@@ -7,7 +7,8 @@ use std::time::Instant;
 use super::{Bridge, EXIT_FLUSH, HOLD_LIMIT, READS_PER_TURN};
 use crate::attach::link::Link;
 use crate::framing::Message;
-use crate::queue::{Chunk, Flush};
+use crate::io_result::SocketResult;
+use crate::queue::Chunk;
 
 impl Bridge {
     pub(super) fn read_stdin(&mut self, now: Instant) -> bool {
@@ -97,14 +98,13 @@ impl Bridge {
             return false;
         }
         match self.to_ide.flush_to(&mut self.stdout) {
-            Ok((flush, n)) => {
-                if flush == Flush::Blocked {
-                    self.stdout_ready = false;
-                }
+            (n, SocketResult::Continue) => n > 0,
+            (n, SocketResult::WouldBlock) => {
+                self.stdout_ready = false;
                 n > 0
             }
-            Err(e) => {
-                log::debug!("stdout: {e}: the IDE is gone");
+            (_, stop @ (SocketResult::Closed | SocketResult::Error(_))) => {
+                log::debug!("stdout: {stop}: the IDE is gone");
                 self.stdout.open = false;
                 self.to_ide.clear();
                 self.end(0, None, Instant::now());
