@@ -170,6 +170,12 @@ pub(super) struct Cli {
     #[arg(long, value_enum, default_value_t = LastGoodbye::Keep)]
     pub(super) last_goodbye: LastGoodbye,
 
+    /// DBGp: milliseconds a finished PHP request (Xdebug status `stopping`)
+    /// is held for a client once none is left; then the proxy ends it, so
+    /// that PHP (and a web server's worker) is let go.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub(super) dbgp_hold: u64,
+
     /// Frame whole messages but share nothing: every client gets every message
     /// and ids pass unchanged, as before sessions were shared.
     #[arg(long)]

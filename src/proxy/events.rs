@@ -21,6 +21,11 @@ use crate::systemd::PassedListener;
 
 impl Proxy {
     pub(super) fn after_turn(&mut self, now: Instant) {
+        self.session.tick(now, &mut self.outbox);
+        if !self.outbox.is_empty() {
+            self.apply(now);
+            self.flush_debugger(now);
+        }
         if matches!(self.lifecycle.phase(), Phase::Draining { .. }) {
             if !self.drain_started {
                 self.begin_drain(now);
@@ -38,6 +43,7 @@ impl Proxy {
             self.debugger.backend.deadline(),
             self.clients.deadline(),
             self.lifecycle.deadline(),
+            self.session.deadline(),
             self.control.as_ref().and_then(control::Server::deadline),
         ]
         .into_iter()
