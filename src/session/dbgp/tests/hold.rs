@@ -42,7 +42,10 @@ fn a_client_that_joins_within_the_hold_cancels_it() {
     h.tick(t);
     // It is told where the script is, and ends the request itself.
     let sent = h.join(2);
-    assert_eq!(attr(to_client(&sent, 2)[1], "status").as_deref(), Some("stopping"));
+    assert_eq!(
+        attr(to_client(&sent, 2)[1], "status").as_deref(),
+        Some("stopping")
+    );
     assert!(h.tick(t + HOLD).is_empty());
     assert_eq!(h.s.deadline(), None);
     assert_eq!(to_debugger(&h.client(2, "stop -i 1")), ["stop -i 2"]);
