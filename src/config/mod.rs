@@ -20,6 +20,9 @@ mod cli;
 pub use cli::Action;
 use cli::Cli;
 
+/// `--retries` in session mode: 100 tries, 30 s at the default interval.
+const DEFAULT_RETRIES: u32 = 100;
+
 /// How the proxy reaches the debugger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
@@ -251,7 +254,12 @@ impl Config {
             debug_port: port,
             access,
             retry_interval: Duration::from_millis(cli.retry_interval),
-            retries: (cli.retries > 0).then_some(cli.retries),
+            // An explicit limit is honoured in either mode (the user asked).
+            retries: match (cli.retries, mode) {
+                (Some(n), _) => (n > 0).then_some(n),
+                (None, Mode::Session) => Some(DEFAULT_RETRIES),
+                (None, Mode::Persistent) => None,
+            },
             mode,
             idle_timeout: (cli.idle_timeout > 0).then(|| Duration::from_secs(cli.idle_timeout)),
             max_clients: cli.max_clients as usize,

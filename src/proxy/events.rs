@@ -159,9 +159,16 @@ impl Proxy {
 
     pub(super) fn debugger_up(&mut self, link: Link, now: Instant) {
         self.stats.debugger_sessions += 1;
+        let waited = self
+            .debugger
+            .backend
+            .waited(now)
+            .map_or(String::new(), |d| {
+                format!(" after {}", crate::backends::human(d))
+            });
         log::log!(
             self.lifecycle_level(),
-            "{} connected (debugger session {})",
+            "{} connected{waited} (debugger session {})",
             self.debugger.backend.describe(),
             self.stats.debugger_sessions
         );
