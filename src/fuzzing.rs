@@ -118,6 +118,7 @@ pub fn session(data: &[u8]) {
         },
         backlog_bytes: 1 << 16,
         passthrough: false,
+        dbgp_hold: std::time::Duration::from_secs(2),
     };
     let mut s = session::new(&settings);
     let mut out = Outbox::default();

@@ -520,3 +520,49 @@ fn two_debug_clients_through_attach_survive_a_proxy_restart() {
     let st = rt.status().expect("the replacement proxy runs");
     assert_eq!(st["backend"]["state"], "connected", "{st}");
 }
+
+/// Issue #18, item 4: attach starts a persistent DAP proxy before debugpy
+/// exists. The proxy is ready once its client port is bound (it waits for
+/// the debugger as long as it runs), so attach joins at once; the IDE's
+/// `initialize` waits in the proxy and gets through when debugpy comes.
+#[test]
+fn a_persistent_proxy_started_before_its_debugger_lets_attach_in() {
+    let port = free_port_pair();
+    let rt = Runtime::new(port);
+    let mut at = Attach::start(
+        &rt.dir,
+        &[
+            "--port",
+            &port.to_string(),
+            "--backend",
+            "dap",
+            "--mode",
+            "persistent",
+        ],
+    );
+    wait_until("attach joined a proxy with no debugger yet", || {
+        rt.clients() == 1
+    });
+    assert_eq!(
+        rt.status().unwrap()["backend"]["state"],
+        "connecting",
+        "no debugger yet"
+    );
+    let body = br#"{"seq":1,"type":"request","command":"initialize","arguments":{"adapterID":"dbgproxy-test"}}"#;
+    at.send(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    at.send(body);
+
+    let script = Script::new();
+    let _debugpy = Debugpy::start(&script.path, port);
+    at.wait_stdout(br#""command": "initialize""#);
+    let out = String::from_utf8_lossy(&at.stdout()).into_owned();
+    assert!(out.contains(r#""success": true"#), "{out}");
+    let log = std::fs::read_to_string(rt.dir.0.join(format!("dbgproxy/{}.log", port + 1)))
+        .expect("the proxy's log");
+    assert_eq!(
+        log.matches("waiting for the debugger at").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("connected after").count(), 1, "{log}");
+}

@@ -1,6 +1,7 @@
-//! The spawn and listen backends' own rules, with scripted debuggers: exit
-//! codes, stderr, restarts, stopping a child that will not stop, queued
-//! debugger connections and the errors a user sees.
+//! The backends' own rules, with scripted debuggers: exit codes, stderr,
+//! restarts, stopping a child that will not stop, queued debugger
+//! connections, waiting for a first debugger that connects late, and the
+//! errors a user sees.
 
 mod util;
 
@@ -268,4 +269,88 @@ fn the_readme_nc_smoke_test_works() {
         .read_exact(&mut got)
         .unwrap();
     assert_eq!(&got, b"hello nc\n");
+}
+
+/// Issue #18, item 4: a persistent connect proxy is ready before its
+/// debugger exists and waits for it for as long as it runs, past the tries
+/// `--retries` would allow a session-mode proxy (100), saying so once at
+/// `info`, and once more when the debugger comes. A tiny interval stands
+/// in for minutes of waiting.
+#[test]
+fn a_persistent_proxy_waits_for_its_first_debugger_as_long_as_it_runs() {
+    let port = free_port_pair();
+    let mut proxy = Proxy::start(&[
+        "--port",
+        &port.to_string(),
+        "--mode",
+        "persistent",
+        "--retry-interval",
+        "2",
+    ]);
+    proxy.wait_ready();
+    let mut client = Client::connect(port + 1);
+    client.send(b"sent before the debugger\n");
+    proxy.wait_log(&format!(
+        "127.0.0.1:{port}: connection refused (attempt 150)"
+    ));
+    assert!(proxy.try_status().is_none(), "{}", proxy.stderr());
+
+    let debugger = FakeDebugger::listen(port);
+    let mut d = debugger.accept();
+    assert_eq!(read_n(&mut d, 25), b"sent before the debugger\n");
+    proxy.wait_log("connected after");
+    let log = proxy.stderr();
+    let waiting = format!(
+        "INFO  waiting for the debugger at 127.0.0.1:{port} (connection refused); clients may connect now\n"
+    );
+    assert_eq!(log.matches(&waiting).count(), 1, "{log}");
+    assert_eq!(log.matches("INFO  debugger at").count(), 1, "{log}");
+    assert!(
+        log.contains(&format!(
+            "INFO  debugger at 127.0.0.1:{port} connected after "
+        )),
+        "{log}"
+    );
+}
+
+/// In session mode the first debugger is waited for 100 tries (30 s at the
+/// default interval) and the proxy gives up without a marker; in persistent
+/// mode an explicit `--retries` is a limit too, after the marker.
+#[test]
+fn the_retry_limit_holds_in_session_mode_and_when_given() {
+    let port = free_port_pair();
+    let mut proxy = Proxy::start(&["--port", &port.to_string(), "--retry-interval", "1"]);
+    assert_eq!(proxy.wait_exit().code(), Some(1));
+    let log = proxy.stderr();
+    assert!(
+        log.contains("clients may connect now (giving up after 100 tries)"),
+        "{log}"
+    );
+    assert!(
+        log.lines().last().unwrap_or_default().starts_with(&format!(
+            "error: debugger at 127.0.0.1:{port} not reachable after 100 tries ("
+        )),
+        "{log}"
+    );
+    assert!(proxy.stdout().is_empty(), "a marker without a debugger");
+
+    let mut proxy = Proxy::start(&[
+        "--port",
+        &port.to_string(),
+        "--mode",
+        "persistent",
+        "--retries",
+        "5",
+        "--retry-interval",
+        "1",
+    ]);
+    assert_eq!(proxy.wait_exit().code(), Some(1));
+    let log = proxy.stderr();
+    assert!(
+        log.contains(&format!(
+            "error: debugger at 127.0.0.1:{port} not reachable after 5 tries ("
+        )),
+        "{log}"
+    );
+    assert_eq!(proxy.stdout(), MARKER, "ready before the debugger");
 }

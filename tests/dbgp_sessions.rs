@@ -460,3 +460,21 @@ fn bad_input_touches_nobody_else() {
     assert_eq!(b_value(&mut b), "2");
     s.proxy.wait_log("not a DBGp command");
 }
+
+/// Issue #18, item 3: a client drives the script to its end (Xdebug reports
+/// `stopping`) and goes without `stop`, as a crashed IDE does. With nobody
+/// left to end the request, the proxy does after `--dbgp-hold`: PHP exits
+/// (a web server's worker is let go), and the proxy says why.
+#[test]
+fn a_finished_request_is_let_go_when_its_last_client_drops() {
+    let mut s = Setup::new();
+    let mut a = s.client("A");
+    let php = s.php(false);
+    init_of(&mut a, &php);
+    let end = a.request("run");
+    assert_eq!(attr(&end, "status").as_deref(), Some("stopping"), "{end}");
+    a.reset();
+    // PHP's own exit status says the request ended cleanly.
+    assert_eq!(php.finish(), "total 6\n");
+    s.proxy.wait_log("nobody is left to end it");
+}

@@ -9,6 +9,12 @@
 //!
 //! A debugger that accepts and closes at once is reconnected with a growing
 //! pause (`backoff`), reported once rather than once per connect.
+//!
+//! Waiting without a limit (a persistent proxy, or `--retries 0`), the first
+//! `STEADY_TRIES` attempts come every `--retry-interval`; then the pause
+//! doubles up to ten intervals, at most `WAIT_CAP`: a debugger that comes in
+//! an hour costs a try every 2 s, not thousands of log lines. Waiting for
+//! the first debugger is said once at `info`, and so is its arrival.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,11 +27,15 @@ use mio::{Interest, Registry};
 
 use super::backoff::{self, Backoff, human};
 use super::{DEBUGGER, Link, Progress};
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::net;
 
 /// How long one connect attempt may stay unanswered (a host that drops SYNs).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Attempts of an unlimited wait made every `--retry-interval`.
+const STEADY_TRIES: u32 = 10;
+/// The longest pause of an unlimited wait, unless the interval is longer.
+const WAIT_CAP: Duration = Duration::from_secs(2);
 
 pub struct Connector {
     addr: SocketAddr,
@@ -38,6 +48,10 @@ pub struct Connector {
     round_started: Instant,
     /// A persistent reconnect warns once per round, then logs at debug.
     warned: bool,
+    /// Persistent mode: clients are served before the debugger is there.
+    ready_without_debugger: bool,
+    /// Since when the first debugger has been waited for, said at `info`.
+    waiting_since: Option<Instant>,
     backoff: Backoff,
     state: State,
 }
@@ -64,6 +78,8 @@ impl Connector {
             attempts: 0,
             round_started: Instant::now(),
             warned: false,
+            ready_without_debugger: config.mode == Mode::Persistent,
+            waiting_since: None,
             backoff: Backoff::new(config.retry_interval),
             state: State::Idle,
         }
@@ -71,6 +87,19 @@ impl Connector {
 
     pub fn describe(&self) -> String {
         format!("debugger at {}", self.addr)
+    }
+
+    /// Whether the proxy is ready before the debugger is there: in
+    /// persistent mode clients may connect first, and a late debugger must
+    /// not hold up whoever waits for the marker (`dbgproxy attach`).
+    pub fn ready_without_debugger(&self) -> bool {
+        self.ready_without_debugger
+    }
+
+    /// How long the debugger that just came was waited for, if that wait
+    /// was said at `info` (once).
+    pub fn waited(&mut self, now: Instant) -> Option<Duration> {
+        self.waiting_since.take().map(|since| now - since)
     }
 
     pub fn start(&mut self, registry: &Registry, now: Instant) -> Progress {
@@ -232,6 +261,16 @@ impl Connector {
                 self.addr,
                 self.attempts
             );
+            if self.rounds == 1 && self.attempts == 1 {
+                self.waiting_since = Some(self.round_started);
+                let limit = self
+                    .limit
+                    .map_or(String::new(), |n| format!(" (giving up after {n} tries)"));
+                log::info!(
+                    "waiting for the {} (connection refused); clients may connect now{limit}",
+                    self.describe()
+                );
+            }
         } else {
             let level = if self.warned {
                 log::Level::Debug
@@ -247,8 +286,63 @@ impl Connector {
             self.warned = true;
         }
         self.state = State::Waiting {
-            until: now + self.interval,
+            until: now + self.pause(),
         };
         Progress::Pending
+    }
+
+    /// The pause before the next attempt of this round.
+    fn pause(&self) -> Duration {
+        if self.limit.is_some() || self.attempts <= STEADY_TRIES {
+            return self.interval;
+        }
+        let doublings = (self.attempts - STEADY_TRIES).min(16);
+        let cap = self.interval.saturating_mul(10).min(WAIT_CAP);
+        self.interval
+            .saturating_mul(1 << doublings)
+            .min(cap)
+            .max(self.interval)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connector(interval_ms: u64, limit: Option<u32>) -> Connector {
+        let args = ["--port", "1", "--retry-interval", &interval_ms.to_string()];
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let mut c = Connector::new(&Config::parse_from(&args).expect("valid"));
+        c.limit = limit;
+        c
+    }
+
+    fn pauses(c: &mut Connector, tries: u32) -> Vec<u128> {
+        (1..=tries)
+            .map(|n| {
+                c.attempts = n;
+                c.pause().as_millis()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_unlimited_wait_slows_down_to_a_cap() {
+        let mut c = connector(300, None);
+        let p = pauses(&mut c, 16);
+        assert_eq!(p[..10], [300; 10], "the first tries every interval");
+        assert_eq!(p[10..], [600, 1200, 2000, 2000, 2000, 2000]);
+        // A small interval grows to ten times itself.
+        let mut c = connector(5, None);
+        assert_eq!(pauses(&mut c, 20)[19], 50);
+        // A long one never shrinks.
+        let mut c = connector(5000, None);
+        assert_eq!(pauses(&mut c, 20)[19], 5000);
+    }
+
+    #[test]
+    fn a_limited_wait_keeps_the_interval() {
+        let mut c = connector(300, Some(100));
+        assert_eq!(pauses(&mut c, 100), [300; 100]);
     }
 }

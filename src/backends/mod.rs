@@ -23,6 +23,7 @@ use mio::unix::pipe::{Receiver, Sender};
 use mio::{Interest, Registry, Token};
 
 use crate::config::{BackendKind, Config};
+pub use backoff::human;
 pub use connect::Connector;
 pub use listen::Acceptor;
 pub use spawn::Spawner;
@@ -74,9 +75,23 @@ impl Backend {
     }
 
     /// Whether the proxy is ready (for the marker) before any debugger is
-    /// there: a listening proxy is, since the debugger comes to it.
+    /// there: a listening proxy is, since the debugger comes to it; so is a
+    /// persistent connecting one, whose clients may come first.
     pub fn ready_when_listening(&self) -> bool {
-        matches!(self, Backend::Listen(_))
+        match self {
+            Backend::Listen(_) => true,
+            Backend::Connect(c) => c.ready_without_debugger(),
+            Backend::Spawn(_) => false,
+        }
+    }
+
+    /// How long the debugger that just came was waited for, when that wait
+    /// was logged (once per wait).
+    pub fn waited(&mut self, now: Instant) -> Option<std::time::Duration> {
+        match self {
+            Backend::Connect(c) => c.waited(now),
+            Backend::Listen(_) | Backend::Spawn(_) => None,
+        }
     }
 
     /// Starts obtaining a link: the first time, or again after one was lost.

@@ -49,8 +49,9 @@ impl BackendArg {
     about = "A multi-client debug proxy: many IDE clients, one debugger backend.",
     long_about = "A multi-client debug proxy: many IDE clients, one debugger backend.\n\n\
         Clients are served on 127.0.0.1:(PORT+1). Once clients can connect and the \
-        debugger is reachable, the proxy writes the ready marker \"ß\" and a newline \
-        to stdout, and nothing else ever goes to stdout. Logs go to stderr (RUST_LOG, -v, -q).",
+        debugger is reachable (in persistent mode, once clients can connect), the \
+        proxy writes the ready marker \"ß\" and a newline to stdout, and nothing \
+        else ever goes to stdout. Logs go to stderr (RUST_LOG, -v, -q).",
     after_help = "Example:\n  dbgproxy --backend connect --port 5858   # debugger on 5858, clients on 5859\n  nc 127.0.0.1 5859",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
@@ -117,10 +118,12 @@ pub(super) struct Cli {
     #[arg(long, value_name = "MS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub(super) retry_interval: u64,
 
-    /// Connect attempts before giving up on the first debugger (0 = no limit).
-    /// Reconnects in persistent mode never give up.
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    pub(super) retries: u32,
+    /// Connect attempts before giving up on the first debugger (0 = no limit)
+    /// [default: 100 in session mode; no limit in persistent mode, which
+    /// waits for the first debugger as long as it runs]. Reconnects in
+    /// persistent mode never give up.
+    #[arg(long, value_name = "N")]
+    pub(super) retries: Option<u32>,
 
     /// What to do when the debugger goes away [default: session for connect and spawn,
     /// persistent for listen].
@@ -169,6 +172,12 @@ pub(super) struct Cli {
     /// breakpoints), or forward it to the debugger.
     #[arg(long, value_enum, default_value_t = LastGoodbye::Keep)]
     pub(super) last_goodbye: LastGoodbye,
+
+    /// DBGp: milliseconds a finished PHP request (Xdebug status `stopping`)
+    /// is held for a client once none is left; then the proxy ends it, so
+    /// that PHP (and a web server's worker) is let go.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub(super) dbgp_hold: u64,
 
     /// Frame whole messages but share nothing: every client gets every message
     /// and ids pass unchanged, as before sessions were shared.

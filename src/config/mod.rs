@@ -20,6 +20,9 @@ mod cli;
 pub use cli::Action;
 use cli::Cli;
 
+/// `--retries` in session mode: 100 tries, 30 s at the default interval.
+const DEFAULT_RETRIES: u32 = 100;
+
 /// How the proxy reaches the debugger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
@@ -125,6 +128,7 @@ pub struct Config {
     pub max_client_message: usize,
     pub client_input_total: usize,
     pub last_goodbye: LastGoodbye,
+    pub dbgp_hold: Duration,
     pub hangup_clients: bool,
     pub passthrough: bool,
     pub drain_timeout: Duration,
@@ -250,7 +254,12 @@ impl Config {
             debug_port: port,
             access,
             retry_interval: Duration::from_millis(cli.retry_interval),
-            retries: (cli.retries > 0).then_some(cli.retries),
+            // An explicit limit is honoured in either mode (the user asked).
+            retries: match (cli.retries, mode) {
+                (Some(n), _) => (n > 0).then_some(n),
+                (None, Mode::Session) => Some(DEFAULT_RETRIES),
+                (None, Mode::Persistent) => None,
+            },
             mode,
             idle_timeout: (cli.idle_timeout > 0).then(|| Duration::from_secs(cli.idle_timeout)),
             max_clients: cli.max_clients as usize,
@@ -262,6 +271,7 @@ impl Config {
                 .unwrap_or(usize::MAX),
             client_input_total: usize::try_from(cli.client_input_total).unwrap_or(usize::MAX),
             last_goodbye: cli.last_goodbye,
+            dbgp_hold: Duration::from_millis(cli.dbgp_hold),
             hangup_clients: cli.hangup_clients,
             passthrough: cli.passthrough,
             drain_timeout: Duration::from_millis(cli.drain_timeout),

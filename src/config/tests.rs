@@ -84,6 +84,26 @@ fn zero_retries_means_no_limit() {
     );
 }
 
+#[test]
+fn persistent_mode_waits_for_the_first_debugger_unless_told_otherwise() {
+    let retries = |args: &[&str]| parse(&[&["--port", "1"], args].concat()).unwrap().retries;
+    assert_eq!(retries(&["--mode", "persistent"]), None);
+    assert_eq!(
+        retries(&["--mode", "persistent", "--retries", "7"]),
+        Some(7)
+    );
+    assert_eq!(retries(&["--mode", "session"]), Some(100));
+    assert_eq!(retries(&["--backend", "listen"]), None);
+}
+
+#[test]
+fn dbgp_hold_is_in_milliseconds() {
+    let c = parse(&["--port", "1"]).unwrap();
+    assert_eq!(c.dbgp_hold, Duration::from_secs(2));
+    let c = parse(&["--port", "1", "--dbgp-hold", "250"]).unwrap();
+    assert_eq!(c.dbgp_hold, Duration::from_millis(250));
+}
+
 fn line(result: Result<Config, Usage>) -> String {
     match result {
         Err(Usage::Line(line)) => line,

@@ -21,6 +21,11 @@ use crate::systemd::PassedListener;
 
 impl Proxy {
     pub(super) fn after_turn(&mut self, now: Instant) {
+        self.session.tick(now, &mut self.outbox);
+        if !self.outbox.is_empty() {
+            self.apply(now);
+            self.flush_debugger(now);
+        }
         if matches!(self.lifecycle.phase(), Phase::Draining { .. }) {
             if !self.drain_started {
                 self.begin_drain(now);
@@ -38,6 +43,7 @@ impl Proxy {
             self.debugger.backend.deadline(),
             self.clients.deadline(),
             self.lifecycle.deadline(),
+            self.session.deadline(),
             self.control.as_ref().and_then(control::Server::deadline),
         ]
         .into_iter()
@@ -153,9 +159,16 @@ impl Proxy {
 
     pub(super) fn debugger_up(&mut self, link: Link, now: Instant) {
         self.stats.debugger_sessions += 1;
+        let waited = self
+            .debugger
+            .backend
+            .waited(now)
+            .map_or(String::new(), |d| {
+                format!(" after {}", crate::backends::human(d))
+            });
         log::log!(
             self.lifecycle_level(),
-            "{} connected (debugger session {})",
+            "{} connected{waited} (debugger session {})",
             self.debugger.backend.describe(),
             self.stats.debugger_sessions
         );

@@ -125,6 +125,7 @@ impl Proxy {
             last_goodbye: config.last_goodbye,
             backlog_bytes: config.backlog_bytes,
             passthrough: config.passthrough,
+            dbgp_hold: config.dbgp_hold,
         });
         let mut lifecycle = Lifecycle::new(config.mode, config.drain_timeout, config.idle_timeout);
         if let Some(notifier) = crate::systemd::Notifier::from_env() {

@@ -19,7 +19,10 @@
 //! - `To::Debugger` is queued for the debugger, held until one is up, and
 //!   dropped when that debugger goes (`debugger_lost` comes after);
 //! - actions are carried out in order, so a session can rely on a client
-//!   receiving what it was sent before it is closed.
+//!   receiving what it was sent before it is closed;
+//! - `tick` is called after every turn of the loop with that turn's time,
+//!   and the loop wakes up by the session's `deadline`: time is an input
+//!   like any other, so a session's timers are unit tests too.
 
 mod backlog;
 mod dap;
@@ -36,6 +39,8 @@ mod plain;
 #[cfg(test)]
 mod testkit;
 mod v8;
+
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
@@ -116,6 +121,9 @@ pub struct Settings {
     /// Whole messages, but no sharing: every client gets every message and
     /// ids pass unchanged (`--passthrough`).
     pub passthrough: bool,
+    /// How long a finished PHP request that no client is left to end is
+    /// held before the proxy ends it (`--dbgp-hold`).
+    pub dbgp_hold: Duration,
 }
 
 impl Settings {
@@ -150,6 +158,16 @@ pub trait Session {
     /// protocol and forgets what belonged to that debugger session, so that
     /// the next one starts clean.
     fn debugger_lost(&mut self, out: &mut Outbox);
+
+    /// Time passes: called after every turn of the loop with its time. A
+    /// session starts a bound on a state here when it sees the state begin,
+    /// and acts when the bound passes.
+    fn tick(&mut self, _now: Instant, _out: &mut Outbox) {}
+
+    /// When the session next needs `tick`, at the latest.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
 
     /// What `dbgproxy status` shows of one client beyond its socket (what
     /// kind of client it is, its requests in flight).

@@ -39,6 +39,7 @@ fn settings(last_goodbye: LastGoodbye) -> Settings {
         last_goodbye,
         backlog_bytes: 1 << 20,
         passthrough: false,
+        dbgp_hold: std::time::Duration::from_secs(2),
     }
 }
 

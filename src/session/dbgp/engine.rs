@@ -343,6 +343,7 @@ impl Default for super::Engine {
             goodbye: Goodbye::None,
             waiters: Vec::new(),
             said_goodbye: BTreeSet::new(),
+            let_go: false,
         }
     }
 }

@@ -32,11 +32,13 @@ mod dispatch;
 mod engine;
 mod features;
 mod goodbye;
+mod hold;
 pub(crate) mod packet;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
@@ -56,6 +58,10 @@ const MAX_HELD: usize = 16;
 
 pub struct Dbgp {
     forward_last_goodbye: bool,
+    /// `--dbgp-hold`: see `hold`.
+    hold: Duration,
+    /// When a finished request nobody is left to end is ended.
+    hold_until: Option<Instant>,
     clients: BTreeMap<ClientId, Client>,
     /// The current engine connection, from `debugger_up` to `debugger_lost`.
     engine: Option<Engine>,
@@ -107,6 +113,8 @@ struct Engine {
     waiters: Vec<(ClientId, Vec<u8>, Vec<u8>)>,
     /// Clients answered a `stop`/`detach` on this connection: they know.
     said_goodbye: std::collections::BTreeSet<ClientId>,
+    /// The session ended the finished request itself (`hold`).
+    let_go: bool,
 }
 
 /// Who is waiting for a command's answer.
@@ -152,6 +160,8 @@ impl Dbgp {
     pub fn new(settings: &Settings) -> Dbgp {
         Dbgp {
             forward_last_goodbye: settings.forwards_last_goodbye(),
+            hold: settings.dbgp_hold,
+            hold_until: None,
             clients: BTreeMap::new(),
             engine: None,
             queue: VecDeque::new(),
@@ -321,6 +331,14 @@ impl Session for Dbgp {
 
     fn debugger_lost(&mut self, out: &mut Outbox) {
         self.engine_lost(out);
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Outbox) {
+        self.hold_tick(now, out);
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.hold_deadline()
     }
 
     fn client_status(&self, client: ClientId) -> Map<String, Value> {

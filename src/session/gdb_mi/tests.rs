@@ -19,6 +19,7 @@ fn settings(mode: Mode, last_goodbye: LastGoodbye) -> Settings {
         last_goodbye,
         backlog_bytes: 1 << 16,
         passthrough: false,
+        dbgp_hold: std::time::Duration::from_secs(2),
     }
 }
 

@@ -37,6 +37,7 @@ fn run(mode: Mode, last_goodbye: LastGoodbye, backlog_bytes: usize) -> Run {
         last_goodbye,
         backlog_bytes,
         passthrough: false,
+        dbgp_hold: std::time::Duration::from_secs(2),
     };
     Run::new(Box::new(V8::new(&settings)), Protocol::V8)
 }

@@ -16,6 +16,7 @@
 //! The simulated engine answers with the recorded packet addressed to the
 //! transaction the session actually sent.
 
+mod hold;
 mod lifecycle;
 mod replay;
 mod routing;
@@ -119,6 +120,7 @@ impl H {
             last_goodbye,
             backlog_bytes: 1 << 20,
             passthrough: false,
+            dbgp_hold: std::time::Duration::from_secs(2),
         };
         H {
             s: Dbgp::new(&settings),
@@ -215,6 +217,13 @@ impl H {
     pub fn lost(&mut self) -> Vec<Sent> {
         let mut out = Outbox::default();
         self.s.debugger_lost(&mut out);
+        self.collect(out)
+    }
+
+    /// A turn of the loop at `now`.
+    pub fn tick(&mut self, now: std::time::Instant) -> Vec<Sent> {
+        let mut out = Outbox::default();
+        self.s.tick(now, &mut out);
         self.collect(out)
     }
 
