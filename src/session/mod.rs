@@ -19,7 +19,10 @@
 //! - `To::Debugger` is queued for the debugger, held until one is up, and
 //!   dropped when that debugger goes (`debugger_lost` comes after);
 //! - actions are carried out in order, so a session can rely on a client
-//!   receiving what it was sent before it is closed.
+//!   receiving what it was sent before it is closed;
+//! - `RestartDebugger` ends the debugger session at once (`debugger_lost`,
+//!   then `debugger_up` when the next one is reached, as for any other); what
+//!   the session sends `To::Debugger` after it goes to the next debugger.
 
 mod backlog;
 mod dap;
@@ -59,6 +62,11 @@ pub enum Action {
     /// Close this client once what is queued for it has been written; `why`
     /// is logged.
     Close(ClientId, String),
+    /// End the debugger session and start the next one without waiting: a
+    /// spawned debugger is stopped and started again, a connection is closed
+    /// and made again. For a debugger that is done but stays up (a DAP
+    /// adapter whose one run is over); `why` is logged.
+    RestartDebugger(String),
 }
 
 /// What a session wants done, in order.
@@ -74,6 +82,10 @@ impl Outbox {
 
     pub fn close(&mut self, client: ClientId, why: impl Into<String>) {
         self.actions.push(Action::Close(client, why.into()));
+    }
+
+    pub fn restart_debugger(&mut self, why: impl Into<String>) {
+        self.actions.push(Action::RestartDebugger(why.into()));
     }
 
     pub fn is_empty(&self) -> bool {

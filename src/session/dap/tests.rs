@@ -23,6 +23,7 @@ const TARGET: &str = "/tmp/dbgproxy-dap/target.py";
 enum Sent {
     Msg(To, Value),
     Close(ClientId),
+    Restart,
 }
 
 struct Rig {
@@ -92,6 +93,7 @@ impl Rig {
             .map(|a| match a {
                 Action::Send(to, m) => Sent::Msg(to, decode(&m)),
                 Action::Close(c, _) => Sent::Close(c),
+                Action::RestartDebugger(_) => Sent::Restart,
             })
             .collect()
     }
