@@ -213,7 +213,10 @@ impl Breakpoints {
             .values()
             .map(|s| {
                 let union = union(&s.lists, line_key).0;
-                ("setBreakpoints", json!({"source": s.source, "breakpoints": union}))
+                (
+                    "setBreakpoints",
+                    json!({"source": s.source, "breakpoints": union}),
+                )
             })
             .collect();
         if !self.functions.is_empty() {
@@ -222,7 +225,10 @@ impl Breakpoints {
         }
         if !self.exceptions.is_empty() {
             let none = Value::Object(Map::new());
-            requests.push(("setExceptionBreakpoints", exceptions_union(&self.exceptions, &none).0));
+            requests.push((
+                "setExceptionBreakpoints",
+                exceptions_union(&self.exceptions, &none).0,
+            ));
         }
         requests
     }

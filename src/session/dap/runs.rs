@@ -30,7 +30,9 @@ impl Dap {
     /// The debugger's `exited` or `terminated`: the run is over.
     pub(super) fn run_over(&mut self) {
         if !self.debugger.memory.is_over() {
-            log::info!("the debuggee's run is over: the next session the clients start is a new run");
+            log::info!(
+                "the debuggee's run is over: the next session the clients start is a new run"
+            );
         }
         self.debugger.memory.over();
     }
@@ -42,7 +44,9 @@ impl Dap {
         if !self.debugger.memory.is_over() || self.one_session {
             return;
         }
-        log::info!("client #{client}: {command} after the run is over: restarting the debugger for a new run");
+        log::info!(
+            "client #{client}: {command} after the run is over: restarting the debugger for a new run"
+        );
         self.fail_in_flight("the debugger is restarting for a new run", out);
         out.restart_debugger(format!("client #{client} starts a new run"));
         self.restarting = true;
