@@ -12,6 +12,7 @@ use crate::session::{Action, ClientId, LastGoodbye, Outbox, Session, Settings, T
 
 mod handshake;
 mod routing;
+mod runs;
 mod state;
 
 const ATTACH: &[u8] = include_bytes!("transcripts/attach.bin");
