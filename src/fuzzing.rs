@@ -185,6 +185,7 @@ fn check(out: &mut Outbox, present: &mut BTreeSet<ClientId>, s: &mut dyn session
             "an unbounded burst of actions"
         );
         let mut closed = Vec::new();
+        let mut restarts = 0;
         for action in out.drain() {
             match action {
                 Action::Send(To::Client(c), _) | Action::Close(c, _) => {
@@ -198,7 +199,13 @@ fn check(out: &mut Outbox, present: &mut BTreeSet<ClientId>, s: &mut dyn session
                 }
                 // "All but a client that has left" is all: well defined.
                 Action::Send(To::All | To::AllBut(_) | To::Debugger, _) => {}
+                Action::RestartDebugger(_) => restarts += 1,
             }
+        }
+        // The loop ends the debugger session and reaches the next one.
+        for _ in 0..restarts {
+            s.debugger_lost(out);
+            s.debugger_up(out);
         }
         // The loop tells the session of a client it closed.
         for c in closed {

@@ -114,6 +114,15 @@ impl Backend {
         }
     }
 
+    /// The proxy ends the debugger session to start the next at once: a
+    /// child is stopped, and started again without backing off. (A link the
+    /// proxy closes needs nothing more: the next connection comes as usual.)
+    pub fn restart(&mut self, now: Instant) {
+        if let Backend::Spawn(s) = self {
+            s.restart(now);
+        }
+    }
+
     /// SIGCHLD arrived.
     pub fn on_child_signal(&mut self) -> Progress {
         match self {

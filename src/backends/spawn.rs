@@ -12,7 +12,8 @@
 //!
 //! In persistent mode a child that exits within `backoff::STABLE` of starting
 //! is restarted after a growing pause (1 s, doubling up to 5 s), reported
-//! once; a child that ran longer is restarted at once.
+//! once; a child that ran longer is restarted at once, and so is one the
+//! proxy stopped to start a new debug session (`restart`).
 
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -47,6 +48,9 @@ pub struct Spawner {
     leftovers: Leftovers,
     /// When to (re)start the command, in persistent mode.
     start_at: Option<Instant>,
+    /// The proxy stopped the child to start it again: no backing off, and
+    /// its end is no warning.
+    restarting: bool,
 }
 
 impl Spawner {
@@ -60,6 +64,7 @@ impl Spawner {
             child: None,
             leftovers: Leftovers::default(),
             start_at: None,
+            restarting: false,
         }
     }
 
@@ -76,6 +81,9 @@ impl Spawner {
     }
 
     pub fn start(&mut self, registry: &Registry, now: Instant) -> Progress {
+        if std::mem::take(&mut self.restarting) {
+            return self.spawn(registry, now);
+        }
         match self.backoff.lost(now) {
             None => self.spawn(registry, now),
             Some(wait) => {
@@ -195,6 +203,17 @@ impl Spawner {
         Ok(Progress::Up(Link::pipes(stdin, stdout)))
     }
 
+    /// Stops the child (SIGTERM to its group now, SIGKILL after the grace)
+    /// so that `start` runs it again at once.
+    pub fn restart(&mut self, now: Instant) {
+        let Some(running) = self.child.as_mut() else {
+            return;
+        };
+        self.restarting = true;
+        running.terminate();
+        running.stop_at = Some(now + STOP_GRACE);
+    }
+
     /// The proxy read its stdout to the end: the session is over once the child exits.
     pub fn stream_ended(&mut self, now: Instant) -> Option<u8> {
         let running = self.child.as_mut()?;
@@ -295,6 +314,7 @@ impl Spawner {
         running.flush_stderr(&self.command[0]);
         // A crash loop is reported once by `report_quick_exit`, not per exit.
         let (code, level) = match (status.success(), self.flapping()) {
+            _ if self.restarting => (0, log::Level::Info),
             (_, true) => (u8::from(!status.success()), log::Level::Debug),
             (true, false) => (0, log::Level::Info),
             (false, false) => (1, log::Level::Warn),

@@ -181,6 +181,24 @@ impl Proxy {
     }
 
     pub(super) fn debugger_lost(&mut self, why: &str, now: Instant) {
+        self.end_debugger_session(why, now, false);
+    }
+
+    /// The session asked for a new debugger session (its debugger is done
+    /// but stays up): this one ends now, and the next is reached without
+    /// backing off. What the session queued for the debugger after asking is
+    /// for the next one (`Debugger::close` drops only what came before).
+    pub(super) fn restart_debugger(&mut self, why: &str, now: Instant) {
+        if !self.debugger.is_up() {
+            log::debug!("no debugger up to restart ({why})");
+            return;
+        }
+        log::info!("restarting {}: {why}", self.debugger.backend.describe());
+        self.debugger.backend.restart(now);
+        self.end_debugger_session("restarted for a new run", now, true);
+    }
+
+    fn end_debugger_session(&mut self, why: &str, now: Instant, asked: bool) {
         let Some(lasted) = self.debugger.close(self.poll.registry(), now) else {
             return;
         };
@@ -193,7 +211,7 @@ impl Proxy {
         );
         self.session.debugger_lost(&mut self.outbox);
         self.apply(now);
-        if self.config.hangup_clients && self.config.mode == Mode::Persistent {
+        if self.config.hangup_clients && self.config.mode == Mode::Persistent && !asked {
             log::info!("closing every client: the debugger went away (--hangup-clients)");
             self.clients.close_all(self.poll.registry(), now);
             self.apply(now);

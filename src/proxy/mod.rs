@@ -284,6 +284,7 @@ impl Proxy {
                     Action::Send(To::Debugger, message) => self.debugger.send(&message),
                     Action::Send(to, message) => self.clients.deliver(to, &message, now),
                     Action::Close(id, why) => self.clients.close(id, &why, self.poll.registry()),
+                    Action::RestartDebugger(why) => self.restart_debugger(&why, now),
                 }
             }
             self.outbox = batch;

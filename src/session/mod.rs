@@ -22,7 +22,10 @@
 //!   receiving what it was sent before it is closed;
 //! - `tick` is called after every turn of the loop with that turn's time,
 //!   and the loop wakes up by the session's `deadline`: time is an input
-//!   like any other, so a session's timers are unit tests too.
+//!   like any other, so a session's timers are unit tests too;
+//! - `RestartDebugger` ends the debugger session at once (`debugger_lost`,
+//!   then `debugger_up` when the next one is reached, as for any other); what
+//!   the session sends `To::Debugger` after it goes to the next debugger.
 
 mod backlog;
 mod dap;
@@ -66,6 +69,11 @@ pub enum Action {
     /// Close this client once what is queued for it has been written; `why`
     /// is logged.
     Close(ClientId, String),
+    /// End the debugger session and start the next one without waiting: a
+    /// spawned debugger is stopped and started again, a connection is closed
+    /// and made again. For a debugger that is done but stays up (a DAP
+    /// adapter whose one run is over); `why` is logged.
+    RestartDebugger(String),
 }
 
 /// What a session wants done, in order.
@@ -81,6 +89,10 @@ impl Outbox {
 
     pub fn close(&mut self, client: ClientId, why: impl Into<String>) {
         self.actions.push(Action::Close(client, why.into()));
+    }
+
+    pub fn restart_debugger(&mut self, why: impl Into<String>) {
+        self.actions.push(Action::RestartDebugger(why.into()));
     }
 
     pub fn is_empty(&self) -> bool {

@@ -152,6 +152,7 @@ impl Run {
                             }
                         }
                     }
+                    Action::RestartDebugger(why) => panic!("unexpected restart: {why}"),
                     Action::Close(id, _) => {
                         if let Some(name) = self.here.remove(&id) {
                             self.closed.push(name);

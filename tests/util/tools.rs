@@ -220,3 +220,27 @@ pub fn node_modules(packages: &[&str]) -> PathBuf {
     }
     dir
 }
+
+/// lldb's DAP adapter over stdio: $DBGPROXY_LLDB_DAP, else the first of
+/// `lldb-dap` (lldb 18 and later), `lldb-vscode`, `lldb-vscode-14` (Debian's
+/// lldb package, which .ci/deps installs) on PATH.
+pub fn lldb_dap() -> PathBuf {
+    if let Some(path) = std::env::var_os("DBGPROXY_LLDB_DAP") {
+        return PathBuf::from(path);
+    }
+    let names = ["lldb-dap", "lldb-vscode", "lldb-vscode-14"];
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            names.iter().find_map(|name| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join(name))
+                    .find(|p| p.is_file())
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no lldb DAP adapter ({}): run .ci/deps, or apt-get install lldb",
+                names.join(", ")
+            )
+        })
+}

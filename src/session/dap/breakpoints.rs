@@ -205,6 +205,34 @@ impl Breakpoints {
         requests
     }
 
+    /// The requests (command, arguments) that give a new debugger every
+    /// union there is.
+    pub fn all(&self) -> Vec<(&'static str, Value)> {
+        let mut requests: Vec<(&'static str, Value)> = self
+            .sources
+            .values()
+            .map(|s| {
+                let union = union(&s.lists, line_key).0;
+                (
+                    "setBreakpoints",
+                    json!({"source": s.source, "breakpoints": union}),
+                )
+            })
+            .collect();
+        if !self.functions.is_empty() {
+            let union = union(&self.functions, |b| b.get("name").cloned()).0;
+            requests.push(("setFunctionBreakpoints", json!({"breakpoints": union})));
+        }
+        if !self.exceptions.is_empty() {
+            let none = Value::Object(Map::new());
+            requests.push((
+                "setExceptionBreakpoints",
+                exceptions_union(&self.exceptions, &none).0,
+            ));
+        }
+        requests
+    }
+
     fn has(&self, client: ClientId) -> bool {
         self.sources.values().any(|s| s.lists.contains_key(&client))
             || self.functions.contains_key(&client)

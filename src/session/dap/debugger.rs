@@ -147,6 +147,7 @@ impl Dap {
         match name.as_str() {
             "initialized" => return self.initialized(message, out),
             "terminated" => {
+                self.run_over();
                 let leaver = self
                     .debugger
                     .goodbye_from
@@ -171,6 +172,7 @@ impl Dap {
             "output" => memory.output(message.clone()),
             "exited" => {
                 memory.exited(message.clone(), parse()["body"]["exitCode"].as_i64());
+                self.run_over();
                 for c in self.broadcast(message, out) {
                     if let Some(c) = self.clients.get_mut(&c) {
                         c.heard_exited = true;
@@ -188,6 +190,7 @@ impl Dap {
     /// proxy's when released, a later one with its answer).
     fn initialized(&mut self, message: Message, out: &mut Outbox) {
         self.debugger.initialized_seen = true;
+        self.resend_breakpoints(out);
         for (&id, c) in &mut self.clients {
             if c.initialize_answered && !c.initialized_sent && !c.leaving {
                 c.initialized_sent = true;
@@ -270,15 +273,16 @@ impl Dap {
     }
 
     pub(super) fn lost(&mut self, out: &mut Outbox) {
-        let failed = self.in_flight.drain();
-        let held = std::mem::take(&mut self.debugger.held);
-        let why = "the debugger went away";
-        for p in failed {
-            if let Some(c) = p.client.filter(|c| self.clients.contains_key(c)) {
-                self.counts.failed_debugger_lost += 1;
-                self.refuse(c, p.client_seq.into(), &p.command, why, out);
-            }
+        if std::mem::take(&mut self.restarting) {
+            // Asked for (`runs.rs`): the clients know, and what is in flight
+            // is for the next debugger.
+            log::debug!("debugger session over, as asked: the new run goes to the next one");
+            return;
         }
+        let why = "the debugger went away";
+        self.fail_in_flight(why, out);
+        self.mark_stale();
+        let held = std::mem::take(&mut self.debugger.held);
         for (c, seq) in held {
             self.counts.failed_debugger_lost += 1;
             self.refuse(c, seq.into(), "initialize", why, out);
@@ -318,6 +322,7 @@ impl Dap {
         self.debugger.started = old.started && asked;
         self.debugger.configured = old.configured && asked;
         self.debugger.launcher = old.launcher.filter(|_| asked);
+        self.debugger.resend_breakpoints = old.resend_breakpoints && asked;
         for c in self.clients.values_mut() {
             c.live = true;
             c.initialized_sent = false;

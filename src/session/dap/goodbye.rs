@@ -82,7 +82,13 @@ impl Dap {
 
     /// Brings the debugger to the breakpoints without `client`'s.
     fn drop_breakpoints(&mut self, client: ClientId, out: &mut Outbox) {
-        for (command, arguments) in self.breakpoints.forget(client) {
+        let requests = self.breakpoints.forget(client);
+        if self.debugger.memory.is_over() {
+            // Nothing runs, and an adapter whose run is over may not take
+            // requests (lldb-vscode 14 aborts): the next run gets the rest.
+            return;
+        }
+        for (command, arguments) in requests {
             self.request(None, command, arguments, Kind::Internal, out);
         }
     }

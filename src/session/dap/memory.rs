@@ -1,8 +1,10 @@
 //! What a client that joins a running debug session must learn (SESSIONS.md,
 //! "State for joiners"): the `stopped` event while the debuggee is stopped,
-//! the `process` event, a bounded tail of `output` events, and the `exited`
-//! event once the debuggee has exited. Kept as the debugger's own messages
-//! (shared buffers), replayed with the joiner's own `seq` spliced in.
+//! the `process` event, a bounded tail of `output` events. Kept as the
+//! debugger's own messages (shared buffers), replayed with the joiner's own
+//! `seq` spliced in. Once the run is over (`exited` or `terminated`) a joiner
+//! is told nothing of it: its pid is dead, its stop is gone, and the joiner's
+//! own handshake starts a new run (`runs.rs`).
 
 use std::collections::VecDeque;
 
@@ -24,6 +26,8 @@ pub struct Memory {
     output: VecDeque<Message>,
     output_bytes: usize,
     exited: Option<(Message, Option<i64>)>,
+    /// The debugger said `exited` or `terminated`.
+    over: bool,
     pub outputs_forgotten: u64,
 }
 
@@ -49,6 +53,19 @@ impl Memory {
         self.exited = Some((event, code));
     }
 
+    /// The run is over: nothing of it is for joiners.
+    pub fn over(&mut self) {
+        self.over = true;
+        self.stopped = None;
+        self.process = None;
+        self.output_bytes = 0;
+        self.output.clear();
+    }
+
+    pub fn is_over(&self) -> bool {
+        self.over
+    }
+
     /// The debuggee's exit code, once an `exited` event told it.
     pub fn exit_code(&self) -> Option<i64> {
         self.exited.as_ref().and_then(|(_, c)| *c)
@@ -56,6 +73,9 @@ impl Memory {
 
     /// Keeps `event` in the output tail, forgetting the oldest past the bounds.
     pub fn output(&mut self, event: Message) {
+        if self.over {
+            return;
+        }
         self.output_bytes += event.len;
         self.output.push_back(event);
         while self.output.len() > MAX_OUTPUT_EVENTS || self.output_bytes > MAX_OUTPUT_BYTES {
@@ -70,11 +90,13 @@ impl Memory {
     /// What a joiner is told, in the order it happened as far as it matters:
     /// the process first, then its output, then where it stands.
     pub fn replay(&self) -> Vec<Message> {
-        let mut all = Vec::with_capacity(self.output.len() + 3);
+        if self.over {
+            return Vec::new();
+        }
+        let mut all = Vec::with_capacity(self.output.len() + 2);
         all.extend(self.process.iter().cloned());
         all.extend(self.output.iter().cloned());
         all.extend(self.stopped.iter().map(|(m, _)| m.clone()));
-        all.extend(self.exited.iter().map(|(m, _)| m.clone()));
         all
     }
 }

@@ -8,7 +8,7 @@
 //! happens once per debugger session and later clients are answered from what
 //! it left; breakpoints are merged (`breakpoints.rs`); goodbyes are personal
 //! except the last (`goodbye.rs`); joiners are told the state they missed
-//! (`memory.rs`). The hot path reads a message's few routing fields with the
+//! (`memory.rs`); a run that is over makes way for the next (`runs.rs`). The hot path reads a message's few routing fields with the
 //! session layer's JSON scanner (`wire.rs`, over `session::json`) and splices
 //! numbers into the original bytes (`frame.rs`); only the few messages whose
 //! contents matter are parsed.
@@ -20,6 +20,7 @@ mod goodbye;
 mod memory;
 mod pending;
 mod requests;
+mod runs;
 mod wire;
 
 #[cfg(test)]
@@ -50,6 +51,13 @@ pub(crate) const RESUMING: &[&str] = &[
 
 pub struct Dap {
     forwards_last_goodbye: bool,
+    /// One-session mode: the proxy ends with its debugger, never restarts it.
+    one_session: bool,
+    /// The first `initialize` the debugger got, for a later one (`runs.rs`).
+    initialize_args: Option<Value>,
+    /// The proxy asked the loop for a new debugger session: the end of this
+    /// one is no news to the clients.
+    restarting: bool,
     clients: BTreeMap<ClientId, Client>,
     joins: u64,
     in_flight: InFlight,
@@ -73,6 +81,8 @@ struct Client {
     leaving: bool,
     /// Its goodbye went to the debugger: its breakpoints go when it does.
     said_goodbye: bool,
+    /// Its debugger session ended under it (`runs.rs`).
+    stale: bool,
     initialize_answered: bool,
     initialized_sent: bool,
     attach_answered: bool,
@@ -101,6 +111,9 @@ struct DebuggerSession {
     /// Reverse requests awaiting a client's answer, by the debugger's `seq`.
     reverse: BTreeMap<i64, Reverse>,
     memory: Memory,
+    /// Restarted for a new run: the clients' breakpoints go to the debugger
+    /// on its `initialized`.
+    resend_breakpoints: bool,
 }
 
 #[derive(Default)]
@@ -140,6 +153,9 @@ impl Dap {
     pub fn new(settings: &Settings) -> Dap {
         Dap {
             forwards_last_goodbye: settings.forwards_last_goodbye(),
+            one_session: settings.mode == crate::config::Mode::Session,
+            initialize_args: None,
+            restarting: false,
             clients: BTreeMap::new(),
             joins: 0,
             in_flight: InFlight::default(),
@@ -296,6 +312,9 @@ impl Session for Dap {
         // A client there before the handshake hears everything live; a
         // joiner is told the state once its own handshake is through.
         let live = !matches!(self.debugger.handshake, Handshake::Answered(_));
+        // A run over before it came is none of its business, even when the
+        // debugger then goes away.
+        let over = self.debugger.memory.is_over();
         log::debug!(
             "client #{client} joined ({})",
             if live { "live" } else { "joiner" }
@@ -310,12 +329,13 @@ impl Session for Dap {
                 live,
                 leaving: false,
                 said_goodbye: false,
+                stale: false,
                 initialize_answered: false,
                 initialized_sent: false,
                 attach_answered: false,
                 configuration_done_answered: false,
                 heard_terminated: false,
-                heard_exited: false,
+                heard_exited: over,
                 warned_bound: false,
             },
         );
@@ -330,6 +350,7 @@ impl Session for Dap {
     }
 
     fn debugger_up(&mut self, _out: &mut Outbox) {
+        self.restarting = false;
         self.new_debugger_session(true);
     }
 

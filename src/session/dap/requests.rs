@@ -136,6 +136,7 @@ impl Dap {
             }
             "attach" | "launch" => self.start(&r, out),
             "configurationDone" => self.configuration_done(&r, out),
+            _ if self.refuse_stale(client, seq, r.command, out) => {}
             _ => self.forward_request(&r, Kind::Plain, out),
         }
     }
@@ -167,7 +168,9 @@ impl Dap {
     }
 
     fn initialize(&mut self, r: &Request, args: &Value, out: &mut Outbox) {
+        self.start_new_run(r.client, r.command, out);
         if let Some(c) = self.clients.get_mut(&r.client) {
+            c.stale = false;
             let text = |k: &str| {
                 args.get(k)
                     .and_then(Value::as_str)
@@ -178,6 +181,7 @@ impl Dap {
         }
         match &self.debugger.handshake {
             Handshake::Fresh => {
+                self.remember_initialize(args);
                 self.debugger.handshake = Handshake::Asked;
                 self.forward_request(r, Kind::Initialize, out);
             }
@@ -222,6 +226,13 @@ impl Dap {
     }
 
     fn start(&mut self, r: &Request, out: &mut Outbox) {
+        if self.debugger.memory.is_over() && self.one_session {
+            let why = "the debuggee's run is over, and in one-session mode the proxy \
+                       does not start another";
+            return self.refuse(r.client, r.seq.into(), r.command, why, out);
+        }
+        self.start_new_run(r.client, r.command, out);
+        self.initialize_for(r.client, out);
         if !self.debugger.started {
             self.debugger.started = true;
             if r.command == "launch" {

@@ -12,6 +12,7 @@ use crate::session::{Action, ClientId, LastGoodbye, Outbox, Session, Settings, T
 
 mod handshake;
 mod routing;
+mod runs;
 mod state;
 
 const ATTACH: &[u8] = include_bytes!("transcripts/attach.bin");
@@ -23,6 +24,7 @@ const TARGET: &str = "/tmp/dbgproxy-dap/target.py";
 enum Sent {
     Msg(To, Value),
     Close(ClientId),
+    Restart,
 }
 
 struct Rig {
@@ -93,6 +95,7 @@ impl Rig {
             .map(|a| match a {
                 Action::Send(to, m) => Sent::Msg(to, decode(&m)),
                 Action::Close(c, _) => Sent::Close(c),
+                Action::RestartDebugger(_) => Sent::Restart,
             })
             .collect()
     }

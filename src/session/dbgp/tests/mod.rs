@@ -167,6 +167,7 @@ impl H {
                     }
                 }
                 Action::Close(c, _) => Sent::Close(*c),
+                Action::RestartDebugger(why) => panic!("unexpected restart: {why}"),
             });
         }
         sent
