@@ -82,8 +82,9 @@ impl Dap {
 
     /// Brings the debugger to the breakpoints without `client`'s.
     fn drop_breakpoints(&mut self, client: ClientId, out: &mut Outbox) {
-        for (command, arguments) in self.breakpoints.forget(client) {
-            self.request(None, command, arguments, Kind::Internal, out);
+        for (command, arguments, layout) in self.breakpoints.forget(client) {
+            let kind = Kind::Resync(Box::new(layout));
+            self.request(None, command, arguments, kind, out);
         }
     }
 
@@ -94,6 +95,8 @@ impl Dap {
         log::debug!("client #{client} left");
         self.in_flight.orphan(client);
         self.debugger.held.retain(|(c, _)| *c != client);
+        // Its ids were its connection's.
+        self.ids.left(client);
         if c.said_goodbye {
             // The debugger session ends with its goodbye: nothing to tell it.
             self.breakpoints.forget(client);

@@ -15,8 +15,10 @@
 
 mod breakpoints;
 mod debugger;
+mod events;
 mod frame;
 mod goodbye;
+mod ids;
 mod memory;
 mod pending;
 mod requests;
@@ -30,6 +32,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use self::breakpoints::Breakpoints;
+use self::ids::Ids;
 use self::frame::framed;
 use self::memory::Memory;
 use self::pending::{InFlight, Kind, Pending};
@@ -55,6 +58,8 @@ pub struct Dap {
     in_flight: InFlight,
     debugger: DebuggerSession,
     breakpoints: Breakpoints,
+    /// Each client's breakpoint ids (issue #18).
+    ids: Ids,
     counts: Counts,
 }
 
@@ -145,6 +150,7 @@ impl Dap {
             in_flight: InFlight::default(),
             debugger: DebuggerSession::default(),
             breakpoints: Breakpoints::default(),
+            ids: Ids::default(),
             counts: Counts::default(),
         }
     }
@@ -377,6 +383,7 @@ impl Session for Dap {
             ("bad_debugger_messages", c.bad_debugger_messages),
             ("requests_failed_debugger_lost", c.failed_debugger_lost),
             ("breakpoint_sources_refused", self.breakpoints.refused),
+            ("breakpoint_ids_dropped", self.ids.dropped),
             (
                 "output_events_forgotten",
                 self.debugger.memory.outputs_forgotten,
