@@ -363,9 +363,7 @@ fn exceptions_union(sets: &BTreeMap<ClientId, Exceptions>, args: &Value) -> (Val
     };
     let scope = "setExceptionBreakpoints";
     let (filters, fi) = layout(scope, &pick(|e| &e.filters), |v| Some(v.clone()));
-    let (options, oi) = layout(scope, &pick(|e| &e.options), |v| {
-        v.get("filterId").cloned()
-    });
+    let (options, oi) = layout(scope, &pick(|e| &e.options), |v| v.get("filterId").cloned());
     let (exception_options, xi) =
         layout(scope, &pick(|e| &e.exception_options), |v| Some(v.clone()));
     let mut entries: BTreeMap<ClientId, Entries> = BTreeMap::new();

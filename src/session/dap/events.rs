@@ -112,7 +112,10 @@ impl Dap {
 fn hit_ids(body: &[u8]) -> Option<(Range<usize>, Vec<i64>)> {
     let range = path(body, &[b"body", b"hitBreakpointIds"])?;
     let ids: Vec<Value> = serde_json::from_slice(&body[range.clone()]).ok()?;
-    let ids = ids.iter().map(Value::as_i64).collect::<Option<Vec<i64>>>()?;
+    let ids = ids
+        .iter()
+        .map(Value::as_i64)
+        .collect::<Option<Vec<i64>>>()?;
     Some((range, ids))
 }
 

@@ -84,11 +84,10 @@ impl Ids {
             if !present(client) {
                 continue;
             }
-            let dids: Vec<Option<i64>> = e
-                .at
-                .iter()
-                .map(|&i| debugger.get(i).copied().flatten())
-                .collect();
+            let dids: Vec<Option<i64>> =
+                e.at.iter()
+                    .map(|&i| debugger.get(i).copied().flatten())
+                    .collect();
             let space = self.spaces.entry(client).or_default();
             let (cids, full) = space.assign(&layout.scope, &e.keys, &dids);
             if full > 0 {

@@ -32,8 +32,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use self::breakpoints::Breakpoints;
-use self::ids::Ids;
 use self::frame::framed;
+use self::ids::Ids;
 use self::memory::Memory;
 use self::pending::{InFlight, Kind, Pending};
 use super::{ClientId, Outbox, Session, Settings, To};
