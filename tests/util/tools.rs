@@ -66,6 +66,29 @@ pub fn python_with(modules: &[&str]) -> PathBuf {
     path
 }
 
+/// lldb's DAP adapter over stdio: $DBGPROXY_LLDB_DAP, else the first of
+/// `lldb-dap` (LLVM 18 on), `lldb-vscode`, `lldb-vscode-14` (Debian's
+/// lldb) on PATH.
+pub fn lldb_dap() -> PathBuf {
+    if let Some(path) = std::env::var_os("DBGPROXY_LLDB_DAP") {
+        return PathBuf::from(path);
+    }
+    let names = ["lldb-dap", "lldb-vscode", "lldb-vscode-14"];
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            let dirs: Vec<PathBuf> = std::env::split_paths(&paths).collect();
+            names
+                .iter()
+                .flat_map(|n| dirs.iter().map(move |d| d.join(n)))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no lldb DAP adapter (lldb-dap, lldb-vscode): run .ci/deps, or apt-get install lldb"
+            )
+        })
+}
+
 /// node 6 (legacy V8 debugger): $DBGPROXY_NODE6, or where .ci/deps puts it.
 pub fn node6() -> PathBuf {
     let path = std::env::var_os("DBGPROXY_NODE6")
