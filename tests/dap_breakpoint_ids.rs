@@ -243,16 +243,18 @@ fn lldb_two_clients_one_file() {
     a.set(source, &[C_START, C_ADD]);
     // Resolved once libc loads: lldb says so in `breakpoint` events.
     a.set_function("printf");
-    a.dap.request("configurationDone", Value::Null);
     a.dap.ok(launch);
-    let thread = a.stopped_at(C_START, &[C_START]);
 
+    // B configures too, and its configurationDone is the one that starts
+    // the program: both hear lldb's `breakpoint` events, each of its own.
     let mut b = Client::new(port + 1, "B");
     b.lldb = true;
     initialize(&mut b, "lldb");
     b.dap.request("launch", json!({"program": program}));
     b.set(source, &[C_TWICE, C_ADD]);
     b.dap.request("configurationDone", Value::Null);
+    a.dap.request("configurationDone", Value::Null);
+    let thread = a.stopped_at(C_START, &[C_START]);
     b.stopped_at(C_START, &[]);
 
     let step = |a: &mut Client, b: &mut Client, line, a_hits: &[u64], b_hits: &[u64]| {
@@ -270,4 +272,5 @@ fn lldb_two_clients_one_file() {
     a.check_breakpoint_events();
     b.check_breakpoint_events();
     assert!(a.events > 0, "lldb told A of its breakpoints");
+    assert!(b.events > 0, "lldb told B of its breakpoints");
 }
