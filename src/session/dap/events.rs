@@ -12,8 +12,8 @@ use std::ops::Range;
 
 use serde_json::Value;
 
-use super::Dap;
 use super::frame::Frame;
+use super::{Dap, wire};
 use crate::framing::Message;
 use crate::session::json::{self, Values};
 use crate::session::{ClientId, Outbox, To};
@@ -50,6 +50,10 @@ impl Dap {
         let Some(frame) = Frame::of(&message) else {
             return message;
         };
+        let event = wire::head(frame.body()).event;
+        if json::plain_str(frame.body(), &event) != Some(b"stopped") {
+            return message;
+        }
         let Some((range, hit)) = hit_ids(frame.body()) else {
             return message;
         };
