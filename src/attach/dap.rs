@@ -3,8 +3,8 @@
 //!
 //! As the IDE's requests go to the proxy, this remembers what a new
 //! connection needs to be in the same place: `initialize`, `attach` or
-//! `launch`, the breakpoints (`setBreakpoints` per source, the function and
-//! exception ones) and `configurationDone`, and which requests are waiting
+//! `launch`, the breakpoints (`setBreakpoints` per source, the function,
+//! exception, data and instruction ones) and `configurationDone`, and which requests are waiting
 //! for an answer. When the connection drops, each request still waiting is
 //! answered with an error ("the proxy restarted"), unless its answer will
 //! come from the replay; a stopped IDE is told `continued` (the debuggee
@@ -12,7 +12,9 @@
 //! handshake is replayed with attach's own seqs (from `OWN_SEQ`), their
 //! answers are swallowed, the `initialized` event the IDE already had is
 //! swallowed, and the IDE's own requests wait until the replay is through.
-//! Nothing is rewritten in the normal flow.
+//! Nothing is rewritten in the normal flow; after a reconnect, breakpoint
+//! ids are (`dap_ids.rs`): the new connection numbers them afresh, and the
+//! IDE keeps the ids it was told.
 //!
 //! Pure: messages in, messages out (`Out`), time passed in.
 
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use self::ids::{Slot, slot};
 use super::dialect::Out;
 use crate::framing::Message;
 use crate::session::DAP_RESUMING;
@@ -43,6 +46,24 @@ const MAX_SOURCES: usize = 4096;
 struct Kept {
     seq: i64,
     request: Value,
+    /// A breakpoints request's: the ids the IDE was told in its answer.
+    told: Option<Vec<Option<i64>>>,
+}
+
+/// Breakpoints requests kept one per kind (the latest replaces the rest).
+const KINDS: [&str; 4] = [
+    "setFunctionBreakpoints",
+    "setExceptionBreakpoints",
+    "setDataBreakpoints",
+    "setInstructionBreakpoints",
+];
+
+/// A replayed request: the IDE seq its answer goes out as (None: swallowed),
+/// and the kept breakpoints request it was.
+#[derive(Debug)]
+struct Replayed {
+    answer_as: Option<i64>,
+    slot: Option<Slot>,
 }
 
 /// What becomes of a message from the proxy.
@@ -66,8 +87,8 @@ pub struct Rejoin {
     initialize: Option<Kept>,
     start: Option<Kept>,
     breakpoints: BTreeMap<String, Kept>,
-    function_breakpoints: Option<Kept>,
-    exception_breakpoints: Option<Kept>,
+    /// The other breakpoints requests, by command.
+    kinds: BTreeMap<&'static str, Kept>,
     configuration_done: Option<Kept>,
     ide_saw_initialized: bool,
     /// IDE seq → command, of requests sent on this connection and not answered.
@@ -75,8 +96,9 @@ pub struct Rejoin {
     /// IDE requests that were waiting when the connection dropped and whose
     /// answer the replay brings.
     answer_from_replay: HashSet<i64>,
-    /// attach's seq → the IDE's seq to answer under (None: swallow).
-    replayed: HashMap<i64, Option<i64>>,
+    replayed: HashMap<i64, Replayed>,
+    /// The new connection's breakpoint ids → the IDE's.
+    ids: ids::IdMap,
     phase: Phase,
     next_own: i64,
     /// The thread of the last `stopped` the IDE heard, while it holds.
@@ -91,13 +113,13 @@ impl Default for Rejoin {
             initialize: None,
             start: None,
             breakpoints: BTreeMap::new(),
-            function_breakpoints: None,
-            exception_breakpoints: None,
+            kinds: BTreeMap::new(),
             configuration_done: None,
             ide_saw_initialized: false,
             in_flight: BTreeMap::new(),
             answer_from_replay: HashSet::new(),
             replayed: HashMap::new(),
+            ids: ids::IdMap::default(),
             phase: Phase::Live,
             next_own: OWN_SEQ,
             stopped: None,
@@ -130,20 +152,14 @@ impl Rejoin {
         let kept = || Kept {
             seq,
             request: request.clone(),
+            told: None,
         };
         match command.as_str() {
             "initialize" => self.initialize = Some(kept()),
             "attach" | "launch" => self.start = Some(kept()),
             "configurationDone" => self.configuration_done = Some(kept()),
-            "setFunctionBreakpoints" => self.function_breakpoints = Some(kept()),
-            "setExceptionBreakpoints" => self.exception_breakpoints = Some(kept()),
             "setBreakpoints" => {
-                let source = &request["arguments"]["source"];
-                let key = match (&source["path"], &source["sourceReference"]) {
-                    (Value::String(p), _) => p.clone(),
-                    (_, Value::Number(r)) => format!("#{r}"),
-                    _ => String::new(),
-                };
+                let key = source_key(&request);
                 if self.breakpoints.len() < MAX_SOURCES || self.breakpoints.contains_key(&key) {
                     self.breakpoints.insert(key, kept());
                 } else if !self.warned_sources {
@@ -155,7 +171,11 @@ impl Rejoin {
                 }
             }
             "disconnect" => self.goodbye = true,
-            _ => {}
+            other => {
+                if let Some(&kind) = KINDS.iter().find(|&&k| k == other) {
+                    self.kinds.insert(kind, kept());
+                }
+            }
         }
         if self.in_flight.len() >= MAX_IN_FLIGHT {
             self.in_flight.pop_first();
@@ -200,6 +220,8 @@ impl Rejoin {
             self.phase = Phase::Live;
             return;
         };
+        // Its breakpoints will have new ids: the IDE's are mapped onto them.
+        self.ids.reconnected();
         self.replay(&initialize, out);
         let Some(start) = self.start.clone() else {
             self.phase = Phase::Live;
@@ -207,8 +229,7 @@ impl Rejoin {
         };
         self.replay(&start, out);
         let mut rest: Vec<Kept> = self.breakpoints.values().cloned().collect();
-        rest.extend(self.function_breakpoints.clone());
-        rest.extend(self.exception_breakpoints.clone());
+        rest.extend(self.kinds.values().cloned());
         rest.extend(self.configuration_done.clone());
         if self.ide_saw_initialized {
             self.phase = Phase::AwaitInitialized {
@@ -250,19 +271,21 @@ impl Rejoin {
                 else {
                     return Verdict::Forward;
                 };
-                if let Some(answer_as) = self.replayed.remove(&rs) {
-                    return match answer_as.and_then(|seq| renumbered(body, seq)) {
-                        Some(m) => Verdict::Renumbered(m),
-                        None => Verdict::Swallow,
-                    };
+                if let Some(replayed) = self.replayed.remove(&rs) {
+                    return self.replayed_answer(body, replayed);
                 }
-                self.in_flight.remove(&rs);
+                let asked = self.in_flight.remove(&rs);
                 let resumed = json::plain_str(body, &command)
                     .is_some_and(|c| DAP_RESUMING.iter().any(|r| r.as_bytes() == c));
                 if resumed && json::boolean(body, &success) == Some(true) {
                     self.stopped = None;
                 }
-                Verdict::Forward
+                match asked {
+                    Some(c) if c == "setBreakpoints" || KINDS.contains(&c.as_str()) => {
+                        self.ide_answer(body, rs)
+                    }
+                    _ => Verdict::Forward,
+                }
             }
             Some(b"event") => {
                 match json::plain_str(body, &event) {
@@ -280,7 +303,9 @@ impl Rejoin {
                             .map(|v| v["body"]["threadId"].clone())
                             .unwrap_or(Value::Null);
                         self.stopped = Some(thread);
+                        return self.ide_event(body);
                     }
+                    Some(b"breakpoint") => return self.ide_event(body),
                     Some(b"continued" | b"terminated" | b"exited") => self.stopped = None,
                     _ => {}
                 }
@@ -329,8 +354,7 @@ impl Rejoin {
             .iter()
             .chain(&self.start)
             .chain(self.breakpoints.values())
-            .chain(&self.function_breakpoints)
-            .chain(&self.exception_breakpoints)
+            .chain(self.kinds.values())
             .chain(&self.configuration_done)
     }
 
@@ -348,7 +372,8 @@ impl Rejoin {
             .answer_from_replay
             .remove(&kept.seq)
             .then_some(kept.seq);
-        self.replayed.insert(seq, answer_as);
+        let slot = slot(&kept.request);
+        self.replayed.insert(seq, Replayed { answer_as, slot });
         log::debug!(
             "replaying {} as request {seq}",
             request["command"].as_str().unwrap_or("?")
@@ -392,10 +417,14 @@ fn request(message: &Message) -> Option<Value> {
     (v["type"] == "request").then_some(v)
 }
 
-fn renumbered(body: &[u8], request_seq: i64) -> Option<Message> {
-    let mut v: Value = serde_json::from_slice(body).ok()?;
-    v["request_seq"] = request_seq.into();
-    Some(framed(&v))
+/// `setBreakpoints` keys sources by path, else by reference.
+fn source_key(request: &Value) -> String {
+    let source = &request["arguments"]["source"];
+    match (&source["path"], &source["sourceReference"]) {
+        (Value::String(p), _) => p.clone(),
+        (_, Value::Number(r)) => format!("#{r}"),
+        _ => String::new(),
+    }
 }
 
 fn framed(v: &Value) -> Message {
@@ -404,6 +433,9 @@ fn framed(v: &Value) -> Message {
     bytes.extend_from_slice(body.as_bytes());
     Message::from_bytes(&bytes)
 }
+
+#[path = "dap_ids.rs"]
+mod ids;
 
 #[cfg(test)]
 #[path = "dap_tests.rs"]

@@ -303,3 +303,120 @@ fn a_resumed_debuggee_is_not_said_continued() {
     r.lost(&mut out);
     assert!(out.to_ide.is_empty(), "{:?}", bodies(&out.to_ide));
 }
+
+fn bp_answer(request_seq: i64, command: &str, ids: &[i64]) -> Message {
+    let list: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"verified": true, "id": id}))
+        .collect();
+    msg(
+        json!({"seq": 902, "type": "response", "request_seq": request_seq,
+               "command": command, "success": true, "body": {"breakpoints": list}}),
+    )
+}
+
+/// After a reconnect the proxy numbers the replayed breakpoints afresh: the
+/// IDE keeps the ids it was told, in answers, stops and breakpoint events;
+/// data breakpoints are replayed too.
+#[test]
+fn breakpoint_ids_survive_a_reconnect() {
+    let mut r = session();
+    let mut out = Out::default();
+    let a = json!({"source": {"path": "/a.py"}, "breakpoints": [{"line": 7}, {"line": 9}]});
+    r.sending(&req(6, "setBreakpoints", a.clone()));
+    r.proxy_message(bp_answer(6, "setBreakpoints", &[3, 4]), &mut out);
+    let data = json!({"breakpoints": [{"dataId": "x", "accessType": "write"}]});
+    r.sending(&req(7, "setDataBreakpoints", data));
+    r.proxy_message(bp_answer(7, "setDataBreakpoints", &[5]), &mut out);
+    r.proxy_message(
+        event("stopped", json!({"threadId": 1, "hitBreakpointIds": [3]})),
+        &mut out,
+    );
+    let told = bodies(&out.to_ide);
+    assert_eq!(
+        told[0]["body"]["breakpoints"][1]["id"], 4,
+        "untouched before a reconnect"
+    );
+    assert_eq!(told[2]["body"]["hitBreakpointIds"], json!([3]));
+
+    r.lost(&mut Out::default());
+    let mut out = Out::default();
+    r.connected(Instant::now(), &mut out);
+    r.proxy_message(event("initialized", Value::Null), &mut out);
+    let sent = bodies(&out.to_proxy);
+    let seq_of = |command: &str| {
+        sent.iter()
+            .find(|v| v["command"] == command)
+            .unwrap_or_else(|| panic!("no {command} replayed: {sent:?}"))["seq"]
+            .as_i64()
+            .unwrap()
+    };
+    let mut out = Out::default();
+    r.proxy_message(
+        bp_answer(seq_of("setBreakpoints"), "setBreakpoints", &[1, 2]),
+        &mut out,
+    );
+    r.proxy_message(
+        bp_answer(seq_of("setDataBreakpoints"), "setDataBreakpoints", &[0]),
+        &mut out,
+    );
+    assert!(out.to_ide.is_empty(), "the replay's answers are swallowed");
+
+    r.proxy_message(
+        event(
+            "stopped",
+            json!({"threadId": 1, "hitBreakpointIds": [2, 0]}),
+        ),
+        &mut out,
+    );
+    r.proxy_message(
+        event(
+            "breakpoint",
+            json!({"reason": "changed", "breakpoint": {"id": 1, "line": 8}}),
+        ),
+        &mut out,
+    );
+    // A breakpoint set since: an id the IDE never had (3 was /a.py line 7's).
+    r.sending(&req(
+        8,
+        "setBreakpoints",
+        json!({"source": {"path": "/b.py"}, "breakpoints": [{"line": 1}]}),
+    ));
+    r.proxy_message(bp_answer(8, "setBreakpoints", &[3]), &mut out);
+    r.sending(&req(9, "setBreakpoints", a));
+    r.proxy_message(bp_answer(9, "setBreakpoints", &[1, 2]), &mut out);
+    let told = bodies(&out.to_ide);
+    assert_eq!(told[0]["body"]["hitBreakpointIds"], json!([4, 5]));
+    assert_eq!(told[1]["body"]["breakpoint"], json!({"id": 3, "line": 8}));
+    assert_eq!(told[2]["body"]["breakpoints"][0]["id"], 6);
+    let ids: Vec<&Value> = told[3]["body"]["breakpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| &b["id"])
+        .collect();
+    assert_eq!(ids, [&json!(3), &json!(4)]);
+
+    // A second reconnect maps onto the same ids again.
+    r.lost(&mut Out::default());
+    let mut out = Out::default();
+    r.connected(Instant::now(), &mut out);
+    r.proxy_message(event("initialized", Value::Null), &mut out);
+    let sent = bodies(&out.to_proxy);
+    let a_seq = sent
+        .iter()
+        .find(|v| v["arguments"]["source"]["path"] == "/a.py")
+        .unwrap()["seq"]
+        .as_i64()
+        .unwrap();
+    let mut out = Out::default();
+    r.proxy_message(bp_answer(a_seq, "setBreakpoints", &[10, 11]), &mut out);
+    r.proxy_message(
+        event("stopped", json!({"threadId": 1, "hitBreakpointIds": [11]})),
+        &mut out,
+    );
+    assert_eq!(
+        bodies(&out.to_ide)[0]["body"]["hitBreakpointIds"],
+        json!([4])
+    );
+}

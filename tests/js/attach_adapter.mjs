@@ -4,7 +4,9 @@
 // proxy, both share one debugpy session, then the proxy is stopped and a
 // new one started under them, and both go on debugging without noticing
 // (their requests keep their own numbering, their breakpoints are set
-// again, the program stops again).
+// again, the program stops again). Each checks the breakpoint ids it is
+// told in stops: its own breakpoint's id, the one it was given before the
+// restart too, and never the other's (issue #18).
 //
 //   node tests/js/attach_adapter.mjs DBGPROXY PORT SCRIPT LINE_A LINE_B
 //
@@ -81,6 +83,14 @@ async function stoppedAt(dc, lines) {
   const trace = await dc.stackTraceRequest({ threadId: event.body.threadId });
   const top = trace.body.stackFrames[0];
   assert.ok(lines.includes(top.line), `${dc.name} stopped at ${top.line}, not ${lines}`);
+  if (dc.bpId !== undefined) {
+    const own = top.line === dc.bpLine ? [dc.bpId] : [];
+    assert.deepEqual(
+      event.body.hitBreakpointIds,
+      own,
+      `${dc.name} (breakpoint ${dc.bpId} at ${dc.bpLine}) stopped at ${top.line}`,
+    );
+  }
   return { threadId: event.body.threadId, frameId: top.id, line: top.line };
 }
 
@@ -103,6 +113,9 @@ async function handshake(dc, line, stops) {
   await initialized;
   const set = await dc.setBreakpointsRequest(bps(line));
   assert.deepEqual(set.body.breakpoints.map((b) => b.line), [line]);
+  dc.bpLine = line;
+  dc.bpId = set.body.breakpoints[0].id;
+  assert.equal(typeof dc.bpId, 'number', JSON.stringify(set.body));
   await dc.configurationDoneRequest();
   await attach;
   return stops;

@@ -2,11 +2,12 @@
 //!
 //! DAP's `setBreakpoints` replaces every breakpoint of one source, so one
 //! client's request would wipe another's. The proxy keeps each client's list
-//! per source (and its function breakpoints and exception filters), sends the
-//! debugger the union, de-duplicated, and remembers where each of the
-//! requester's breakpoints sits in the union: the debugger answers in the
-//! union's order, and the requester's answer is those positions, in its
-//! order. A client that drops without a goodbye keeps its lists until some
+//! per source (and its function, data and instruction breakpoints and
+//! exception filters), sends the debugger the union, de-duplicated, and
+//! remembers where each client's breakpoints sit in the union (a `Layout`,
+//! with their identities for the id spaces of `ids.rs`): the debugger
+//! answers in the union's order, and the requester's answer is its
+//! positions, in its order. A client that drops without a goodbye keeps its lists until some
 //! client next sets the same source (or kind), which is how a returning IDE
 //! finds the session as it left it; a goodbye drops them at once.
 
@@ -14,15 +15,38 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 
+use super::ids::{Entries, Layout};
 use crate::session::ClientId;
 
 /// Sources with breakpoints, all clients together.
 const MAX_SOURCES: usize = 4096;
 
-/// A request to send the debugger, and where the requester's entries are in it.
+/// A request to send the debugger, and where each client's entries are in it.
 pub struct Plan {
     pub arguments: Value,
-    pub mine: Vec<usize>,
+    pub layout: Layout,
+}
+
+/// The requests that replace a whole list of breakpoints of one kind, each
+/// merged by its key (DAP says a function breakpoint is its name, a data
+/// breakpoint its `dataId`, an instruction breakpoint its reference and
+/// offset).
+const NAMED: [&str; 3] = [
+    "setFunctionBreakpoints",
+    "setDataBreakpoints",
+    "setInstructionBreakpoints",
+];
+
+/// The key that merges two breakpoints of kind `command`.
+fn named_key(command: &str) -> fn(&Value) -> Option<Value> {
+    match command {
+        "setDataBreakpoints" => |b| b.get("dataId").cloned(),
+        "setInstructionBreakpoints" => |b| {
+            let offset = b.get("offset").cloned().unwrap_or(0.into());
+            Some(json!([b.get("instructionReference")?, offset]))
+        },
+        _ => |b| b.get("name").cloned(),
+    }
 }
 
 struct Source {
@@ -41,7 +65,8 @@ struct Exceptions {
 #[derive(Default)]
 pub struct Breakpoints {
     sources: HashMap<String, Source>,
-    functions: BTreeMap<ClientId, Vec<Value>>,
+    /// Per request of `NAMED`, each client's list.
+    named: HashMap<&'static str, BTreeMap<ClientId, Vec<Value>>>,
     exceptions: BTreeMap<ClientId, Exceptions>,
     /// Clients that dropped without a goodbye and still have lists here.
     departed: BTreeSet<ClientId>,
@@ -56,7 +81,7 @@ impl Breakpoints {
     /// nobody now asks it to.
     pub fn clear(&mut self) {
         self.sources.clear();
-        self.functions.clear();
+        self.named.clear();
         self.exceptions.clear();
         self.departed.clear();
     }
@@ -89,7 +114,7 @@ impl Breakpoints {
         entry.source = source.clone();
         entry.lists.retain(|c, _| !self.departed.contains(c));
         replace(&mut entry.lists, client, list);
-        let (union, mut index) = union(&entry.lists, line_key);
+        let (union, layout) = layout(&format!("src:{key}"), &entry.lists, line_key);
         if entry.lists.is_empty() {
             self.sources.remove(&key);
         }
@@ -99,25 +124,38 @@ impl Breakpoints {
             a.remove("lines");
             a.insert("breakpoints".into(), Value::Array(union));
         }
-        let mine = index.remove(&client).unwrap_or_default();
-        Ok(Plan { arguments, mine })
+        Ok(Plan {
+            arguments,
+            layout: with_asker(layout, client),
+        })
     }
 
-    /// A client's `setFunctionBreakpoints` arguments: the union by name.
-    pub fn set_functions(&mut self, client: ClientId, args: &Value) -> Result<Plan, String> {
+    /// A client's `setFunctionBreakpoints`, `setDataBreakpoints` or
+    /// `setInstructionBreakpoints` arguments: the union by that kind's key.
+    pub fn set_named(
+        &mut self,
+        client: ClientId,
+        command: &str,
+        args: &Value,
+    ) -> Result<Plan, String> {
         let list = match args.get("breakpoints") {
             Some(Value::Array(a)) => a.clone(),
             _ => return Err("arguments.breakpoints is not an array".into()),
         };
-        let departed = &self.departed;
-        self.functions.retain(|c, _| !departed.contains(c));
-        replace(&mut self.functions, client, list);
-        let (union, mut index) = union(&self.functions, |b| b.get("name").cloned());
+        let Some(&command) = NAMED.iter().find(|&&c| c == command) else {
+            return Err(format!("{command} is no breakpoints request"));
+        };
+        let lists = self.named.entry(command).or_default();
+        lists.retain(|c, _| !self.departed.contains(c));
+        replace(lists, client, list);
+        let (union, layout) = layout(command, lists, named_key(command));
         self.tidy_departed();
         let mut arguments = args.clone();
         arguments["breakpoints"] = Value::Array(union);
-        let mine = index.remove(&client).unwrap_or_default();
-        Ok(Plan { arguments, mine })
+        Ok(Plan {
+            arguments,
+            layout: with_asker(layout, client),
+        })
     }
 
     /// A client's `setExceptionBreakpoints` arguments: the union of filters,
@@ -146,9 +184,11 @@ impl Breakpoints {
             self.exceptions.insert(client, mine);
         }
         self.tidy_departed();
-        let (arguments, mut index) = exceptions_union(&self.exceptions, args);
-        let mine = index.remove(&client).unwrap_or_default();
-        Ok(Plan { arguments, mine })
+        let (arguments, layout) = exceptions_union(&self.exceptions, args);
+        Ok(Plan {
+            arguments,
+            layout: with_asker(layout, client),
+        })
     }
 
     /// `client` dropped without a goodbye: its lists stay until replaced.
@@ -159,8 +199,9 @@ impl Breakpoints {
     }
 
     /// Drops everything of `client`'s; returns the requests (command,
-    /// arguments) that bring the debugger to the reduced unions.
-    pub fn forget(&mut self, client: ClientId) -> Vec<(&'static str, Value)> {
+    /// arguments, the others' layout) that bring the debugger to the
+    /// reduced unions.
+    pub fn forget(&mut self, client: ClientId) -> Vec<(&'static str, Value, Layout)> {
         let mut requests = Vec::new();
         let mut emptied = Vec::new();
         for (key, s) in &mut self.sources {
@@ -169,11 +210,12 @@ impl Breakpoints {
             }
             let before = union(&s.lists, line_key).0;
             s.lists.remove(&client);
-            let after = union(&s.lists, line_key).0;
+            let (after, layout) = layout(&format!("src:{key}"), &s.lists, line_key);
             if before != after {
                 requests.push((
                     "setBreakpoints",
                     json!({"source": s.source, "breakpoints": after}),
+                    layout,
                 ));
             }
             if s.lists.is_empty() {
@@ -183,59 +225,68 @@ impl Breakpoints {
         for key in emptied {
             self.sources.remove(&key);
         }
-        if self.functions.contains_key(&client) {
-            let name = |b: &Value| b.get("name").cloned();
-            let before = union(&self.functions, name).0;
-            self.functions.remove(&client);
-            let after = union(&self.functions, name).0;
+        for command in NAMED {
+            let Some(lists) = self.named.get_mut(command) else {
+                continue;
+            };
+            if !lists.contains_key(&client) {
+                continue;
+            }
+            let key = named_key(command);
+            let before = union(lists, key).0;
+            lists.remove(&client);
+            let (after, layout) = layout(command, lists, key);
             if before != after {
-                requests.push(("setFunctionBreakpoints", json!({"breakpoints": after})));
+                requests.push((command, json!({"breakpoints": after}), layout));
             }
         }
         if self.exceptions.contains_key(&client) {
             let none = Value::Object(Map::new());
             let before = exceptions_union(&self.exceptions, &none).0;
             self.exceptions.remove(&client);
-            let after = exceptions_union(&self.exceptions, &none).0;
+            let (after, layout) = exceptions_union(&self.exceptions, &none);
             if before != after {
-                requests.push(("setExceptionBreakpoints", after));
+                requests.push(("setExceptionBreakpoints", after, layout));
             }
         }
         self.departed.remove(&client);
         requests
     }
 
-    /// The requests (command, arguments) that give a new debugger every
-    /// union there is.
-    pub fn all(&self) -> Vec<(&'static str, Value)> {
-        let mut requests: Vec<(&'static str, Value)> = self
+    /// The requests (command, arguments, layout) that give a new debugger
+    /// every union there is; the layouts map its answers onto the ids each
+    /// client already holds.
+    pub fn all(&self) -> Vec<(&'static str, Value, Layout)> {
+        let mut requests: Vec<(&'static str, Value, Layout)> = self
             .sources
-            .values()
-            .map(|s| {
-                let union = union(&s.lists, line_key).0;
+            .iter()
+            .map(|(key, s)| {
+                let (union, layout) = layout(&format!("src:{key}"), &s.lists, line_key);
                 (
                     "setBreakpoints",
                     json!({"source": s.source, "breakpoints": union}),
+                    layout,
                 )
             })
             .collect();
-        if !self.functions.is_empty() {
-            let union = union(&self.functions, |b| b.get("name").cloned()).0;
-            requests.push(("setFunctionBreakpoints", json!({"breakpoints": union})));
+        for command in NAMED {
+            let Some(lists) = self.named.get(command).filter(|l| !l.is_empty()) else {
+                continue;
+            };
+            let (union, layout) = layout(command, lists, named_key(command));
+            requests.push((command, json!({"breakpoints": union}), layout));
         }
         if !self.exceptions.is_empty() {
             let none = Value::Object(Map::new());
-            requests.push((
-                "setExceptionBreakpoints",
-                exceptions_union(&self.exceptions, &none).0,
-            ));
+            let (arguments, layout) = exceptions_union(&self.exceptions, &none);
+            requests.push(("setExceptionBreakpoints", arguments, layout));
         }
         requests
     }
 
     fn has(&self, client: ClientId) -> bool {
         self.sources.values().any(|s| s.lists.contains_key(&client))
-            || self.functions.contains_key(&client)
+            || self.named.values().any(|l| l.contains_key(&client))
             || self.exceptions.contains_key(&client)
     }
 
@@ -266,6 +317,35 @@ fn line_key(b: &Value) -> Option<Value> {
         f("hitCondition"),
         f("logMessage")
     ]))
+}
+
+/// The union of `lists` by `key`, and the layout of each client's entries
+/// in it (an entry's identity is its key; one without a key, its position).
+fn layout(
+    scope: &str,
+    lists: &BTreeMap<ClientId, Vec<Value>>,
+    key: impl Fn(&Value) -> Option<Value>,
+) -> (Vec<Value>, Layout) {
+    let (all, index) = union(lists, &key);
+    let entries = index
+        .into_iter()
+        .map(|(client, at)| {
+            let keys = lists[&client]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| key(b).map_or_else(|| format!("#{i}"), |k| k.to_string()))
+                .collect();
+            (client, Entries { at, keys })
+        })
+        .collect();
+    let scope = scope.to_string();
+    (all, Layout { scope, entries })
+}
+
+/// The asker is in the layout even with no entries: its old ones go.
+fn with_asker(mut layout: Layout, client: ClientId) -> Layout {
+    layout.entries.entry(client).or_default();
+    layout
 }
 
 fn replace(lists: &mut BTreeMap<ClientId, Vec<Value>>, client: ClientId, list: Vec<Value>) {
@@ -308,28 +388,29 @@ fn union(
 /// The `setExceptionBreakpoints` arguments for the union of every client's
 /// (on top of `args`, the requester's other arguments), and each client's
 /// positions through filters, filter options and exception options.
-fn exceptions_union(
-    sets: &BTreeMap<ClientId, Exceptions>,
-    args: &Value,
-) -> (Value, BTreeMap<ClientId, Vec<usize>>) {
+fn exceptions_union(sets: &BTreeMap<ClientId, Exceptions>, args: &Value) -> (Value, Layout) {
     let pick = |f: fn(&Exceptions) -> &Vec<Value>| -> BTreeMap<ClientId, Vec<Value>> {
         sets.iter().map(|(&c, e)| (c, f(e).clone())).collect()
     };
-    let (filters, fi) = union(&pick(|e| &e.filters), |v| Some(v.clone()));
-    let (options, oi) = union(&pick(|e| &e.options), |v| v.get("filterId").cloned());
-    let (exception_options, xi) = union(&pick(|e| &e.exception_options), |v| Some(v.clone()));
-    let mut index = BTreeMap::new();
-    for &client in sets.keys() {
-        let at = |m: &BTreeMap<ClientId, Vec<usize>>, offset: usize| -> Vec<usize> {
-            m.get(&client)
-                .map(|v| v.iter().map(|i| i + offset).collect())
-                .unwrap_or_default()
-        };
-        let mut mine = at(&fi, 0);
-        mine.extend(at(&oi, filters.len()));
-        mine.extend(at(&xi, filters.len() + options.len()));
-        index.insert(client, mine);
+    let scope = "setExceptionBreakpoints";
+    let (filters, fi) = layout(scope, &pick(|e| &e.filters), |v| Some(v.clone()));
+    let (options, oi) = layout(scope, &pick(|e| &e.options), |v| v.get("filterId").cloned());
+    let (exception_options, xi) =
+        layout(scope, &pick(|e| &e.exception_options), |v| Some(v.clone()));
+    let mut entries: BTreeMap<ClientId, Entries> = BTreeMap::new();
+    let offsets = [0, filters.len(), filters.len() + options.len()];
+    for (part, (l, offset)) in [fi, oi, xi].into_iter().zip(offsets).enumerate() {
+        for (client, e) in l.entries {
+            let mine = entries.entry(client).or_default();
+            mine.at.extend(e.at.iter().map(|i| i + offset));
+            mine.keys
+                .extend(e.keys.iter().map(|k| format!("{part}:{k}")));
+        }
     }
+    let layout = Layout {
+        scope: scope.into(),
+        entries,
+    };
     let mut arguments = match args {
         Value::Object(m) => m.clone(),
         _ => Map::new(),
@@ -345,5 +426,5 @@ fn exceptions_union(
             arguments.insert(name.into(), Value::Array(list));
         }
     }
-    (Value::Object(arguments), index)
+    (Value::Object(arguments), layout)
 }

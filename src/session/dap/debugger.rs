@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::frame::{Frame, framed};
+use super::ids::Layout;
 use super::pending::{Kind, Pending};
 use super::wire::{self, Head};
 use super::{Client, Dap, Handshake, MAX_REVERSE, RESUMING, Reverse};
@@ -64,8 +65,16 @@ impl Dap {
             self.capabilities(frame, success);
         }
         let client = p.client.filter(|c| self.clients.contains_key(c));
+        // Every client's breakpoints in the union have new debugger ids,
+        // whoever asked and whether or not the asker is still there.
+        let split = match &p.kind {
+            Kind::Split(layout) | Kind::Resync(layout) if success => {
+                self.bind_ids(body, layout, client, p.client_seq)
+            }
+            _ => None,
+        };
         let Some(client) = client else {
-            if matches!(p.kind, Kind::Internal) {
+            if p.kind.internal() {
                 log::debug!("swallowing the answer to the proxy's own {}", p.command);
             } else if let Kind::Initialize = p.kind {
                 // Its asker left, but those that waited for it are answered.
@@ -77,11 +86,7 @@ impl Dap {
             return;
         };
         let rs_at = head.request_seq.clone().unwrap_or_default();
-        let answer = match &p.kind {
-            Kind::Split(mine) => split(body, mine, p.client_seq),
-            _ => None,
-        };
-        let answer = answer.unwrap_or_else(|| frame.splice(&[(rs_at, p.client_seq)]));
+        let answer = split.unwrap_or_else(|| frame.splice(&[(rs_at, p.client_seq)]));
         out.send(To::Client(client), answer);
         self.answered(client, &p, success, out);
     }
@@ -166,7 +171,11 @@ impl Dap {
                 }
                 return;
             }
-            "stopped" => memory.stopped(message.clone(), parse()["body"]["threadId"].as_i64()),
+            "stopped" => {
+                memory.stopped(message.clone(), parse()["body"]["threadId"].as_i64());
+                return self.stopped(message, frame, out);
+            }
+            "breakpoint" => return self.breakpoint_event(message, frame, out),
             "continued" => memory.resumed(),
             "process" => memory.process(message.clone()),
             "output" => memory.output(message.clone()),
@@ -303,6 +312,7 @@ impl Dap {
         }
         log::info!("debugger session over: the next initialize goes to the next debugger");
         self.breakpoints.clear();
+        self.ids.debugger_lost();
         self.new_debugger_session(false);
     }
 
@@ -335,21 +345,48 @@ impl Dap {
     }
 }
 
-/// The answer to one client's breakpoints request sent as the union: the
-/// debugger's `body.breakpoints` at the client's positions, in its order.
-/// None when the answer has no such array (an error): pass it as it is.
-fn split(body: &[u8], mine: &[usize], client_seq: i64) -> Option<Message> {
-    let mut v: Value = serde_json::from_slice(body).ok()?;
-    let all = v.get("body")?.get("breakpoints")?.as_array()?;
-    let own: Vec<Value> = mine
-        .iter()
-        .map(|&i| {
-            all.get(i)
-                .cloned()
-                .unwrap_or_else(|| json!({"verified": false}))
-        })
-        .collect();
-    v["body"]["breakpoints"] = Value::Array(own);
-    v["request_seq"] = client_seq.into();
-    Some(framed(&v))
+impl Dap {
+    /// Binds the ids of the clients in a union request's answer to the
+    /// debugger's; returns the asker's answer: the debugger's
+    /// `body.breakpoints` at its positions, in its order, in its ids. None
+    /// when the answer has no such array (an error): pass it as it is.
+    fn bind_ids(
+        &mut self,
+        body: &[u8],
+        layout: &Layout,
+        asker: Option<ClientId>,
+        client_seq: i64,
+    ) -> Option<Message> {
+        let mut v: Value = serde_json::from_slice(body).ok()?;
+        let all = v.get("body")?.get("breakpoints")?.as_array()?;
+        let dids: Vec<Option<i64>> = all.iter().map(|b| b.get("id")?.as_i64()).collect();
+        let clients = &self.clients;
+        let cids = self
+            .ids
+            .learn(layout, &dids, asker, |c| clients.contains_key(&c));
+        let asker = asker?;
+        let own: Vec<Value> = layout
+            .mine(asker)
+            .iter()
+            .zip(cids.iter().chain(std::iter::repeat(&None)))
+            .map(|(&i, cid)| {
+                let mut b = all
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| json!({"verified": false}));
+                if let Some(m) = b.as_object_mut()
+                    && m.contains_key("id")
+                {
+                    match cid {
+                        Some(cid) => m.insert("id".into(), (*cid).into()),
+                        None => m.remove("id"),
+                    };
+                }
+                b
+            })
+            .collect();
+        v["body"]["breakpoints"] = Value::Array(own);
+        v["request_seq"] = client_seq.into();
+        Some(framed(&v))
+    }
 }

@@ -86,6 +86,25 @@ impl Frame {
         Message::from_parts(parts)
     }
 
+    /// The message with the body's `range` replaced by `bytes`, re-framed
+    /// (a rewritten array: `stopped.hitBreakpointIds`).
+    pub fn replace(&self, range: Range<usize>, bytes: &[u8]) -> Message {
+        let body = self.body();
+        let len = body.len() + bytes.len() - range.len();
+        let mut new = Vec::with_capacity(128);
+        new.extend_from_slice(b"Content-Length: ");
+        push_number(&mut new, len as i64);
+        new.extend_from_slice(b"\r\n\r\n");
+        let mut parts = Vec::new();
+        self.keep(0..range.start, &mut new, &mut parts);
+        new.extend_from_slice(bytes);
+        self.keep(range.end..body.len(), &mut new, &mut parts);
+        if !new.is_empty() {
+            parts.push(Chunk::copy_from(&new));
+        }
+        Message::from_parts(parts)
+    }
+
     /// Appends the original body bytes `range` to the output.
     fn keep(&self, range: Range<usize>, new: &mut Vec<u8>, parts: &mut Vec<Chunk>) {
         if range.len() < COPY_BELOW {
@@ -195,6 +214,20 @@ mod tests {
         edits.reverse();
         let out = f.splice(&edits);
         let expect: String = (0..12).map(|k| format!("[{}]", -100 * k)).collect();
+        assert_eq!(
+            String::from_utf8(out.to_vec()).unwrap(),
+            format!("Content-Length: {}\r\n\r\n{expect}", expect.len())
+        );
+    }
+
+    #[test]
+    fn replace_swaps_a_range_for_other_bytes() {
+        let tail = "z".repeat(600);
+        let m = message(&format!(r#"{{"ids": [10, 11], "t": "{tail}"}}"#));
+        let f = Frame::of(&m).unwrap();
+        let at = f.body().iter().position(|&b| b == b'[').unwrap();
+        let out = f.replace(at..at + 8, b"[3]");
+        let expect = format!(r#"{{"ids": [3], "t": "{tail}"}}"#);
         assert_eq!(
             String::from_utf8(out.to_vec()).unwrap(),
             format!("Content-Length: {}\r\n\r\n{expect}", expect.len())

@@ -88,8 +88,9 @@ impl Dap {
             // requests (lldb-vscode 14 aborts): the next run gets the rest.
             return;
         }
-        for (command, arguments) in requests {
-            self.request(None, command, arguments, Kind::Internal, out);
+        for (command, arguments, layout) in requests {
+            let kind = Kind::Resync(Box::new(layout));
+            self.request(None, command, arguments, kind, out);
         }
     }
 
@@ -100,6 +101,8 @@ impl Dap {
         log::debug!("client #{client} left");
         self.in_flight.orphan(client);
         self.debugger.held.retain(|(c, _)| *c != client);
+        // Its ids were its connection's.
+        self.ids.left(client);
         if c.said_goodbye {
             // The debugger session ends with its goodbye: nothing to tell it.
             self.breakpoints.forget(client);

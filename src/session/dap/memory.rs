@@ -120,9 +120,14 @@ impl Dap {
             replay.len()
         );
         for m in replay {
+            // A remembered `stopped` names breakpoints in the joiner's ids.
+            let m = self.for_client(client, m);
             let Some(frame) = Frame::of(&m) else { continue };
             let Some(seq_at) = wire::head(frame.body()).seq else {
                 continue;
+            };
+            let Some(c) = self.clients.get_mut(&client) else {
+                return;
             };
             c.next_seq += 1;
             out.send(To::Client(client), frame.splice(&[(seq_at, c.next_seq)]));

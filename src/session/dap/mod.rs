@@ -15,8 +15,10 @@
 
 mod breakpoints;
 mod debugger;
+mod events;
 mod frame;
 mod goodbye;
+mod ids;
 mod memory;
 mod pending;
 mod requests;
@@ -32,6 +34,7 @@ use serde_json::{Map, Value, json};
 
 use self::breakpoints::Breakpoints;
 use self::frame::framed;
+use self::ids::Ids;
 use self::memory::Memory;
 use self::pending::{InFlight, Kind, Pending};
 use super::{ClientId, Outbox, Session, Settings, To};
@@ -63,6 +66,8 @@ pub struct Dap {
     in_flight: InFlight,
     debugger: DebuggerSession,
     breakpoints: Breakpoints,
+    /// Each client's breakpoint ids (issue #18).
+    ids: Ids,
     counts: Counts,
 }
 
@@ -161,6 +166,7 @@ impl Dap {
             in_flight: InFlight::default(),
             debugger: DebuggerSession::default(),
             breakpoints: Breakpoints::default(),
+            ids: Ids::default(),
             counts: Counts::default(),
         }
     }
@@ -398,6 +404,7 @@ impl Session for Dap {
             ("bad_debugger_messages", c.bad_debugger_messages),
             ("requests_failed_debugger_lost", c.failed_debugger_lost),
             ("breakpoint_sources_refused", self.breakpoints.refused),
+            ("breakpoint_ids_dropped", self.ids.dropped),
             (
                 "output_events_forgotten",
                 self.debugger.memory.outputs_forgotten,

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::ids::Layout;
 use crate::session::ClientId;
 
 /// Requests one client may have in flight; past it the proxy answers.
@@ -23,10 +24,21 @@ pub enum Kind {
     /// The handshake's `initialize`: its answer is cached for later clients.
     Initialize,
     /// A breakpoints request sent as the union: the client's answer is the
-    /// debugger's `body.breakpoints` at these positions.
-    Split(Vec<usize>),
+    /// debugger's `body.breakpoints` at its positions, and every client's
+    /// ids are bound to the debugger's new ones.
+    Split(Box<Layout>),
     /// The proxy's own request: the answer is swallowed.
     Internal,
+    /// The proxy's own breakpoints request: the answer binds the ids of
+    /// the clients in the union, then is swallowed.
+    Resync(Box<Layout>),
+}
+
+impl Kind {
+    /// Whether the proxy itself asked, and no client is answered.
+    pub fn internal(&self) -> bool {
+        matches!(self, Kind::Internal | Kind::Resync(_))
+    }
 }
 
 #[derive(Debug)]
@@ -72,7 +84,7 @@ impl InFlight {
         match p.client {
             Some(c) => self.uncount(c),
             // The proxy's own requests never had a client.
-            None if matches!(p.kind, Kind::Internal) => {}
+            None if p.kind.internal() => {}
             None => self.orphans = self.orphans.saturating_sub(1),
         }
         Some(p)
@@ -119,7 +131,7 @@ impl InFlight {
         if self.orphans > MAX_ORPHANS {
             let before = self.map.len();
             self.map.retain(|_, p| {
-                p.client.is_some() || matches!(p.kind, Kind::Internal | Kind::Initialize)
+                p.client.is_some() || p.kind.internal() || matches!(p.kind, Kind::Initialize)
             });
             self.orphans_forgotten += (before - self.map.len()) as u64;
             self.orphans = 0;

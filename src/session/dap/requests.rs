@@ -116,6 +116,8 @@ impl Dap {
             | "setBreakpoints"
             | "setFunctionBreakpoints"
             | "setExceptionBreakpoints"
+            | "setDataBreakpoints"
+            | "setInstructionBreakpoints"
             | "cancel"
             | "disconnect"
             | "terminate" => {
@@ -267,15 +269,15 @@ impl Dap {
     fn set_breakpoints(&mut self, r: &Request, args: &Value, out: &mut Outbox) {
         let plan = match r.command {
             "setBreakpoints" => self.breakpoints.set_source(r.client, args),
-            "setFunctionBreakpoints" => self.breakpoints.set_functions(r.client, args),
-            _ => self.breakpoints.set_exceptions(r.client, args),
+            "setExceptionBreakpoints" => self.breakpoints.set_exceptions(r.client, args),
+            named => self.breakpoints.set_named(r.client, named, args),
         };
         match plan {
             Ok(p) => self.request(
                 Some((r.client, r.seq)),
                 r.command,
                 p.arguments,
-                Kind::Split(p.mine),
+                Kind::Split(Box::new(p.layout)),
                 out,
             ),
             Err(why) => self.refuse_bad(r.client, r.seq.into(), r.command, &why, out),

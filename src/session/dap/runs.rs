@@ -139,8 +139,9 @@ impl Dap {
             "new run: sending the debugger the clients' breakpoints ({} requests)",
             requests.len()
         );
-        for (command, arguments) in requests {
-            self.request(None, command, arguments, Kind::Internal, out);
+        for (command, arguments, layout) in requests {
+            let kind = Kind::Resync(Box::new(layout));
+            self.request(None, command, arguments, kind, out);
         }
     }
 

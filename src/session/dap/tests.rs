@@ -11,6 +11,7 @@ use crate::queue::Chunk;
 use crate::session::{Action, ClientId, LastGoodbye, Outbox, Session, Settings, To};
 
 mod handshake;
+mod ids;
 mod routing;
 mod runs;
 mod state;

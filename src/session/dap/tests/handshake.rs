@@ -9,6 +9,11 @@ fn replayed(r: &Rig, recorded: i64, seq: i64) -> Value {
     v
 }
 
+fn with_hits(mut v: Value, ids: Value) -> Value {
+    v["body"]["hitBreakpointIds"] = ids;
+    v
+}
+
 #[test]
 fn a_joiner_is_answered_locally_then_told_the_state() {
     let mut r = Rig::new(ATTACH, LastGoodbye::Keep);
@@ -42,7 +47,9 @@ fn a_joiner_is_answered_locally_then_told_the_state() {
             replayed(&r, 12, 5),
             replayed(&r, 1, 6),
             replayed(&r, 2, 7),
-            replayed(&r, 14, 8),
+            // The breakpoint it stopped at is client 1's, none of the
+            // joiner's: no ids it was never told.
+            with_hits(replayed(&r, 14, 8), json!([])),
         ]
     );
     assert_eq!(sent.len(), 5);
