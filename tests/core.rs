@@ -425,6 +425,49 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn byte_sizes_are_shown_and_taken_in_binary_units() {
+    let help = Proxy::command().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let default_of = |flag: &str| {
+        let at = help.find(flag).unwrap_or_else(|| panic!("{flag} in\n{help}"));
+        let rest = &help[at..];
+        rest[rest.find("[default: ").expect("a default")..]
+            .split(']')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(default_of("--max-message"), "[default: 64MiB");
+    assert_eq!(default_of("--client-buffer"), "[default: 8MiB");
+    assert_eq!(default_of("--backlog-bytes"), "[default: 1MiB");
+
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(
+        port,
+        &[
+            "--max-message",
+            "64MiB",
+            "--client-buffer",
+            "1KiB",
+            "--backlog-bytes",
+            "65536",
+            "--client-input-total",
+            "2GiB",
+        ],
+    );
+    let _conn = debugger.accept();
+    proxy.wait_ready();
+    let mut proxy = Proxy::start(&["--port", "1", "--max-message", "64 parsecs"]);
+    assert_eq!(proxy.wait_exit().code(), Some(2));
+    assert!(
+        proxy.stderr().contains("is not a size: give bytes (4096) or KiB, MiB, GiB"),
+        "{}",
+        proxy.stderr()
+    );
+}
+
+#[test]
 fn running_out_of_descriptors_refuses_with_a_reserve_descriptor_and_recovers() {
     use std::os::unix::process::CommandExt;
     let port = free_port_pair();

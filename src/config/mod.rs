@@ -16,6 +16,7 @@ use crate::framing::Protocol;
 use crate::session::LastGoodbye;
 
 mod cli;
+mod size;
 
 pub use cli::Action;
 use cli::Cli;
@@ -243,7 +244,7 @@ impl Config {
         Ok(Config {
             backend,
             protocol: cli.protocol.unwrap_or(preset_protocol),
-            max_message: usize::try_from(cli.max_message).unwrap_or(usize::MAX),
+            max_message: cli.max_message.as_usize(),
             debugger_addr,
             listen,
             client_port,
@@ -254,13 +255,12 @@ impl Config {
             mode,
             idle_timeout: (cli.idle_timeout > 0).then(|| Duration::from_secs(cli.idle_timeout)),
             max_clients: cli.max_clients as usize,
-            backlog_bytes: usize::try_from(cli.backlog_bytes).unwrap_or(usize::MAX),
-            client_buffer: usize::try_from(cli.client_buffer).unwrap_or(usize::MAX),
+            backlog_bytes: cli.backlog_bytes.as_usize(),
+            client_buffer: cli.client_buffer.as_usize(),
             stall_timeout: Duration::from_millis(cli.stall_timeout),
             // Never more than a debugger message may be.
-            max_client_message: usize::try_from(cli.max_client_message.min(cli.max_message))
-                .unwrap_or(usize::MAX),
-            client_input_total: usize::try_from(cli.client_input_total).unwrap_or(usize::MAX),
+            max_client_message: cli.max_client_message.min(cli.max_message).as_usize(),
+            client_input_total: cli.client_input_total.as_usize(),
             last_goodbye: cli.last_goodbye,
             hangup_clients: cli.hangup_clients,
             passthrough: cli.passthrough,
