@@ -429,7 +429,9 @@ fn byte_sizes_are_shown_and_taken_in_binary_units() {
     let help = Proxy::command().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     let default_of = |flag: &str| {
-        let at = help.find(flag).unwrap_or_else(|| panic!("{flag} in\n{help}"));
+        let at = help
+            .find(flag)
+            .unwrap_or_else(|| panic!("{flag} in\n{help}"));
         let rest = &help[at..];
         rest[rest.find("[default: ").expect("a default")..]
             .split(']')
@@ -461,7 +463,9 @@ fn byte_sizes_are_shown_and_taken_in_binary_units() {
     let mut proxy = Proxy::start(&["--port", "1", "--max-message", "64 parsecs"]);
     assert_eq!(proxy.wait_exit().code(), Some(2));
     assert!(
-        proxy.stderr().contains("is not a size: give bytes (4096) or KiB, MiB, GiB"),
+        proxy
+            .stderr()
+            .contains("is not a size: give bytes (4096) or KiB, MiB, GiB"),
         "{}",
         proxy.stderr()
     );

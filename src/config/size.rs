@@ -77,7 +77,16 @@ mod tests {
         assert_eq!(p("16 MB"), Ok(16 << 20));
         assert_eq!(p("512B"), Ok(512));
         assert_eq!(p("67108864"), Ok(64 << 20));
-        for bad in ["", "MiB", "0", "0KiB", "1.5MiB", "-1", "3TiB", "99999999999999GiB"] {
+        for bad in [
+            "",
+            "MiB",
+            "0",
+            "0KiB",
+            "1.5MiB",
+            "-1",
+            "3TiB",
+            "99999999999999GiB",
+        ] {
             assert!(p(bad).is_err(), "{bad:?}");
         }
     }
