@@ -216,6 +216,10 @@ pub(super) struct Cli {
     pub(super) command: Vec<String>,
 }
 
+/// `dbgproxy attach`'s usage line: its `--help`, and its usage errors,
+/// which clap finds in the proxy's options (see `Config::parse_from`).
+pub(super) const ATTACH_USAGE: &str = "dbgproxy attach --port N [--reconnect-timeout SECS] [--no-start] [PROXY OPTIONS…] [-- COMMAND…]";
+
 /// Talking to running proxies of this user, through their control sockets.
 #[derive(Subcommand, Debug, Clone)]
 pub enum Action {
@@ -254,7 +258,7 @@ pub enum Action {
     /// Bridges stdin/stdout to the proxy's client port, starting the proxy
     /// (as a daemon) if none answers, and reconnects when the connection drops.
     #[command(
-        override_usage = "dbgproxy attach --port N [--reconnect-timeout SECS] [--no-start] [PROXY OPTIONS…] [-- COMMAND…]",
+        override_usage = ATTACH_USAGE,
         after_help = "PROXY OPTIONS are those of `dbgproxy --help`: they say which proxy to join \
             (--port, --client-port, --listen) and how to start one if none runs \
             (it is started with --daemon, a pidfile and a log file in the runtime directory).\n\n\

@@ -145,7 +145,7 @@ impl Config {
         if let Some(action) = cli.action.take() {
             return Invocation::Control(action);
         }
-        match Config::from_cli(cli) {
+        match Config::from_cli(cli, &<Cli as clap::CommandFactory>::command()) {
             Ok(config) => Invocation::Proxy(Box::new(config)),
             Err(e) => e.exit(),
         }
@@ -153,20 +153,26 @@ impl Config {
 
     /// Parses proxy options given without the program name (`dbgproxy
     /// attach` passes on what is not its own).
+    /// A usage error there shows attach's usage line, not the proxy's.
     pub fn parse_from(args: &[String]) -> Result<Config, Usage> {
-        let cli = Cli::try_parse_from(
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Cli::command()
+            .bin_name("dbgproxy attach")
+            .override_usage(cli::ATTACH_USAGE);
+        let mut matches = command.clone().try_get_matches_from(
             std::iter::once("dbgproxy").chain(args.iter().map(|a| a.as_str())),
         )?;
+        let cli =
+            Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command.clone()))?;
         if cli.action.is_some() {
             return Err(Usage::Line("a subcommand cannot follow `attach`".into()));
         }
-        Config::from_cli(cli)
+        Config::from_cli(cli, &command)
     }
 
-    fn from_cli(cli: Cli) -> Result<Config, Usage> {
-        use clap::CommandFactory;
+    fn from_cli(cli: Cli, command: &clap::Command) -> Result<Config, Usage> {
         use clap::error::ErrorKind;
-        let usage = |kind: ErrorKind, msg: String| Cli::command().error(kind, msg);
+        let usage = |kind: ErrorKind, msg: String| command.clone().error(kind, msg);
         let port = cli.port.ok_or_else(|| {
             usage(
                 ErrorKind::MissingRequiredArgument,
@@ -341,7 +347,9 @@ fn policy(cli: &Cli, listen: &[ListenAddr]) -> Result<Policy, Usage> {
         && !cli.insecure_open
     {
         return Err(Usage::Line(format!(
-            "--listen {} serves clients beyond this host, and a debugger client runs code as              this user: give --token-file PATH (clients then send `dbgproxy-token <token>` first),              or --insecure-open to let anyone who reaches it in",
+            "--listen {} serves clients beyond this host, and a debugger client runs code as \
+             this user: give --token-file PATH (clients then send `dbgproxy-token <token>` first), \
+             or --insecure-open to let anyone who reaches it in",
             addr.ip()
         )));
     }
