@@ -221,7 +221,10 @@ fn list_shows_every_running_proxy_and_stop_ends_one() {
         Some(0),
         "stop is a graceful shutdown"
     );
-    assert!(one.stderr().contains("stop request: shutting down"));
+    assert!(
+        one.stderr()
+            .contains("stop request (dbgproxy stop): shutting down")
+    );
     assert!(
         !runtime.0.join(format!("dbgproxy/{}.sock", p1 + 1)).exists(),
         "the socket goes with the proxy"

@@ -519,3 +519,65 @@ fn running_out_of_descriptors_refuses_with_a_reserve_descriptor_and_recovers() {
         "fell back to pausing:\n{log}"
     );
 }
+
+#[test]
+fn the_exit_line_says_who_was_there_when_the_shutdown_began() {
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &[]);
+    let _conn = debugger.accept();
+    proxy.wait_ready();
+    let _a = Client::connect(port + 1);
+    let _b = Client::connect(port + 1);
+    proxy.wait_log("client #2");
+    let out = util::cli::dbgproxy(runtime_dir(), &["stop", "--port", &port.to_string()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(proxy.wait_exit().success());
+    let log = proxy.stderr();
+    assert!(
+        log.contains(" INFO  stop request (dbgproxy stop): shutting down (another stop, or SIGTERM, ends it at once)"),
+        "{log}"
+    );
+    let exiting = log
+        .lines()
+        .find(|l| l.contains("exiting: "))
+        .unwrap_or_default();
+    assert!(
+        exiting.contains(
+            "exiting: debugger connected, 2 client(s) at shutdown; 1 debugger session(s)"
+        ),
+        "{log}"
+    );
+}
+
+#[test]
+fn session_mode_says_its_end_in_one_line() {
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &[]);
+    let conn = debugger.accept();
+    proxy.wait_ready();
+    let mut client = Client::connect(port + 1);
+    proxy.wait_log("client #1");
+    drop(conn);
+    assert_eq!(client.read_to_end(), b"");
+    assert!(proxy.wait_exit().success());
+    let log = proxy.stderr();
+    let info: Vec<&str> = log.lines().filter(|l| l.contains(" INFO ")).collect();
+    let ends: Vec<&&str> = info
+        .iter()
+        .filter(|l| l.contains("disconnected") || l.contains("session is over"))
+        .collect();
+    assert_eq!(ends.len(), 1, "{log}");
+    assert!(
+        ends[0].contains("disconnected: end of its output (session 1 lasted ")
+            && ends[0].ends_with("s); session mode: shutting down"),
+        "{log}"
+    );
+    assert!(
+        info.last()
+            .unwrap()
+            .contains("exiting: no debugger, 1 client(s) at shutdown;"),
+        "{log}"
+    );
+}

@@ -117,7 +117,10 @@ fn daemon_returns_when_ready_detaches_and_cleans_up() {
         log.contains(&format!("running as a daemon, pid {pid}")),
         "{log}"
     );
-    assert!(log.contains("stop request: shutting down"), "{log}");
+    assert!(
+        log.contains("stop request (dbgproxy stop): shutting down"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -80,6 +80,8 @@ struct Proxy {
     started: Instant,
     lifecycle: Lifecycle,
     drain_started: bool,
+    /// Who was there when the shutdown began, for the exit line.
+    at_shutdown: Option<String>,
     failure: Option<anyhow::Error>,
     stats: Stats,
     messages: Vec<Message>,
@@ -143,6 +145,7 @@ impl Proxy {
             signals,
             clients,
             drain_started: false,
+            at_shutdown: None,
             failure: None,
             stats: Stats::default(),
             messages: Vec::new(),
