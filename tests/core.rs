@@ -581,3 +581,26 @@ fn session_mode_says_its_end_in_one_line() {
         "{log}"
     );
 }
+
+#[test]
+fn double_v_traces_the_proxy_not_mios_registrations() {
+    for (flag, mio_lines) in [("-vv", false), ("-vvv", true)] {
+        let port = free_port_pair();
+        let debugger = FakeDebugger::listen(port);
+        let mut cmd = Proxy::command();
+        cmd.args(port_args(port)).arg(flag).env_remove("RUST_LOG");
+        let mut proxy = Proxy::spawn(cmd);
+        let mut conn = debugger.accept();
+        proxy.wait_ready();
+        let mut client = Client::connect(port + 1);
+        client.send(b"ping");
+        assert_eq!(read_n(&mut conn, 4), b"ping");
+        proxy.wait_log("4 bytes for the debugger");
+        let log = proxy.stderr();
+        assert_eq!(
+            log.contains("registering event source"),
+            mio_lines,
+            "{flag}: {log}"
+        );
+    }
+}

@@ -117,6 +117,14 @@ fn daemon_returns_when_ready_detaches_and_cleans_up() {
         log.contains(&format!("running as a daemon, pid {pid}")),
         "{log}"
     );
+    // Where clients connect: said by the daemon, into its log.
+    assert!(
+        log.contains(&format!(
+            "dbgproxy[{pid}] INFO  listening for clients on 127.0.0.1:{}",
+            port + 1
+        )),
+        "{log}"
+    );
     assert!(
         log.contains("stop request (dbgproxy stop): shutting down"),
         "{log}"

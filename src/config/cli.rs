@@ -203,7 +203,8 @@ pub(super) struct Cli {
     #[arg(long, value_name = "PATH", requires = "daemon")]
     pub(super) log_file: Option<PathBuf>,
 
-    /// More log detail on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    /// More log detail on stderr (-v debug, -vv trace, -vvv trace with mio's
+    /// own lines). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub(super) verbose: u8,
 

@@ -135,7 +135,8 @@ pub struct Config {
     /// the proxy itself is a daemon in `/`.
     pub cwd: PathBuf,
     pub daemon: Option<daemon::Options>,
-    pub log_level: log::LevelFilter,
+    /// The log filter when `RUST_LOG` is not set, in its syntax.
+    pub log_level: &'static str,
 }
 
 impl Config {
@@ -241,11 +242,14 @@ impl Config {
             None
         };
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        // mio traces every registration: at -vv that drowned the proxy's own
+        // trace lines (the bytes), so it takes -vvv.
         let log_level = match (cli.quiet, cli.verbose) {
-            (true, _) => log::LevelFilter::Warn,
-            (false, 0) => log::LevelFilter::Info,
-            (false, 1) => log::LevelFilter::Debug,
-            (false, _) => log::LevelFilter::Trace,
+            (true, _) => "warn",
+            (false, 0) => "info",
+            (false, 1) => "debug",
+            (false, 2) => "trace,mio=info",
+            (false, _) => "trace",
         };
         Ok(Config {
             backend,

@@ -60,6 +60,7 @@ pub fn run(config: Config) -> Result<u8> {
         let sink = crate::daemon::detach(&options)?;
         proxy.lifecycle.send_marker_to(sink);
     }
+    log::info!("{}", proxy.listening);
     // After the read buffer exists: allocated under glibc's default rules it
     // is a lazily-zeroed mmap, so an idle proxy does not carry it in memory.
     tuning::keep_freed_memory();
@@ -67,6 +68,9 @@ pub fn run(config: Config) -> Result<u8> {
 }
 
 struct Proxy {
+    /// The line that says where clients connect, logged once the process
+    /// that serves them runs (after a `--daemon` fork: into its log file).
+    listening: String,
     config: Config,
     poll: Poll,
     signals: Signals,
@@ -114,7 +118,7 @@ impl Proxy {
         let control = control::Server::bind(control_key, poll.registry())
             .map_err(|e| log::warn!("no control socket: {e:#}"))
             .ok();
-        log::info!(
+        let listening = format!(
             "listening for clients on {} ({} backend, {} protocol, {} mode)",
             described.join(", "),
             config.backend.name(),
@@ -133,6 +137,7 @@ impl Proxy {
             lifecycle.notify_systemd(notifier);
         }
         Ok(Proxy {
+            listening,
             debugger: Debugger::new(backend, &config),
             lifecycle,
             control,
