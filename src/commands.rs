@@ -1,7 +1,8 @@
 //! `dbgproxy status`, `list` and `stop`: clients of the running proxies'
 //! control sockets (see `control.rs`).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,10 +12,49 @@ use serde_json::Value;
 
 use crate::control;
 
+/// A control socket nobody accepts on, removed: what a proxy killed
+/// outright leaves behind.
+#[derive(Debug)]
+struct Stale;
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stale (no process), removed")
+    }
+}
+
+impl std::error::Error for Stale {}
+
+/// Connects to a proxy's control socket; a socket nobody accepts on is
+/// removed and reported as `Stale`.
+fn connect(socket: &Path) -> Result<UnixStream> {
+    let inode = |p: &Path| std::fs::metadata(p).ok().map(|m| m.ino());
+    let before = inode(socket);
+    let mut tries = 0;
+    loop {
+        match UnixStream::connect(socket) {
+            Ok(stream) => return Ok(stream),
+            // A proxy binding its socket accepts a moment later: ask once more
+            // before calling the socket dead.
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused && tries == 0 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                // Unless a starting proxy has replaced it meanwhile.
+                if before.is_some() && inode(socket) == before {
+                    let _ = std::fs::remove_file(socket);
+                }
+                return Err(Stale.into());
+            }
+            Err(e) => bail!("cannot reach {}: {e}", socket.display()),
+        }
+    }
+}
+
 /// Asks the proxy behind `socket` one thing; returns its JSON reply.
 fn ask(socket: &Path, request: &str, timeout: Duration) -> Result<Value> {
-    let mut stream = UnixStream::connect(socket)
-        .map_err(|e| anyhow!("cannot reach {}: {e}", socket.display()))?;
+    let mut stream = connect(socket)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     stream.write_all(format!("{request}\n").as_bytes())?;
@@ -30,10 +70,25 @@ fn ask(socket: &Path, request: &str, timeout: Duration) -> Result<Value> {
     Ok(reply)
 }
 
+/// `ask` for `status` and `stop`: a stale socket is the proxy's absence.
+fn ask_proxy(socket: &Path, client_port: u16, request: &str) -> Result<Value> {
+    ask(socket, request, Duration::from_secs(5)).map_err(|e| {
+        if e.is::<Stale>() {
+            anyhow!(
+                "no dbgproxy serves clients on port {client_port}: its control socket {} was stale (no process), and is removed",
+                socket.display()
+            )
+        } else {
+            e
+        }
+    })
+}
+
 /// The control socket of the proxy for debug port `port`: named after its
 /// client port (`port + 1` unless given); a proxy serving clients on Unix
-/// sockets only names it after the debug port.
-fn socket_for(port: u16, client_port: Option<u16>) -> Result<std::path::PathBuf> {
+/// sockets only names it after the debug port. Returns it with the client
+/// port it is named after.
+fn socket_for(port: u16, client_port: Option<u16>) -> Result<(std::path::PathBuf, u16)> {
     let by_client_port = match client_port {
         Some(p) => p,
         None => port
@@ -42,20 +97,34 @@ fn socket_for(port: u16, client_port: Option<u16>) -> Result<std::path::PathBuf>
     };
     let path = control::socket_path(by_client_port);
     if path.exists() {
-        return Ok(path);
+        return Ok((path, by_client_port));
     }
     let by_debug_port = control::socket_path(port);
+    let mut hint = String::new();
     if client_port.is_none() && by_debug_port.exists() {
         // That name could also be a TCP proxy's whose client port is `port`.
         let debug_port = ask(&by_debug_port, "status", Duration::from_secs(5))
             .ok()
-            .and_then(|s| s["debug_port"].as_u64());
-        if debug_port == Some(u64::from(port)) {
-            return Ok(by_debug_port);
+            .and_then(|s| s["debug_port"].as_u64())
+            .and_then(|p| u16::try_from(p).ok());
+        match debug_port {
+            Some(d) if d == port => return Ok((by_debug_port, port)),
+            // The user gave the client port, as one gives it to an IDE.
+            Some(d) if d.checked_add(1) == Some(port) => {
+                hint = format!(
+                    "; {port} is the client port of the dbgproxy for debug port {d}: try --port {d}"
+                );
+            }
+            Some(d) => {
+                hint = format!(
+                    "; {port} is the client port of the dbgproxy for debug port {d}: try --port {d} --client-port {port}"
+                );
+            }
+            None => {}
         }
     }
     bail!(
-        "no dbgproxy of yours serves clients on port {by_client_port} (no control socket at {})",
+        "no dbgproxy of yours serves clients on port {by_client_port} (no control socket at {}){hint}",
         path.display()
     );
 }
@@ -68,11 +137,8 @@ pub fn status_of(client_port: u16, timeout: Duration) -> Result<Value> {
 }
 
 pub fn status(port: u16, client_port: Option<u16>, pretty: bool) -> Result<u8> {
-    let reply = ask(
-        &socket_for(port, client_port)?,
-        "status",
-        Duration::from_secs(5),
-    )?;
+    let (socket, client_port) = socket_for(port, client_port)?;
+    let reply = ask_proxy(&socket, client_port, "status")?;
     let text = if pretty {
         serde_json::to_string_pretty(&reply)?
     } else {
@@ -89,9 +155,11 @@ pub fn list(json: bool) -> Result<u8> {
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "sock") {
-                // A stale socket of a crashed proxy does not answer: not running.
-                if let Ok(status) = ask(&path, "status", Duration::from_secs(2)) {
-                    found.push(status);
+                match ask(&path, "status", Duration::from_secs(2)) {
+                    Ok(status) => found.push(status),
+                    // Left by a proxy killed outright: not running, and gone now.
+                    Err(e) if e.is::<Stale>() => eprintln!("{}: {e}", path.display()),
+                    Err(e) => eprintln!("{e:#}"),
                 }
             }
         }
@@ -122,11 +190,8 @@ pub fn list(json: bool) -> Result<u8> {
 }
 
 pub fn stop(port: u16, client_port: Option<u16>, timeout: Duration) -> Result<u8> {
-    let reply = ask(
-        &socket_for(port, client_port)?,
-        "stop",
-        Duration::from_secs(5),
-    )?;
+    let (socket, client_port) = socket_for(port, client_port)?;
+    let reply = ask_proxy(&socket, client_port, "stop")?;
     let pid = reply["pid"]
         .as_u64()
         .ok_or_else(|| anyhow!("the proxy did not say its pid"))?;

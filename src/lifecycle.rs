@@ -30,6 +30,15 @@ pub enum Phase {
     },
 }
 
+/// What asked the proxy to stop.
+#[derive(Debug, Clone, Copy)]
+pub enum StopBy {
+    /// SIGTERM or SIGINT.
+    Signal(&'static str),
+    /// `dbgproxy stop`, through the control socket.
+    Request,
+}
+
 /// What the proxy does after the debugger went away.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AfterLoss {
@@ -142,13 +151,24 @@ impl Lifecycle {
 
     /// A termination signal (or a `stop` request): the first drains, the
     /// second ends at once.
-    pub fn on_signal(&mut self, now: Instant, name: &str) {
+    pub fn on_signal(&mut self, now: Instant, by: StopBy) {
         match self.phase {
             Phase::Running => {
-                log::info!("{name}: shutting down (send it again to stop at once)");
+                match by {
+                    StopBy::Signal(name) => {
+                        log::info!("{name}: shutting down (send it again to stop at once)")
+                    }
+                    StopBy::Request => log::info!(
+                        "stop request (dbgproxy stop): shutting down (another stop, or SIGTERM, ends it at once)"
+                    ),
+                }
                 self.drain(now, 0);
             }
             Phase::Draining { code, .. } => {
+                let name = match by {
+                    StopBy::Signal(name) => name,
+                    StopBy::Request => "stop request",
+                };
                 log::info!("{name} again: stopping now");
                 self.phase = Phase::Done { code };
             }
@@ -224,9 +244,9 @@ mod tests {
     fn a_second_signal_stops_at_once() {
         let now = Instant::now();
         let mut l = Lifecycle::new(Mode::Session, Duration::from_secs(1), None);
-        l.on_signal(now, "SIGTERM");
+        l.on_signal(now, StopBy::Signal("SIGTERM"));
         assert_eq!(l.deadline(), Some(now + Duration::from_secs(1)));
-        l.on_signal(now, "SIGTERM");
+        l.on_signal(now, StopBy::Signal("SIGTERM"));
         assert_eq!(l.phase(), Phase::Done { code: 0 });
     }
 

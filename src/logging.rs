@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::{Level, Log, Metadata, Record};
 
 /// The queue's bounds: a burst this large waits for a slow reader; past it,
 /// records are dropped. (A batch being written is held besides, so at most
@@ -83,8 +83,8 @@ pub fn dropped() -> u64 {
 
 /// Installs the logger: `RUST_LOG` if set, else `default`, with env_logger's
 /// directive syntax.
-pub fn init(default: LevelFilter) {
-    let env = env_logger::Env::default().default_filter_or(default.as_str());
+pub fn init(default: &str) {
+    let env = env_logger::Env::default().default_filter_or(default);
     let filter = env_logger::Builder::from_env(env).build();
     let max = filter.filter();
     PID.store(std::process::id(), Ordering::Relaxed);

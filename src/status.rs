@@ -157,18 +157,30 @@ impl View<'_> {
         })
     }
 
-    /// One line for the log (SIGHUP, exit).
+    /// One line for the log (SIGHUP): who is there, and the totals.
     pub fn line(&self) -> String {
-        let s = self.stats;
+        format!("{}; {}", self.who(), self.totals())
+    }
+
+    /// "debugger connected, 2 client(s)".
+    pub fn who(&self) -> String {
         format!(
-            "{}, {} client(s); {} debugger session(s), {} bytes from the debugger, {} to it; \
-             {} client(s) served, {} dropped as too slow, {} refused, {} refused access",
+            "{}, {} client(s)",
             if self.debugger.is_up() {
                 "debugger connected"
             } else {
                 "no debugger"
             },
-            self.clients.len(),
+            self.clients.len()
+        )
+    }
+
+    /// What the proxy has done since it started.
+    pub fn totals(&self) -> String {
+        let s = self.stats;
+        format!(
+            "{} debugger session(s), {} bytes from the debugger, {} to it; \
+             {} client(s) served, {} dropped as too slow, {} refused, {} refused access",
             s.debugger_sessions,
             s.bytes_from_debugger,
             s.bytes_to_debugger,

@@ -459,6 +459,29 @@ fn usage_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty());
     }
+    // What clap finds in the proxy's options shows attach's usage line.
+    for args in [
+        &["--port", "5678", "--no-such-option"][..],
+        &["--backend", "dap"],
+        &["--port", "5678", "--backend", "spawn"],
+    ] {
+        let out = Command::new(bin())
+            .arg("attach")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let usage = err.lines().find(|l| l.starts_with("Usage: "));
+        assert_eq!(
+            usage,
+            Some(
+                "Usage: dbgproxy attach --port N [--reconnect-timeout SECS] [--no-start] [PROXY OPTIONS…] [-- COMMAND…]"
+            ),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// Two `DebugClient`s, each starting `dbgproxy attach … --backend dap` as

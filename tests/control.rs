@@ -221,7 +221,10 @@ fn list_shows_every_running_proxy_and_stop_ends_one() {
         Some(0),
         "stop is a graceful shutdown"
     );
-    assert!(one.stderr().contains("stop request: shutting down"));
+    assert!(
+        one.stderr()
+            .contains("stop request (dbgproxy stop): shutting down")
+    );
     assert!(
         !runtime.0.join(format!("dbgproxy/{}.sock", p1 + 1)).exists(),
         "the socket goes with the proxy"
@@ -288,4 +291,100 @@ fn misbehaving_control_clients_do_not_hurt_the_proxy() {
     let mut client = Client::connect(port + 1);
     client.send(b"ping");
     assert_eq!(read_n(&mut conn, 4), b"ping");
+}
+
+#[test]
+fn proxies_started_by_tests_keep_out_of_the_users_runtime_directory() {
+    let port = free_port_pair();
+    let _debugger = FakeDebugger::listen(port);
+    let mut proxy = Proxy::start(&["--port", &port.to_string()]);
+    proxy.wait_ready();
+    let name = format!("{}.sock", port + 1);
+    // What dbgproxy would use with this process's environment: the user's own.
+    let users = dbgproxy::control::runtime_dir();
+    assert!(
+        runtime_dir().join("dbgproxy").join(&name).exists(),
+        "the proxy's socket is in the tests' runtime directory"
+    );
+    assert!(
+        !users.join(&name).exists(),
+        "a test proxy put its socket in {}",
+        users.display()
+    );
+    // Killed outright, as many tests do: what it leaves is the tests' own.
+    proxy.signal(libc::SIGKILL);
+    proxy.wait_exit();
+    assert!(!users.join(&name).exists());
+}
+
+/// What a proxy killed outright leaves in `runtime`: its socket, nobody on it.
+fn dead_socket(runtime: &Path, client_port: u16) -> std::path::PathBuf {
+    let dir = runtime.join("dbgproxy");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{client_port}.sock"));
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    path
+}
+
+#[test]
+fn status_and_list_say_stale_and_remove_a_dead_socket() {
+    let runtime = TempDir::new("ctl-dead");
+    let port = free_port_pair();
+    let socket = dead_socket(&runtime.0, port + 1);
+    let out = dbgproxy(&runtime.0, &["status", "--port", &port.to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: no dbgproxy serves clients on port {}: its control socket {} was stale (no process), and is removed",
+            port + 1,
+            socket.display()
+        )
+    );
+    assert!(!socket.exists());
+
+    // `list` next to a live proxy: the live one listed, the dead one removed.
+    let other = free_port_pair();
+    let socket = dead_socket(&runtime.0, other + 1);
+    let _debugger = FakeDebugger::listen(port);
+    let mut proxy = proxy_in(&runtime.0, &["--port", &port.to_string()]);
+    proxy.wait_ready();
+    let out = dbgproxy(&runtime.0, &["list"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with(&format!("port {port} ")), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!("{}: stale (no process), removed", socket.display())
+    );
+    assert!(!socket.exists());
+    assert!(!err.contains("os error"), "{err}");
+}
+
+#[test]
+fn status_given_the_client_port_suggests_the_debug_port() {
+    let runtime = TempDir::new("ctl-hint");
+    let port = free_port_pair();
+    let _debugger = FakeDebugger::listen(port);
+    let mut proxy = proxy_in(&runtime.0, &["--port", &port.to_string()]);
+    proxy.wait_ready();
+    for command in ["status", "stop"] {
+        let out = dbgproxy(&runtime.0, &[command, "--port", &(port + 1).to_string()]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.trim_end().ends_with(&format!(
+                "{} is the client port of the dbgproxy for debug port {port}: try --port {port}",
+                port + 1
+            )),
+            "{command}: {err}"
+        );
+    }
+    assert!(
+        proxy.try_status().is_none(),
+        "stop with the wrong port stopped it"
+    );
 }

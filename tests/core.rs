@@ -425,6 +425,53 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn byte_sizes_are_shown_and_taken_in_binary_units() {
+    let help = Proxy::command().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let default_of = |flag: &str| {
+        let at = help
+            .find(flag)
+            .unwrap_or_else(|| panic!("{flag} in\n{help}"));
+        let rest = &help[at..];
+        rest[rest.find("[default: ").expect("a default")..]
+            .split(']')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(default_of("--max-message"), "[default: 64MiB");
+    assert_eq!(default_of("--client-buffer"), "[default: 8MiB");
+    assert_eq!(default_of("--backlog-bytes"), "[default: 1MiB");
+
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(
+        port,
+        &[
+            "--max-message",
+            "64MiB",
+            "--client-buffer",
+            "1KiB",
+            "--backlog-bytes",
+            "65536",
+            "--client-input-total",
+            "2GiB",
+        ],
+    );
+    let _conn = debugger.accept();
+    proxy.wait_ready();
+    let mut proxy = Proxy::start(&["--port", "1", "--max-message", "64 parsecs"]);
+    assert_eq!(proxy.wait_exit().code(), Some(2));
+    assert!(
+        proxy
+            .stderr()
+            .contains("is not a size: give bytes (4096) or KiB, MiB, GiB"),
+        "{}",
+        proxy.stderr()
+    );
+}
+
+#[test]
 fn running_out_of_descriptors_refuses_with_a_reserve_descriptor_and_recovers() {
     use std::os::unix::process::CommandExt;
     let port = free_port_pair();
@@ -471,4 +518,89 @@ fn running_out_of_descriptors_refuses_with_a_reserve_descriptor_and_recovers() {
         !log.contains("pausing accepts"),
         "fell back to pausing:\n{log}"
     );
+}
+
+#[test]
+fn the_exit_line_says_who_was_there_when_the_shutdown_began() {
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &[]);
+    let _conn = debugger.accept();
+    proxy.wait_ready();
+    let _a = Client::connect(port + 1);
+    let _b = Client::connect(port + 1);
+    proxy.wait_log("client #2");
+    let out = util::cli::dbgproxy(runtime_dir(), &["stop", "--port", &port.to_string()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(proxy.wait_exit().success());
+    let log = proxy.stderr();
+    assert!(
+        log.contains(" INFO  stop request (dbgproxy stop): shutting down (another stop, or SIGTERM, ends it at once)"),
+        "{log}"
+    );
+    let exiting = log
+        .lines()
+        .find(|l| l.contains("exiting: "))
+        .unwrap_or_default();
+    assert!(
+        exiting.contains(
+            "exiting: debugger connected, 2 client(s) at shutdown; 1 debugger session(s)"
+        ),
+        "{log}"
+    );
+}
+
+#[test]
+fn session_mode_says_its_end_in_one_line() {
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = start(port, &[]);
+    let conn = debugger.accept();
+    proxy.wait_ready();
+    let mut client = Client::connect(port + 1);
+    proxy.wait_log("client #1");
+    drop(conn);
+    assert_eq!(client.read_to_end(), b"");
+    assert!(proxy.wait_exit().success());
+    let log = proxy.stderr();
+    let info: Vec<&str> = log.lines().filter(|l| l.contains(" INFO ")).collect();
+    let ends: Vec<&&str> = info
+        .iter()
+        .filter(|l| l.contains("disconnected") || l.contains("session is over"))
+        .collect();
+    assert_eq!(ends.len(), 1, "{log}");
+    assert!(
+        ends[0].contains("disconnected: end of its output (session 1 lasted ")
+            && ends[0].ends_with("s); session mode: shutting down"),
+        "{log}"
+    );
+    assert!(
+        info.last()
+            .unwrap()
+            .contains("exiting: no debugger, 1 client(s) at shutdown;"),
+        "{log}"
+    );
+}
+
+#[test]
+fn double_v_traces_the_proxy_not_mios_registrations() {
+    for (flag, mio_lines) in [("-vv", false), ("-vvv", true)] {
+        let port = free_port_pair();
+        let debugger = FakeDebugger::listen(port);
+        let mut cmd = Proxy::command();
+        cmd.args(port_args(port)).arg(flag).env_remove("RUST_LOG");
+        let mut proxy = Proxy::spawn(cmd);
+        let mut conn = debugger.accept();
+        proxy.wait_ready();
+        let mut client = Client::connect(port + 1);
+        client.send(b"ping");
+        assert_eq!(read_n(&mut conn, 4), b"ping");
+        proxy.wait_log("4 bytes for the debugger");
+        let log = proxy.stderr();
+        assert_eq!(
+            log.contains("registering event source"),
+            mio_lines,
+            "{flag}: {log}"
+        );
+    }
 }

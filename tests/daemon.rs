@@ -98,10 +98,7 @@ fn daemon_returns_when_ready_detaches_and_cleans_up() {
     client.send(b"from the ide");
     assert_eq!(read_n(&mut conn, 12), b"from the ide");
 
-    let stop = std::process::Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
-        .args(["stop", "--port", &port.to_string()])
-        .output()
-        .unwrap();
+    let stop = util::cli::dbgproxy(runtime_dir(), &["stop", "--port", &port.to_string()]);
     assert!(
         stop.status.success(),
         "{}",
@@ -120,7 +117,18 @@ fn daemon_returns_when_ready_detaches_and_cleans_up() {
         log.contains(&format!("running as a daemon, pid {pid}")),
         "{log}"
     );
-    assert!(log.contains("stop request: shutting down"), "{log}");
+    // Where clients connect: said by the daemon, into its log.
+    assert!(
+        log.contains(&format!(
+            "dbgproxy[{pid}] INFO  listening for clients on 127.0.0.1:{}",
+            port + 1
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("stop request (dbgproxy stop): shutting down"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -280,6 +280,12 @@ fn bad_framing_from_a_client_closes_that_client_only() {
             "over the 1000 byte limit",
         ),
         (
+            "dap",
+            &["--max-client-message", "1KiB"],
+            dap(&"z".repeat(2000)),
+            "over the 1024 byte limit",
+        ),
+        (
             "dbgp",
             &["--max-client-message", "1000"],
             vec![b'c'; 1500],

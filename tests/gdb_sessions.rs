@@ -216,6 +216,12 @@ fn personal_goodbyes() {
     b.send("8", "quit");
     assert_eq!(b.result("8"), "8^exit");
     b.wait_closed();
+    // Each goodbye is a line in the log, as DAP's are.
+    for (id, what) in [(3, "detach"), (1, "exit"), (2, "exit")] {
+        s.proxy.wait_log(&format!(
+            " INFO  client #{id}: {what} answered by the proxy (other clients remain)"
+        ));
+    }
 
     assert!(running(gdb), "gdb ended with a personal goodbye");
     assert!(s.proxy.try_status().is_none(), "the proxy ended");

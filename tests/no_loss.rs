@@ -7,7 +7,6 @@ mod util;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
@@ -15,12 +14,7 @@ use util::wire::Wire;
 use util::*;
 
 fn status(port: u16) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
-        .args(["status", "--port", &port.to_string()])
-        .output()
-        .expect("run dbgproxy status");
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).expect("status JSON")
+    util::cli::status(runtime_dir(), port)
 }
 
 fn framed(body: &[u8]) -> Vec<u8> {

@@ -65,6 +65,7 @@ fn socket_activation_passes_the_client_listener() {
     let mut cmd = Command::new(activate);
     cmd.arg("-l")
         .arg(format!("127.0.0.1:{other}"))
+        .arg(format!("-EXDG_RUNTIME_DIR={}", runtime_dir().display()))
         .arg(env!("CARGO_BIN_EXE_dbgproxy"))
         .args(["--port", &port.to_string()]);
     let mut proxy = Proxy::spawn(cmd);
@@ -136,6 +137,7 @@ fn socket_activation_tells_two_sockets_apart_by_name() {
         .arg("-l")
         .arg(format!("127.0.0.1:{}", port + 1))
         .arg("--fdname=debugger:clients")
+        .arg(format!("-EXDG_RUNTIME_DIR={}", runtime_dir().display()))
         .arg(env!("CARGO_BIN_EXE_dbgproxy"))
         .args(["--backend", "listen", "--port", &port.to_string()]);
     let mut proxy = Proxy::spawn(cmd);

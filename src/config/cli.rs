@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use super::size::{self, Bytes};
 use super::{BackendKind, Mode};
 use crate::framing::Protocol;
 use crate::session::LastGoodbye;
@@ -76,8 +77,8 @@ pub(super) struct Cli {
 
     /// Largest message accepted from the debugger in a framed protocol; one
     /// that announces a larger one ends its session.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(super) max_message: u64,
+    #[arg(long, value_name = "BYTES", default_value_t = Bytes(64 << 20), value_parser = size::parse)]
+    pub(super) max_message: Bytes,
 
     /// Where the debugger is (connect), or where to wait for it (listen).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
@@ -141,15 +142,15 @@ pub(super) struct Cli {
     /// Bytes kept while nobody can take them: debugger output while no client is
     /// connected (oldest dropped past this), and client input waiting for the debugger
     /// (clients are no longer read past this).
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(super) backlog_bytes: u64,
+    #[arg(long, value_name = "BYTES", default_value_t = Bytes(1 << 20), value_parser = size::parse)]
+    pub(super) backlog_bytes: Bytes,
 
     /// Bytes queued for one client before the debugger is made to wait for
     /// it; a client this far behind that makes no progress for --stall-timeout
     /// is disconnected. A message is always delivered to a client whose queue
     /// is empty, whatever its size.
-    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(super) client_buffer: u64,
+    #[arg(long, value_name = "BYTES", default_value_t = Bytes(8 << 20), value_parser = size::parse)]
+    pub(super) client_buffer: Bytes,
 
     /// Milliseconds a client over --client-buffer may go without taking a byte
     /// before it is disconnected (meanwhile the debugger waits); one that keeps
@@ -159,13 +160,13 @@ pub(super) struct Cli {
 
     /// Largest message a client may send in a framed protocol (commands are
     /// small); a client that sends a larger one is disconnected.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(super) max_client_message: u64,
+    #[arg(long, value_name = "BYTES", default_value_t = Bytes(1 << 20), value_parser = size::parse)]
+    pub(super) max_client_message: Bytes,
 
     /// Bytes of unfinished client messages held across all clients; past it,
     /// the client holding the most is disconnected.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(super) client_input_total: u64,
+    #[arg(long, value_name = "BYTES", default_value_t = Bytes(16 << 20), value_parser = size::parse)]
+    pub(super) client_input_total: Bytes,
 
     /// In persistent mode, what the last client's goodbye does: keep the debug
     /// session for the next client (resume the debuggee, drop the leaver's
@@ -211,7 +212,8 @@ pub(super) struct Cli {
     #[arg(long, value_name = "PATH", requires = "daemon")]
     pub(super) log_file: Option<PathBuf>,
 
-    /// More log detail on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    /// More log detail on stderr (-v debug, -vv trace, -vvv trace with mio's
+    /// own lines). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub(super) verbose: u8,
 
@@ -223,6 +225,10 @@ pub(super) struct Cli {
     #[arg(last = true, value_name = "COMMAND")]
     pub(super) command: Vec<String>,
 }
+
+/// `dbgproxy attach`'s usage line: its `--help`, and its usage errors,
+/// which clap finds in the proxy's options (see `Config::parse_from`).
+pub(super) const ATTACH_USAGE: &str = "dbgproxy attach --port N [--reconnect-timeout SECS] [--no-start] [PROXY OPTIONS…] [-- COMMAND…]";
 
 /// Talking to running proxies of this user, through their control sockets.
 #[derive(Subcommand, Debug, Clone)]
@@ -262,7 +268,7 @@ pub enum Action {
     /// Bridges stdin/stdout to the proxy's client port, starting the proxy
     /// (as a daemon) if none answers, and reconnects when the connection drops.
     #[command(
-        override_usage = "dbgproxy attach --port N [--reconnect-timeout SECS] [--no-start] [PROXY OPTIONS…] [-- COMMAND…]",
+        override_usage = ATTACH_USAGE,
         after_help = "PROXY OPTIONS are those of `dbgproxy --help`: they say which proxy to join \
             (--port, --client-port, --listen) and how to start one if none runs \
             (it is started with --daemon, a pidfile and a log file in the runtime directory).\n\n\

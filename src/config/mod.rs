@@ -16,6 +16,7 @@ use crate::framing::Protocol;
 use crate::session::LastGoodbye;
 
 mod cli;
+mod size;
 
 pub use cli::Action;
 use cli::Cli;
@@ -138,7 +139,8 @@ pub struct Config {
     /// the proxy itself is a daemon in `/`.
     pub cwd: PathBuf,
     pub daemon: Option<daemon::Options>,
-    pub log_level: log::LevelFilter,
+    /// The log filter when `RUST_LOG` is not set, in its syntax.
+    pub log_level: &'static str,
 }
 
 impl Config {
@@ -148,7 +150,7 @@ impl Config {
         if let Some(action) = cli.action.take() {
             return Invocation::Control(action);
         }
-        match Config::from_cli(cli) {
+        match Config::from_cli(cli, &<Cli as clap::CommandFactory>::command()) {
             Ok(config) => Invocation::Proxy(Box::new(config)),
             Err(e) => e.exit(),
         }
@@ -156,20 +158,26 @@ impl Config {
 
     /// Parses proxy options given without the program name (`dbgproxy
     /// attach` passes on what is not its own).
+    /// A usage error there shows attach's usage line, not the proxy's.
     pub fn parse_from(args: &[String]) -> Result<Config, Usage> {
-        let cli = Cli::try_parse_from(
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Cli::command()
+            .bin_name("dbgproxy attach")
+            .override_usage(cli::ATTACH_USAGE);
+        let mut matches = command.clone().try_get_matches_from(
             std::iter::once("dbgproxy").chain(args.iter().map(|a| a.as_str())),
         )?;
+        let cli =
+            Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command.clone()))?;
         if cli.action.is_some() {
             return Err(Usage::Line("a subcommand cannot follow `attach`".into()));
         }
-        Config::from_cli(cli)
+        Config::from_cli(cli, &command)
     }
 
-    fn from_cli(cli: Cli) -> Result<Config, Usage> {
-        use clap::CommandFactory;
+    fn from_cli(cli: Cli, command: &clap::Command) -> Result<Config, Usage> {
         use clap::error::ErrorKind;
-        let usage = |kind: ErrorKind, msg: String| Cli::command().error(kind, msg);
+        let usage = |kind: ErrorKind, msg: String| command.clone().error(kind, msg);
         let port = cli.port.ok_or_else(|| {
             usage(
                 ErrorKind::MissingRequiredArgument,
@@ -238,16 +246,19 @@ impl Config {
             None
         };
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        // mio traces every registration: at -vv that drowned the proxy's own
+        // trace lines (the bytes), so it takes -vvv.
         let log_level = match (cli.quiet, cli.verbose) {
-            (true, _) => log::LevelFilter::Warn,
-            (false, 0) => log::LevelFilter::Info,
-            (false, 1) => log::LevelFilter::Debug,
-            (false, _) => log::LevelFilter::Trace,
+            (true, _) => "warn",
+            (false, 0) => "info",
+            (false, 1) => "debug",
+            (false, 2) => "trace,mio=info",
+            (false, _) => "trace",
         };
         Ok(Config {
             backend,
             protocol: cli.protocol.unwrap_or(preset_protocol),
-            max_message: usize::try_from(cli.max_message).unwrap_or(usize::MAX),
+            max_message: cli.max_message.as_usize(),
             debugger_addr,
             listen,
             client_port,
@@ -263,13 +274,12 @@ impl Config {
             mode,
             idle_timeout: (cli.idle_timeout > 0).then(|| Duration::from_secs(cli.idle_timeout)),
             max_clients: cli.max_clients as usize,
-            backlog_bytes: usize::try_from(cli.backlog_bytes).unwrap_or(usize::MAX),
-            client_buffer: usize::try_from(cli.client_buffer).unwrap_or(usize::MAX),
+            backlog_bytes: cli.backlog_bytes.as_usize(),
+            client_buffer: cli.client_buffer.as_usize(),
             stall_timeout: Duration::from_millis(cli.stall_timeout),
             // Never more than a debugger message may be.
-            max_client_message: usize::try_from(cli.max_client_message.min(cli.max_message))
-                .unwrap_or(usize::MAX),
-            client_input_total: usize::try_from(cli.client_input_total).unwrap_or(usize::MAX),
+            max_client_message: cli.max_client_message.min(cli.max_message).as_usize(),
+            client_input_total: cli.client_input_total.as_usize(),
             last_goodbye: cli.last_goodbye,
             dbgp_hold: Duration::from_millis(cli.dbgp_hold),
             hangup_clients: cli.hangup_clients,
@@ -351,7 +361,9 @@ fn policy(cli: &Cli, listen: &[ListenAddr]) -> Result<Policy, Usage> {
         && !cli.insecure_open
     {
         return Err(Usage::Line(format!(
-            "--listen {} serves clients beyond this host, and a debugger client runs code as              this user: give --token-file PATH (clients then send `dbgproxy-token <token>` first),              or --insecure-open to let anyone who reaches it in",
+            "--listen {} serves clients beyond this host, and a debugger client runs code as \
+             this user: give --token-file PATH (clients then send `dbgproxy-token <token>` first), \
+             or --insecure-open to let anyone who reaches it in",
             addr.ip()
         )));
     }

@@ -14,7 +14,7 @@ use crate::accept::Listener;
 use crate::backends::{Link, Progress};
 use crate::config::{Config, ListenAddr, Mode};
 use crate::control::{self, Request};
-use crate::lifecycle::{AfterLoss, Phase};
+use crate::lifecycle::{AfterLoss, Phase, StopBy};
 use crate::net;
 use crate::status::View;
 use crate::systemd::PassedListener;
@@ -82,9 +82,9 @@ impl Proxy {
                     let progress = self.debugger.backend.on_child_signal();
                     self.on_progress(progress, now);
                 }
-                SIGTERM => self.lifecycle.on_signal(now, "SIGTERM"),
+                SIGTERM => self.lifecycle.on_signal(now, StopBy::Signal("SIGTERM")),
                 SIGHUP => self.on_hangup(),
-                _ => self.lifecycle.on_signal(now, "SIGINT"),
+                _ => self.lifecycle.on_signal(now, StopBy::Signal("SIGINT")),
             }
         }
     }
@@ -108,7 +108,7 @@ impl Proxy {
             let reply = match request {
                 Request::Status => self.view().to_json().to_string(),
                 Request::Stop => {
-                    self.lifecycle.on_signal(now, "stop request");
+                    self.lifecycle.on_signal(now, StopBy::Request);
                     serde_json::json!({"stopping": true, "pid": std::process::id()}).to_string()
                 }
             };
@@ -202,9 +202,15 @@ impl Proxy {
         let Some(lasted) = self.debugger.close(self.poll.registry(), now) else {
             return;
         };
+        // In session mode this is the end: one line says so.
+        let end = if self.config.mode == Mode::Session && self.lifecycle.running() {
+            "; session mode: shutting down"
+        } else {
+            ""
+        };
         log::log!(
             self.lifecycle_level(),
-            "{} disconnected: {why} (session {} lasted {}s)",
+            "{} disconnected: {why} (session {} lasted {}s){end}",
             self.debugger.backend.describe(),
             self.stats.debugger_sessions,
             lasted.as_secs()
@@ -233,7 +239,8 @@ impl Proxy {
                 let progress = self.debugger.backend.start(self.poll.registry(), now);
                 self.on_progress(progress, now);
             }
-            AfterLoss::Drain => log::info!("session mode: the debug session is over"),
+            // The disconnect line said it.
+            AfterLoss::Drain => log::debug!("session mode: the debug session is over"),
         }
     }
 
@@ -247,6 +254,7 @@ impl Proxy {
     /// until the lifecycle's drain deadline.
     pub(super) fn begin_drain(&mut self, now: Instant) {
         self.drain_started = true;
+        self.at_shutdown = Some(self.view().who());
         self.clients.acceptor.stop(self.poll.registry());
         // One last non-blocking try, so input already accepted is not lost.
         self.stats.bytes_to_debugger += self.debugger.flush_and_close(self.poll.registry()) as u64;
@@ -254,10 +262,13 @@ impl Proxy {
         self.apply(now);
     }
 
+    /// Closes what is left and says what the proxy did. Who was there is
+    /// told as it was when the shutdown began: by now everyone is gone.
     pub(super) fn finish(&mut self) {
+        let who = self.at_shutdown.take().unwrap_or_else(|| self.view().who());
         self.clients.close_now(self.poll.registry());
         self.debugger.flush_and_close(self.poll.registry());
-        log::info!("exiting: {}", self.view().line());
+        log::info!("exiting: {who} at shutdown; {}", self.view().totals());
     }
 }
 

@@ -60,6 +60,7 @@ pub fn run(config: Config) -> Result<u8> {
         let sink = crate::daemon::detach(&options)?;
         proxy.lifecycle.send_marker_to(sink);
     }
+    log::info!("{}", proxy.listening);
     // After the read buffer exists: allocated under glibc's default rules it
     // is a lazily-zeroed mmap, so an idle proxy does not carry it in memory.
     tuning::keep_freed_memory();
@@ -67,6 +68,9 @@ pub fn run(config: Config) -> Result<u8> {
 }
 
 struct Proxy {
+    /// The line that says where clients connect, logged once the process
+    /// that serves them runs (after a `--daemon` fork: into its log file).
+    listening: String,
     config: Config,
     poll: Poll,
     signals: Signals,
@@ -80,6 +84,8 @@ struct Proxy {
     started: Instant,
     lifecycle: Lifecycle,
     drain_started: bool,
+    /// Who was there when the shutdown began, for the exit line.
+    at_shutdown: Option<String>,
     failure: Option<anyhow::Error>,
     stats: Stats,
     messages: Vec<Message>,
@@ -112,7 +118,7 @@ impl Proxy {
         let control = control::Server::bind(control_key, poll.registry())
             .map_err(|e| log::warn!("no control socket: {e:#}"))
             .ok();
-        log::info!(
+        let listening = format!(
             "listening for clients on {} ({} backend, {} protocol, {} mode)",
             described.join(", "),
             config.backend.name(),
@@ -132,6 +138,7 @@ impl Proxy {
             lifecycle.notify_systemd(notifier);
         }
         Ok(Proxy {
+            listening,
             debugger: Debugger::new(backend, &config),
             lifecycle,
             control,
@@ -144,6 +151,7 @@ impl Proxy {
             signals,
             clients,
             drain_started: false,
+            at_shutdown: None,
             failure: None,
             stats: Stats::default(),
             messages: Vec::new(),

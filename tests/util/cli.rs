@@ -2,7 +2,7 @@
 //! directory (where the control sockets live), for tests that ask `status`.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -17,7 +17,7 @@ pub fn proxy_in(runtime: &Path, args: &[&str]) -> Proxy {
 
 /// `dbgproxy ARGS` (a control command) against the proxies in `runtime`.
 pub fn dbgproxy(runtime: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
+    super::dbgproxy_command()
         .args(args)
         .env("XDG_RUNTIME_DIR", runtime)
         .output()

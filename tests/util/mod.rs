@@ -86,9 +86,38 @@ fn collect_into(mut from: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>)
     });
 }
 
+/// This test binary's runtime directory (what `XDG_RUNTIME_DIR` names for
+/// every dbgproxy it starts, unless a test gives its own): the control
+/// sockets of proxies a test kills outright stay there, not among the user's
+/// real ones. Removed when the test binary exits.
+pub fn runtime_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir =
+            std::env::temp_dir().join(format!("dbgproxy-test-{}-runtime", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create the tests' runtime directory");
+        extern "C" fn remove() {
+            if let Some(dir) = DIR.get() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        // SAFETY: registers a plain function; the test harness ends with exit(3).
+        unsafe { libc::atexit(remove) };
+        dir
+    })
+}
+
+/// `dbgproxy` (the proxy or a control command) with this test binary's
+/// runtime directory; a test that sets `XDG_RUNTIME_DIR` itself overrides it.
+pub fn dbgproxy_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbgproxy"));
+    cmd.env("XDG_RUNTIME_DIR", runtime_dir());
+    cmd
+}
+
 impl Proxy {
     pub fn command() -> Command {
-        Command::new(env!("CARGO_BIN_EXE_dbgproxy"))
+        dbgproxy_command()
     }
 
     pub fn start(args: &[&str]) -> Proxy {

@@ -284,7 +284,12 @@ impl GdbMi {
             Goodbye::Detach => self.local(client, answer(token, b"^done", true), false, out),
         }
         if others {
-            log::debug!("client #{client}: goodbye answered by the proxy; the others stay");
+            // As DAP's and V8's: who left the shared session is worth a line.
+            let what = match kind {
+                Goodbye::Exit => "exit",
+                Goodbye::Detach => "detach",
+            };
+            log::info!("client #{client}: {what} answered by the proxy (other clients remain)");
         } else {
             log::info!(
                 "client #{client}: the last client said goodbye: gdb is kept for the next one"

@@ -234,7 +234,7 @@ impl V8 {
         }
         out.close(client, "said goodbye (disconnect)");
         if others {
-            log::debug!("client #{client}: disconnect answered by the proxy; the others stay");
+            log::info!("client #{client}: disconnect answered by the proxy (other clients remain)");
             return true;
         }
         log::info!(
