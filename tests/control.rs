@@ -295,13 +295,17 @@ fn misbehaving_control_clients_do_not_hurt_the_proxy() {
 
 #[test]
 fn proxies_started_by_tests_keep_out_of_the_users_runtime_directory() {
-    let port = free_port_pair();
+    // What dbgproxy would use with this process's environment: the user's own.
+    let users = dbgproxy::control::runtime_dir();
+    // A port whose socket name is free there: the user's directory may hold
+    // stale sockets of other runs, which are not this test's doing.
+    let (port, name) = std::iter::repeat_with(free_port_pair)
+        .map(|p| (p, format!("{}.sock", p + 1)))
+        .find(|(_, name)| !users.join(name).exists())
+        .expect("a free port pair");
     let _debugger = FakeDebugger::listen(port);
     let mut proxy = Proxy::start(&["--port", &port.to_string()]);
     proxy.wait_ready();
-    let name = format!("{}.sock", port + 1);
-    // What dbgproxy would use with this process's environment: the user's own.
-    let users = dbgproxy::control::runtime_dir();
     assert!(
         runtime_dir().join("dbgproxy").join(&name).exists(),
         "the proxy's socket is in the tests' runtime directory"
