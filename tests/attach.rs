@@ -552,20 +552,12 @@ fn two_debug_clients_through_attach_survive_a_proxy_restart() {
 fn a_persistent_proxy_started_before_its_debugger_lets_attach_in() {
     let port = free_port_pair();
     let rt = Runtime::new(port);
-    let mut at = Attach::start(
-        &rt.dir,
-        &[
-            "--port",
-            &port.to_string(),
-            "--backend",
-            "dap",
-            "--mode",
-            "persistent",
-        ],
-    );
+    // No --mode: the proxy attach starts is persistent unless told otherwise.
+    let mut at = Attach::start(&rt.dir, &["--port", &port.to_string(), "--backend", "dap"]);
     wait_until("attach joined a proxy with no debugger yet", || {
         rt.clients() == 1
     });
+    assert_eq!(rt.status().unwrap()["mode"], "persistent");
     assert_eq!(
         rt.status().unwrap()["backend"]["state"],
         "connecting",

@@ -87,6 +87,12 @@ pub fn parse(args: Vec<String>) -> Result<Options, Usage> {
             .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
     };
     let (has_pidfile, has_log_file) = (given("--pidfile"), given("--log-file"));
+    // A proxy that attach starts outlives the editor and is joined again
+    // later: persistent unless the user says otherwise, so that it waits for
+    // a debugger started late instead of giving up after `--retries`.
+    if !given("--mode") {
+        proxy_args.splice(0..0, ["--mode".to_string(), "persistent".to_string()]);
+    }
     // Those two need --daemon, which attach adds when it starts the proxy.
     let mut check = Vec::with_capacity(proxy_args.len() + 1);
     if has_pidfile || has_log_file {
@@ -132,7 +138,16 @@ mod tests {
             "--daemon",
         ]))
         .unwrap();
-        assert_eq!(o.proxy_args, args(&["--port", "5678", "--backend", "dap"]));
+        assert_eq!(
+            o.proxy_args,
+            args(&["--mode", "persistent", "--port", "5678", "--backend", "dap"])
+        );
+        assert_eq!(o.proxy.mode, crate::config::Mode::Persistent);
+        let chosen = parse(args(&["--port", "1", "--mode", "session"])).unwrap();
+        assert_eq!(
+            chosen.proxy_args,
+            args(&["--port", "1", "--mode", "session"])
+        );
         assert_eq!(o.reconnect_timeout, Some(Duration::from_secs(5)));
         assert!(!o.no_start);
         assert!(
