@@ -83,6 +83,12 @@ pub struct Settings {
     pub max_in_flight: usize,
     /// Breakpoints remembered for replay.
     pub max_breakpoints: usize,
+    /// Node runs a waiting process on the *first* session's release, so
+    /// with several clients the first to finish its replay would let the
+    /// program run before the others' breakpoints are in. Gated, a client
+    /// never releases by itself: the loop calls `release` on every client
+    /// of a process once all are `ready_to_release`.
+    pub gated_release: bool,
 }
 
 impl Default for Settings {
@@ -92,6 +98,7 @@ impl Default for Settings {
             max_held: 256,
             max_in_flight: 4096,
             max_breakpoints: 1024,
+            gated_release: false,
         }
     }
 }
@@ -188,7 +195,14 @@ impl CdpClient {
             Err(bad) => {
                 self.counts.bad += 1;
                 match bad {
-                    wire::Bad::Answer(answer) => out.push(Action::ToClient(answer)),
+                    wire::Bad::Answer(answer) => {
+                        log::debug!(
+                            "CDP client {}: refused: {}",
+                            self.description,
+                            String::from_utf8_lossy(&answer)
+                        );
+                        out.push(Action::ToClient(answer));
+                    }
                     wire::Bad::Close(why) => self.close_client(why, out),
                 }
                 return;

@@ -146,7 +146,21 @@ impl CdpClient {
     }
 
     fn maybe_release(&mut self, out: &mut Outbox) {
-        if self.release_pending && self.replaying == 0 {
+        if !self.settings.gated_release {
+            self.release(out);
+        }
+    }
+
+    /// Whether this client's setup is in the new process and it waits for
+    /// [`release`](Self::release) (with `gated_release`).
+    pub fn ready_to_release(&self) -> bool {
+        self.up && self.release_pending && self.replaying == 0
+    }
+
+    /// Lets the new process run (`Runtime.runIfWaitingForDebugger`), if this
+    /// client wants it released and its setup is in.
+    pub fn release(&mut self, out: &mut Outbox) {
+        if self.ready_to_release() {
             self.release_pending = false;
             let id = self.own_id();
             let method = "Runtime.runIfWaitingForDebugger";

@@ -319,3 +319,31 @@ fn node_is_read_as_far_as_its_id_or_method() {
     let mut rig = enabled(Mode::Persistent);
     assert_eq!(rig.node(cases[2].0), vec![Did::Client(cases[2].0.into())]);
 }
+
+#[test]
+fn a_gated_release_waits_for_the_loop() {
+    let mut rig = Rig::with(Settings {
+        gated_release: true,
+        ..Settings::default()
+    });
+    rig.up();
+    rig.client(r#"{"id":1,"method":"Runtime.runIfWaitingForDebugger"}"#);
+    rig.node(r#"{"id":1,"result":{}}"#);
+    rig.client(BP);
+    rig.node(&format!(
+        r#"{{"id":6,"result":{{"breakpointId":"{BP_ID}","locations":[]}}}}"#
+    ));
+    rig.lost();
+    assert_eq!(rig.up().len(), 1);
+    assert!(!rig.m.ready_to_release());
+    let answer =
+        format!(r#"{{"id":-2147483648,"result":{{"breakpointId":"{BP_ID}","locations":[]}}}}"#);
+    assert_eq!(rig.node(&answer), vec![]);
+    assert!(rig.m.ready_to_release());
+    rig.m.release(&mut rig.out);
+    let release = upstream(&rig.drain());
+    assert_eq!(release[0]["method"], "Runtime.runIfWaitingForDebugger");
+    assert!(!rig.m.ready_to_release());
+    rig.m.release(&mut rig.out);
+    assert_eq!(rig.drain(), vec![]);
+}
