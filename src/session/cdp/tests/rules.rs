@@ -347,3 +347,27 @@ fn a_gated_release_waits_for_the_loop() {
     rig.m.release(&mut rig.out);
     assert_eq!(rig.drain(), vec![]);
 }
+
+#[test]
+fn any_recorded_line_in_any_state_is_taken_calmly() {
+    for transcript in [RESTART, DISCONNECT] {
+        for up in [false, true] {
+            let mut rig = enabled(Mode::Persistent);
+            if !up {
+                rig.lost();
+            }
+            for line in lines(transcript) {
+                let did = match line {
+                    Line::Client(m) | Line::Node(m) => {
+                        let mut did = rig.client(m);
+                        did.extend(rig.node(m));
+                        did
+                    }
+                    _ => continue,
+                };
+                let sent = did.iter().any(|d| matches!(d, Did::Upstream(_)));
+                assert!(up || !sent, "sent upstream while none is up: {did:?}");
+            }
+        }
+    }
+}
