@@ -9,7 +9,10 @@
 //!   and replays it, with ids of its own (`wire::OWN_IDS`), to the next
 //!   process before letting that one run;
 //! - when the program ends it closes its upstream session, since node waits
-//!   for every session to go before it exits;
+//!   for every session to go before it exits; it learns the end from
+//!   `NodeRuntime.waitingForDisconnect`, which it asks for on every session
+//!   (a client that enabled nothing would otherwise hear of no end), or from
+//!   the default context's destruction;
 //! - when the upstream goes it tells the client in CDP terms and fails the
 //!   client's commands in flight; commands that come during the gap are
 //!   held (bounded) for the next process.
@@ -150,7 +153,10 @@ pub struct CdpClient {
     setup: Setup,
     paused: bool,
     contexts: BTreeSet<i64>,
-    default_context: Option<i64>,
+    /// The default context's id and `uniqueId`.
+    default_context: Option<(i64, Value)>,
+    /// The client asked for `NodeRuntime.waitingForDisconnect` itself.
+    client_notify: bool,
     ups: u64,
     warned_own: bool,
     warned_bound: bool,
@@ -178,6 +184,7 @@ impl CdpClient {
             paused: false,
             contexts: BTreeSet::new(),
             default_context: None,
+            client_notify: false,
             ups: 0,
             warned_own: false,
             warned_bound: false,
@@ -234,7 +241,7 @@ impl CdpClient {
 
     fn send(&mut self, command: wire::Command, text: Chunk, out: &mut Outbox) {
         let method = command.method(&text);
-        let setup = (setup::matters(method) || method == "Runtime.runIfWaitingForDebugger")
+        let setup = (setup::matters(method) || method == upstream::RELEASE)
             .then(|| (method.to_owned(), wire::parse(&text).get("params").cloned()));
         self.in_flight.insert(command.id, Pending { setup });
         out.push(Action::ToUpstream(text));

@@ -9,6 +9,7 @@ use super::{Action, CdpClient, Outbox, Settings, WENT_AWAY};
 use crate::config::Mode;
 use crate::queue::Chunk;
 
+mod ending;
 mod rules;
 
 const RESTART: &str = include_str!("transcripts/restart.cdp");
@@ -143,8 +144,11 @@ impl Rig {
                 }
                 Line::Node(m) if own(m) => self.node(m),
                 Line::Node(m) => {
+                    // Passed through, unless the caller is told otherwise.
                     let mut did = self.node(m);
-                    assert_eq!(did.remove(0), Did::Client(m.into()), "{m}");
+                    if did.first() == Some(&Did::Client(m.into())) {
+                        did.remove(0);
+                    }
                     did
                 }
             };
@@ -183,18 +187,24 @@ fn a_restart_plays_through_with_the_setup_replayed_before_the_release() {
     let lines = lines(RESTART);
     let mut rig = Rig::new(Mode::Persistent);
     let extra = rig.play(&lines);
-    // The program's end, each time: the upstream session closes right after
-    // the default context's destruction, and nothing else happens.
-    let ends: Vec<usize> = (0..2)
-        .map(|n| event_at(&lines, "Runtime.executionContextDestroyed", n))
-        .collect();
-    for (i, did) in extra.iter().enumerate() {
-        let want = if ends.contains(&i) {
-            vec![Did::CloseUpstream]
-        } else {
-            vec![]
+    // The program's end, each time: dbgproxy asked node for
+    // waitingForDisconnect, the client did not: it is told what node tells a
+    // session that did not ask (the default context's destruction), and the
+    // upstream session closes. Nothing else happens beyond pass-through.
+    let created = (0..2).map(|n| event_at(&lines, "Runtime.executionContextCreated", n));
+    let ends = (0..2).map(|n| event_at(&lines, "NodeRuntime.waitingForDisconnect", n));
+    let mut want = vec![vec![]; lines.len()];
+    for (created, end) in created.zip(ends) {
+        let Line::Node(created) = lines[created] else {
+            unreachable!()
         };
-        assert_eq!(*did, want, "after line {i}: {:?}", lines[i]);
+        let context = &json(created)["params"]["context"];
+        let destroyed = json!({"method": "Runtime.executionContextDestroyed", "params": {
+            "executionContextId": context["id"], "executionContextUniqueId": context["uniqueId"]}});
+        want[end] = vec![Did::Client(destroyed.to_string()), Did::CloseUpstream];
+    }
+    for (i, (did, want)) in extra.iter().zip(&want).enumerate() {
+        assert_eq!(did, want, "after line {i}: {:?}", lines[i]);
     }
     let status = rig.m.status();
     assert_eq!(status["restarts_survived"], 1);
@@ -222,6 +232,7 @@ fn the_release_waits_for_the_last_answer_of_the_setup() {
     assert_eq!(
         methods,
         [
+            "NodeRuntime.notifyWhenWaitingForDisconnect",
             "Runtime.enable",
             "Debugger.enable",
             "Debugger.setPauseOnExceptions",
@@ -236,12 +247,12 @@ fn the_release_waits_for_the_last_answer_of_the_setup() {
             Line::Node(m) if own(m) => Some(*m),
             _ => None,
         })
-        .take(6)
+        .take(7)
         .collect();
-    for a in &answers[..5] {
+    for a in &answers[..6] {
         assert_eq!(rig.node(a), vec![], "{a}");
     }
-    let release = rig.node(answers[5]);
+    let release = rig.node(answers[6]);
     assert_eq!(release.len(), 1);
     let Did::Upstream(m) = &release[0] else {
         panic!("{release:?}")
@@ -278,12 +289,12 @@ fn losing_a_paused_debuggee_resumes_clears_and_fails_what_is_in_flight() {
 #[test]
 fn at_the_program_end_a_session_mode_client_is_closed_too() {
     let lines = lines(RESTART);
-    let end = event_at(&lines, "Runtime.executionContextDestroyed", 0);
+    let end = event_at(&lines, "NodeRuntime.waitingForDisconnect", 0);
     let mut rig = Rig::new(Mode::Session);
     let extra = rig.play(&lines[..=end]);
     assert_eq!(
-        extra[end],
-        vec![
+        extra[end][1..],
+        [
             Did::CloseUpstream,
             Did::CloseClient("the program ended".into())
         ]
@@ -296,9 +307,9 @@ fn at_the_program_end_a_session_mode_client_is_closed_too() {
 #[test]
 fn waiting_for_disconnect_lets_node_exit() {
     let lines = lines(DISCONNECT);
-    // Left out: the recorder's own runIfWaitingForDebugger (node does not
-    // wait: it answers {}) and the id node refuses, which dbgproxy refuses
-    // itself (tests/rules.rs), with node's two answers.
+    // Left out: the recorder's probe (a release when node does not wait:
+    // answered {}), and the id node refuses, which dbgproxy refuses itself
+    // (tests/rules.rs), with node's two answers.
     let big = find(
         &lines,
         |l| matches!(l, Line::Client(m) if m.starts_with("{\"id\":2147483648,")),
@@ -307,15 +318,16 @@ fn waiting_for_disconnect_lets_node_exit() {
         .iter()
         .enumerate()
         .filter(|&(i, l)| {
-            !matches!(l, Line::Client(m) | Line::Node(m) if own(m)) && !(big..big + 3).contains(&i)
+            !matches!(l, Line::Client(m) | Line::Node(m) if id(m) == Some(OWN_IDS.start() + 100))
+                && !(big..big + 3).contains(&i)
         })
         .map(|(_, l)| *l)
         .collect();
     let wait = event_at(&played, "NodeRuntime.waitingForDisconnect", 0);
     let mut rig = Rig::new(Mode::Persistent);
     let extra = rig.play(&played);
-    // Node sends no executionContextDestroyed to a session that asked for
-    // waitingForDisconnect: the contexts are cleared here.
+    // The client asked for waitingForDisconnect: it gets it, and, as node
+    // sends no executionContextDestroyed then, the contexts are cleared.
     let cleared = r#"{"method":"Runtime.executionContextsCleared","params":{}}"#;
     assert_eq!(
         extra[wait],

@@ -11,6 +11,9 @@ use super::{Action, CdpClient, Outbox, Own, PROGRAM_ENDED, Pending, WENT_AWAY};
 use crate::config::Mode;
 use crate::queue::Chunk;
 
+const NOTIFY: &str = "NodeRuntime.notifyWhenWaitingForDisconnect";
+pub(super) const RELEASE: &str = "Runtime.runIfWaitingForDebugger";
+
 // `from_upstream` names where a message comes from, not a conversion.
 #[allow(clippy::wrong_self_convention)]
 impl CdpClient {
@@ -42,9 +45,13 @@ impl CdpClient {
         let Some(result) = answer.get("result") else {
             return;
         };
-        if method == "Runtime.runIfWaitingForDebugger" {
+        if method == RELEASE {
             self.releases = true;
             return;
+        }
+        if method == NOTIFY {
+            let enabled = params.as_ref().map(|p| &p["enabled"]);
+            self.client_notify = enabled == Some(&Value::Bool(true));
         }
         if self.setup.record(method, params, result) == Recorded::Refused {
             self.counts.setup_refused += 1;
@@ -53,7 +60,6 @@ impl CdpClient {
     }
 
     fn event(&mut self, method: String, text: Chunk, out: &mut Outbox) {
-        let mut ended = false;
         match method.as_str() {
             "Debugger.paused" => self.paused = true,
             "Debugger.resumed" => self.paused = false,
@@ -64,7 +70,7 @@ impl CdpClient {
                     self.contexts.insert(id);
                     let default = context["auxData"]["isDefault"].as_bool() == Some(true);
                     if default && self.default_context.is_none() {
-                        self.default_context = Some(id);
+                        self.default_context = Some((id, context["uniqueId"].clone()));
                     }
                 }
             }
@@ -73,19 +79,41 @@ impl CdpClient {
                 if let Some(id) = id {
                     self.contexts.remove(&id);
                 }
-                ended = id.is_some() && id == self.default_context;
+                out.push(Action::ToClient(text));
+                if id.is_some() && id == self.default_context.as_ref().map(|d| d.0) {
+                    self.program_ended(out);
+                }
+                return;
             }
-            "NodeRuntime.waitingForDisconnect" => ended = true,
+            "NodeRuntime.waitingForDisconnect" => {
+                // Asked for by dbgproxy on every session, so that the end is
+                // seen whatever the client enabled; node then sends no
+                // executionContextDestroyed. The client is told what node
+                // tells a session that asked (the event), or one that did not
+                // (the default context's end).
+                let default = self.default_context.take();
+                if self.client_notify {
+                    out.push(Action::ToClient(text));
+                } else if let Some((id, unique)) = default.filter(|d| self.contexts.remove(&d.0)) {
+                    let params =
+                        json!({"executionContextId": id, "executionContextUniqueId": unique});
+                    let destroyed = wire::event("Runtime.executionContextDestroyed", params);
+                    out.push(Action::ToClient(destroyed));
+                }
+                self.program_ended(out);
+                return;
+            }
             _ => {}
         }
         out.push(Action::ToClient(text));
-        if ended {
-            log::info!("CDP client {}: {PROGRAM_ENDED}", self.description);
-            out.push(Action::CloseUpstream(PROGRAM_ENDED.into()));
-            self.gone(out);
-            if self.settings.mode == Mode::Session {
-                self.close_client("the program ended".into(), out);
-            }
+    }
+
+    fn program_ended(&mut self, out: &mut Outbox) {
+        log::info!("CDP client {}: {PROGRAM_ENDED}", self.description);
+        out.push(Action::CloseUpstream(PROGRAM_ENDED.into()));
+        self.gone(out);
+        if self.settings.mode == Mode::Session {
+            self.close_client("the program ended".into(), out);
         }
     }
 
@@ -103,6 +131,12 @@ impl CdpClient {
         self.contexts.clear();
         self.default_context = None;
         self.warned_own = false;
+        // Node tells a session that asked the program's end even when its
+        // client enabled nothing: without it a silent client would keep a
+        // finished node alive.
+        let notify = json!({"enabled": true});
+        self.own_request(NOTIFY, Some(&notify), None, out);
+        self.replaying = 1;
         let (steps, dropped) = self.setup.replay();
         if dropped > 0 {
             self.counts.not_replayed += dropped as u64;
@@ -112,20 +146,8 @@ impl CdpClient {
             );
         }
         for step in steps {
-            let id = self.own_id();
-            out.push(Action::ToUpstream(wire::request(
-                id,
-                &step.method,
-                step.params.as_ref(),
-            )));
-            let breakpoint = step.breakpoint;
-            self.own.insert(
-                id,
-                Own {
-                    method: step.method,
-                    breakpoint,
-                },
-            );
+            let params = step.params.as_ref();
+            self.own_request(&step.method, params, step.breakpoint, out);
             self.replaying += 1;
         }
         while let Some((command, text)) = self.held.pop_front() {
@@ -133,16 +155,6 @@ impl CdpClient {
         }
         self.release_pending = self.releases && self.ups > 1;
         self.maybe_release(out);
-    }
-
-    fn own_id(&mut self) -> i64 {
-        let id = self.next_own;
-        self.next_own = if id == *OWN_IDS.end() {
-            *OWN_IDS.start()
-        } else {
-            id + 1
-        };
-        id
     }
 
     fn maybe_release(&mut self, out: &mut Outbox) {
@@ -162,17 +174,26 @@ impl CdpClient {
     pub fn release(&mut self, out: &mut Outbox) {
         if self.ready_to_release() {
             self.release_pending = false;
-            let id = self.own_id();
-            let method = "Runtime.runIfWaitingForDebugger";
-            out.push(Action::ToUpstream(wire::request(id, method, None)));
-            self.own.insert(
-                id,
-                Own {
-                    method: method.into(),
-                    breakpoint: None,
-                },
-            );
+            self.own_request(RELEASE, None, None, out);
         }
+    }
+
+    fn own_request(
+        &mut self,
+        method: &str,
+        params: Option<&Value>,
+        breakpoint: Option<String>,
+        out: &mut Outbox,
+    ) {
+        let id = self.next_own;
+        self.next_own = if id == *OWN_IDS.end() {
+            *OWN_IDS.start()
+        } else {
+            id + 1
+        };
+        out.push(Action::ToUpstream(wire::request(id, method, params)));
+        let method = method.to_owned();
+        self.own.insert(id, Own { method, breakpoint });
     }
 
     fn own_answer(&mut self, id: i64, text: &[u8], out: &mut Outbox) {
@@ -180,7 +201,7 @@ impl CdpClient {
             self.counts.stale += 1;
             return;
         };
-        if own.method != "Runtime.runIfWaitingForDebugger" {
+        if own.method != RELEASE {
             self.replaying = self.replaying.saturating_sub(1);
         }
         let answer = wire::parse(text);

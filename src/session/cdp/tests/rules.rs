@@ -6,16 +6,42 @@ use super::*;
 const BP: &str = r#"{"id":6,"method":"Debugger.setBreakpointByUrl","params":{"lineNumber":3,"url":"file:///tmp/dbgproxy-cdp/target.js","columnNumber":0}}"#;
 const BP_ID: &str = "1:3:0:file:///tmp/dbgproxy-cdp/target.js";
 
+pub(super) fn notify() -> Value {
+    json!({"method": "NodeRuntime.notifyWhenWaitingForDisconnect", "params": {"enabled": true}})
+}
+
+/// dbgproxy's own commands, without their ids, and the ids.
+pub(super) fn replayed(did: &[Did]) -> (Vec<Value>, Vec<i64>) {
+    let mut ids = Vec::new();
+    let steps = upstream(did)
+        .into_iter()
+        .map(|mut m| {
+            let id = m["id"].as_i64().unwrap();
+            assert!(OWN_IDS.contains(&id), "{m}");
+            ids.push(id);
+            m.as_object_mut().unwrap().remove("id");
+            m
+        })
+        .collect();
+    (steps, ids)
+}
+
+pub(super) fn ok(id: i64, result: Value) -> String {
+    json!({"id": id, "result": result}).to_string()
+}
+
 /// A client that has enabled the debugger on a first process.
-fn enabled(mode: Mode) -> Rig {
+pub(super) fn enabled(mode: Mode) -> Rig {
     let mut rig = Rig::new(mode);
-    assert_eq!(rig.up(), vec![]);
+    let (steps, ids) = replayed(&rig.up());
+    assert_eq!(steps, [notify()]);
+    assert_eq!(rig.node(&ok(ids[0], json!({}))), vec![]);
     rig.client(r#"{"id":1,"method":"Debugger.enable"}"#);
     rig.node(r#"{"id":1,"result":{"debuggerId":"1.2"}}"#);
     rig
 }
 
-fn upstream(did: &[Did]) -> Vec<Value> {
+pub(super) fn upstream(did: &[Did]) -> Vec<Value> {
     did.iter()
         .map(|d| match d {
             Did::Upstream(m) => json(m),
@@ -24,7 +50,7 @@ fn upstream(did: &[Did]) -> Vec<Value> {
         .collect()
 }
 
-fn error(id: &str, code: i64, message: &str) -> Did {
+pub(super) fn error(id: &str, code: i64, message: &str) -> Did {
     let message = Value::from(message);
     Did::Client(format!(
         r#"{{"id":{id},"error":{{"code":{code},"message":{message}}}}}"#
@@ -101,12 +127,12 @@ fn setup_is_remembered_from_successful_answers_only() {
     rig.client(BP);
     assert_eq!(rig.m.status()["breakpoints"], 0);
     rig.lost();
-    let replay = upstream(&rig.up());
     assert_eq!(
-        replay,
+        replayed(&rig.up()).0,
         [
-            json!({"id": -2147483648i64, "method": "Debugger.enable"}),
-            json!({"id": -2147483647i64, "method": "Debugger.setSkipAllPauses", "params": {"skip": false}}),
+            notify(),
+            json!({"method": "Debugger.enable"}),
+            json!({"method": "Debugger.setSkipAllPauses", "params": {"skip": false}}),
         ]
     );
     assert_eq!(rig.m.status()["not_replayed"], 1);
@@ -127,11 +153,8 @@ fn disabling_the_debugger_forgets_its_breakpoints_and_settings() {
     rig.client(r#"{"id":9,"method":"Debugger.disable"}"#);
     rig.node(r#"{"id":9,"result":{}}"#);
     rig.lost();
-    let replay = upstream(&rig.up());
-    assert_eq!(
-        replay,
-        [json!({"id": -2147483648i64, "method": "Runtime.enable"})]
-    );
+    let replay = replayed(&rig.up()).0;
+    assert_eq!(replay, [notify(), json!({"method": "Runtime.enable"})]);
 }
 
 #[test]
@@ -141,8 +164,6 @@ fn commands_in_the_gap_are_held_for_the_next_process_within_a_bound() {
         ..Settings::default()
     });
     rig.up();
-    rig.client(r#"{"id":1,"method":"Debugger.enable"}"#);
-    rig.node(r#"{"id":1,"result":{"debuggerId":"1.2"}}"#);
     rig.client(r#"{"id":2,"method":"Runtime.runIfWaitingForDebugger"}"#);
     rig.node(r#"{"id":2,"result":{}}"#);
     assert_eq!(rig.lost(), vec![]);
@@ -155,15 +176,13 @@ fn commands_in_the_gap_are_held_for_the_next_process_within_a_bound() {
     // The next process: the setup, then what was held, in order, with the
     // client's own ids; the release once the setup is answered.
     let did = rig.up();
-    assert_eq!(
-        did[0],
-        Did::Upstream(r#"{"id":-2147483648,"method":"Debugger.enable"}"#.into())
-    );
+    let (steps, ids) = replayed(&did[..1]);
+    assert_eq!(steps, [notify()]);
     assert_eq!(
         did[1..],
         [Did::Upstream(BP.into()), Did::Upstream(eval.into())]
     );
-    let release = rig.node(r#"{"id":-2147483648,"result":{"debuggerId":"3.4"}}"#);
+    let release = rig.node(&ok(ids[0], json!({})));
     assert_eq!(
         upstream(&release)[0]["method"],
         "Runtime.runIfWaitingForDebugger"
@@ -180,12 +199,10 @@ fn commands_in_the_gap_are_held_for_the_next_process_within_a_bound() {
 fn a_client_that_never_released_a_process_does_not_release_the_next() {
     let mut rig = enabled(Mode::Persistent);
     rig.lost();
-    let replay = rig.up();
-    assert_eq!(replay.len(), 1);
-    assert_eq!(
-        rig.node(r#"{"id":-2147483648,"result":{"debuggerId":"3.4"}}"#),
-        vec![]
-    );
+    let (steps, ids) = replayed(&rig.up());
+    assert_eq!(steps.len(), 2);
+    assert_eq!(rig.node(&ok(ids[0], json!({}))), vec![]);
+    assert_eq!(rig.node(&ok(ids[1], json!({"debuggerId": "3.4"}))), vec![]);
 }
 
 #[test]
@@ -196,11 +213,16 @@ fn a_replayed_breakpoint_reports_its_locations_and_a_changed_id() {
         r#"{{"id":6,"result":{{"breakpointId":"{BP_ID}","locations":[]}}}}"#
     ));
     rig.lost();
-    rig.up();
-    rig.node(r#"{"id":-2147483648,"result":{"debuggerId":"3.4"}}"#);
+    let (steps, ids) = replayed(&rig.up());
+    assert_eq!(steps[2]["params"]["lineNumber"], 3);
+    rig.node(&ok(ids[0], json!({})));
+    rig.node(&ok(ids[1], json!({"debuggerId": "3.4"})));
     let location = json!({"scriptId": "81", "lineNumber": 3, "columnNumber": 0});
-    let answer = json!({"id": -2147483647i64, "result": {"breakpointId": "1:3:0:elsewhere", "locations": [location]}});
-    let did = rig.node(&answer.to_string());
+    let answer = ok(
+        ids[2],
+        json!({"breakpointId": "1:3:0:elsewhere", "locations": [location]}),
+    );
+    let did = rig.node(&answer);
     let Did::Client(resolved) = &did[0] else {
         panic!("{did:?}")
     };
@@ -215,10 +237,12 @@ fn a_replayed_breakpoint_reports_its_locations_and_a_changed_id() {
 fn replay_failures_are_swallowed_and_counted() {
     let mut rig = enabled(Mode::Persistent);
     rig.lost();
-    rig.up();
-    let failed = r#"{"id":-2147483648,"error":{"code":-32000,"message":"no"}}"#;
-    assert_eq!(rig.node(failed), vec![]);
-    assert_eq!(rig.m.status()["replay_failures"], 1);
+    let (_, ids) = replayed(&rig.up());
+    for id in ids {
+        let failed = json!({"id": id, "error": {"code": -32000, "message": "no"}});
+        assert_eq!(rig.node(&failed.to_string()), vec![]);
+    }
+    assert_eq!(rig.m.status()["replay_failures"], 2);
 }
 
 #[test]
@@ -259,33 +283,6 @@ fn commands_in_flight_are_bounded() {
     assert_eq!(
         rig.client(r#"{"id":3,"method":"Runtime.evaluate"}"#).len(),
         1
-    );
-}
-
-#[test]
-fn a_client_that_leaves_takes_its_upstream_session_and_nothing_else() {
-    let mut rig = enabled(Mode::Persistent);
-    rig.node(r#"{"method":"Debugger.paused","params":{"callFrames":[],"reason":"other"}}"#);
-    rig.m.client_left(&mut rig.out);
-    // No resume: node decides what a leaving session means for the pause.
-    assert_eq!(rig.drain(), vec![Did::CloseUpstream]);
-    assert_eq!(rig.lost(), vec![]);
-    assert_eq!(
-        rig.node(r#"{"method":"Debugger.resumed","params":{}}"#),
-        vec![]
-    );
-}
-
-#[test]
-fn a_crash_in_session_mode_closes_the_client() {
-    let mut rig = enabled(Mode::Session);
-    rig.client(r#"{"id":2,"method":"Runtime.evaluate"}"#);
-    assert_eq!(
-        rig.lost(),
-        vec![
-            error("2", -32000, WENT_AWAY),
-            Did::CloseClient("the debuggee went away".into())
-        ]
     );
 }
 
@@ -334,10 +331,11 @@ fn a_gated_release_waits_for_the_loop() {
         r#"{{"id":6,"result":{{"breakpointId":"{BP_ID}","locations":[]}}}}"#
     ));
     rig.lost();
-    assert_eq!(rig.up().len(), 1);
+    let (steps, ids) = replayed(&rig.up());
+    assert_eq!(steps.len(), 2);
+    rig.node(&ok(ids[0], json!({})));
     assert!(!rig.m.ready_to_release());
-    let answer =
-        format!(r#"{{"id":-2147483648,"result":{{"breakpointId":"{BP_ID}","locations":[]}}}}"#);
+    let answer = ok(ids[1], json!({"breakpointId": BP_ID, "locations": []}));
     assert_eq!(rig.node(&answer), vec![]);
     assert!(rig.m.ready_to_release());
     rig.m.release(&mut rig.out);

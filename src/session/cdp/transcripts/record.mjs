@@ -5,9 +5,11 @@
 //   `> ` a client's (or, with an id from -2147483648 up, dbgproxy's own)
 //   request to node, `< ` node's answer or event, `! up` / `! lost` the
 //   upstream session opening and closing, `# ` a comment.
+// Each upstream session starts with dbgproxy's own
+// NodeRuntime.notifyWhenWaitingForDisconnect, as the session module sends it.
 // - restart.cdp: `--inspect-brk`: a client enables, sets its setup and a
 //   breakpoint by URL, releases, pauses on start, hits the breakpoint,
-//   resumes; the program ends (executionContextDestroyed); then a second
+//   resumes; the program ends (waitingForDisconnect); then a second
 //   process, where dbgproxy's replay (own ids) sets the same up before the
 //   release, and the breakpoint hits again.
 // - disconnect.cdp: `--inspect`, a client that asks for
@@ -23,6 +25,12 @@ const DIR = '/tmp/dbgproxy-cdp';
 const TARGET = join(DIR, 'target.js');
 const URL_ = pathToFileURL(TARGET).href;
 const OWN = -2147483648;
+// dbgproxy's own ids, counting on across processes.
+let own = OWN;
+// What dbgproxy sends first on each upstream session: node then tells the
+// session the program's end even when its client has no Runtime enabled
+// (and sends it no executionContextDestroyed).
+const NOTIFY = ['NodeRuntime.notifyWhenWaitingForDisconnect', { enabled: true }];
 
 mkdirSync(DIR, { recursive: true });
 writeFileSync(TARGET, [
@@ -79,6 +87,7 @@ async function restart() {
   const lines = ['# node ' + process.version + ' --inspect-brk, then a restart'];
   const s = new Session(lines);
   await s.open(['--inspect-brk=127.0.0.1:0']);
+  await s.send(own++, ...NOTIFY);
   await s.send(1, 'Runtime.enable');
   await s.send(2, 'Debugger.enable', { maxScriptsCacheSize: 10000000 });
   await s.send(3, 'Debugger.setPauseOnExceptions', { state: 'uncaught' });
@@ -96,15 +105,15 @@ async function restart() {
   const callFrameId = hit.params.callFrames[0].callFrameId;
   await s.send(12, 'Debugger.evaluateOnCallFrame', { callFrameId, expression: 'total' });
   await s.send(13, 'Debugger.resume');
-  await s.event('Runtime.executionContextDestroyed');
+  await s.event('NodeRuntime.waitingForDisconnect');
   lines.push('# dbgproxy closes its session so that node can exit');
   await s.close();
 
   lines.push('# the next process: dbgproxy replays the client\'s setup');
   const t = new Session(lines);
   await t.open(['--inspect-brk=127.0.0.1:0']);
-  let id = OWN;
   const replay = [
+    NOTIFY,
     ['Runtime.enable'],
     ['Debugger.enable', { maxScriptsCacheSize: 10000000 }],
     ['Debugger.setPauseOnExceptions', { state: 'uncaught' }],
@@ -112,13 +121,13 @@ async function restart() {
     ['Debugger.setBlackboxPatterns', { patterns: ['/node_modules/'] }],
     ['Debugger.setBreakpointByUrl', { lineNumber: 3, url: URL_, columnNumber: 0 }],
   ];
-  await Promise.all(replay.map(([m, p]) => t.send(id++, m, p)));
-  await t.send(id++, 'Runtime.runIfWaitingForDebugger');
+  await Promise.all(replay.map(([m, p]) => t.send(own++, m, p)));
+  await t.send(own++, 'Runtime.runIfWaitingForDebugger');
   await t.event('Debugger.paused');
   await t.send(14, 'Debugger.resume');
   await t.event('Debugger.paused');
   await t.send(15, 'Debugger.resume');
-  await t.event('Runtime.executionContextDestroyed');
+  await t.event('NodeRuntime.waitingForDisconnect');
   await t.close();
   return lines;
 }
@@ -127,10 +136,13 @@ async function disconnect() {
   const lines = ['# node ' + process.version + ' --inspect, waitingForDisconnect'];
   const s = new Session(lines);
   await s.open(['--inspect=127.0.0.1:0']);
+  own = OWN;
+  await s.send(own++, ...NOTIFY);
   await s.send(1, 'NodeRuntime.notifyWhenWaitingForDisconnect', { enabled: true });
   await s.send(2, 'Runtime.enable');
   await s.send(3, 'Runtime.runIfWaitingForDebugger');
-  await s.send(OWN, 'Runtime.runIfWaitingForDebugger');
+  // When node does not wait, the release is answered all the same.
+  await s.send(OWN + 100, 'Runtime.runIfWaitingForDebugger');
   await s.send(4, 'Runtime.evaluate', { expression: '6*7' });
   // Outside int32: node answers without an id, then blames the last good id.
   const big = '{"id":2147483648,"method":"Runtime.evaluate","params":{"expression":"1"}}';
