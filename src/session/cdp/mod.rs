@@ -222,6 +222,15 @@ impl CdpClient {
             out.push(Action::ToClient(wire::error(command.id, SERVER_ERROR, why)));
             return;
         }
+        if command.method(&text) == upstream::NOTIFY
+            && wire::parse(&text)["params"]["enabled"] == Value::Bool(false)
+        {
+            // Node would stop telling this session the program's end, which
+            // dbgproxy needs: only the client stops hearing it.
+            self.client_notify = false;
+            out.push(Action::ToClient(wire::result(command.id)));
+            return;
+        }
         if !self.up {
             if self.held.len() >= self.settings.max_held {
                 self.counts.held_refused += 1;
@@ -241,8 +250,9 @@ impl CdpClient {
 
     fn send(&mut self, command: wire::Command, text: Chunk, out: &mut Outbox) {
         let method = command.method(&text);
-        let setup = (setup::matters(method) || method == upstream::RELEASE)
-            .then(|| (method.to_owned(), wire::parse(&text).get("params").cloned()));
+        let setup = (setup::matters(method)
+            || [upstream::RELEASE, upstream::NOTIFY].contains(&method))
+        .then(|| (method.to_owned(), wire::parse(&text).get("params").cloned()));
         self.in_flight.insert(command.id, Pending { setup });
         out.push(Action::ToUpstream(text));
     }

@@ -15,7 +15,8 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 /// Settings replayed as the client last set them. `setBlackboxedRanges`
-/// is not one: its ranges belong to a script of the old process.
+/// is not one: its ranges belong to a script of the old process; nor
+/// `NodeRuntime.notifyWhenWaitingForDisconnect`, which dbgproxy sets itself.
 const SETTINGS: &[&str] = &[
     "Debugger.setPauseOnExceptions",
     "Debugger.setAsyncCallStackDepth",
@@ -25,7 +26,6 @@ const SETTINGS: &[&str] = &[
     "Runtime.setAsyncCallStackDepth",
     "Runtime.setCustomObjectFormatterEnabled",
     "Runtime.setMaxCallStackSizeToCapture",
-    "NodeRuntime.notifyWhenWaitingForDisconnect",
 ];
 
 /// Node has about twenty domains: a client enabling more is not one to

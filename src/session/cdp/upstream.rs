@@ -11,7 +11,7 @@ use super::{Action, CdpClient, Outbox, Own, PROGRAM_ENDED, Pending, WENT_AWAY};
 use crate::config::Mode;
 use crate::queue::Chunk;
 
-const NOTIFY: &str = "NodeRuntime.notifyWhenWaitingForDisconnect";
+pub(super) const NOTIFY: &str = "NodeRuntime.notifyWhenWaitingForDisconnect";
 pub(super) const RELEASE: &str = "Runtime.runIfWaitingForDebugger";
 
 // `from_upstream` names where a message comes from, not a conversion.
@@ -50,8 +50,8 @@ impl CdpClient {
             return;
         }
         if method == NOTIFY {
-            let enabled = params.as_ref().map(|p| &p["enabled"]);
-            self.client_notify = enabled == Some(&Value::Bool(true));
+            self.client_notify = true;
+            return;
         }
         if self.setup.record(method, params, result) == Recorded::Refused {
             self.counts.setup_refused += 1;

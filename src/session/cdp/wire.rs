@@ -135,6 +135,11 @@ fn error_raw(id: &[u8], code: i64, message: &str) -> Chunk {
     Chunk::copy_from(&text)
 }
 
+/// An empty success answer to command `id`.
+pub fn result(id: i64) -> Chunk {
+    Chunk::copy_from(format!("{{\"id\":{id},\"result\":{{}}}}").as_bytes())
+}
+
 /// A request of dbgproxy's own.
 pub fn request(id: i64, method: &str, params: Option<&Value>) -> Chunk {
     let method = Value::from(method);

@@ -65,3 +65,27 @@ fn the_default_context_destroyed_ends_the_program_too() {
         vec![Did::Client(destroyed(1)), Did::CloseUpstream]
     );
 }
+
+#[test]
+fn a_client_hears_the_end_as_it_asked_and_cannot_turn_it_off_for_dbgproxy() {
+    let mut rig = enabled(Mode::Persistent);
+    let on = r#"{"id":2,"method":"NodeRuntime.notifyWhenWaitingForDisconnect","params":{"enabled":true}}"#;
+    assert_eq!(rig.client(on), vec![Did::Upstream(on.into())]);
+    rig.node(r#"{"id":2,"result":{}}"#);
+    let off = r#"{"id":3,"method":"NodeRuntime.notifyWhenWaitingForDisconnect","params":{"enabled":false}}"#;
+    assert_eq!(
+        rig.client(off),
+        vec![Did::Client(r#"{"id":3,"result":{}}"#.into())]
+    );
+    let waiting = r#"{"method":"NodeRuntime.waitingForDisconnect","params":{}}"#;
+    assert_eq!(rig.node(waiting), vec![Did::CloseUpstream]);
+    // Not replayed: dbgproxy asks for it itself.
+    let (steps, _) = replayed(&rig.up());
+    assert_eq!(steps.len(), 2);
+    rig.client(on);
+    rig.node(r#"{"id":2,"result":{}}"#);
+    assert_eq!(
+        rig.node(waiting),
+        vec![Did::Client(waiting.into()), Did::CloseUpstream]
+    );
+}
