@@ -28,6 +28,9 @@
 //!   the session sends `To::Debugger` after it goes to the next debugger.
 
 mod backlog;
+// Not wired yet (issue #20): the loop will own one `cdp::CdpClient` per CDP
+// client, beside its upstream inspector session.
+pub mod cdp;
 mod dap;
 // Its packet and command scanners serve the DBGp proxy registrar too
 // (`protocol::dbgp_proxy`).
