@@ -2,17 +2,15 @@
 //! control socket. Each test has its own runtime directory, so `list` sees
 //! exactly the proxies the test started.
 
-mod util;
-
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use crate::util::cli::*;
+use crate::util::tools::TempDir;
+use crate::util::*;
 use serde_json::Value;
-use util::cli::*;
-use util::tools::TempDir;
-use util::*;
 
 /// Two clients, each having sent `hello` (5 bytes), known to be registered.
 fn two_clients(proxy: &mut Proxy, port: u16) -> (Client, Client) {
