@@ -257,7 +257,7 @@ fn the_socket_is_private_and_a_stale_one_is_replaced() {
     let _debugger = FakeDebugger::listen(port);
     let mut proxy = proxy_in(&runtime.0, &["--port", &port.to_string()]);
     proxy.wait_ready();
-    assert!(proxy.stderr().contains("replacing stale control socket"));
+    proxy.wait_log("replacing stale control socket");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&dir.join(format!("{}.sock", port + 1))), 0o600);
