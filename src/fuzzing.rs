@@ -1,5 +1,5 @@
 //! What the fuzz targets check, as plain functions, so that the corpus they
-//! grow is replayed by `cargo test` (tests/fuzz_corpus.rs) without a fuzzer
+//! grow is replayed by `cargo test` (tests/it/fuzz_corpus.rs) without a fuzzer
 //! or a nightly toolchain. Not part of the proxy's behaviour.
 //!
 //! - `framing`: the same bytes fed whole and fed in two pieces give the same

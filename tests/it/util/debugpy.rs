@@ -5,8 +5,6 @@
 //! port and exits by itself when the debuggee does, and is killed on drop in
 //! case it has not.
 
-#![allow(dead_code)]
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,7 +38,8 @@ pub const LINE_SLEEP: u64 = 11;
 
 /// The script, written to a scratch directory.
 pub struct Script {
-    pub dir: TempDir,
+    /// Removed with the script (never read: held for its `Drop`).
+    _dir: TempDir,
     pub path: PathBuf,
 }
 
@@ -48,7 +47,7 @@ impl Script {
     pub fn new() -> Script {
         let dir = TempDir::new("dap");
         let path = dir.write("loop.py", SCRIPT);
-        Script { dir, path }
+        Script { _dir: dir, path }
     }
 
     pub fn path_str(&self) -> &str {

@@ -4,8 +4,6 @@
 //! stdout, a line on stderr, a port that accepts, bytes read) until a deadline,
 //! and fail with what the proxy logged when the deadline passes.
 
-#![allow(dead_code)]
-
 pub mod cli;
 pub mod dap;
 pub mod dbgp;

@@ -5,17 +5,15 @@
 //! sent (`util::dap` in V8 mode), so an answer meant for another client fails
 //! the test where it arrives.
 
-mod util;
-
 use std::path::PathBuf;
 
+use crate::util::cli::status;
+use crate::util::dap::Dap;
+use crate::util::debuggees::{NODE_LINE_TICK, NODE_SCRIPT, node6_under_debug};
+use crate::util::inbox::Framed;
+use crate::util::tools::{Proc, TempDir};
+use crate::util::*;
 use serde_json::{Value, json};
-use util::cli::status;
-use util::dap::Dap;
-use util::debuggees::{NODE_LINE_TICK, NODE_SCRIPT, node6_under_debug};
-use util::inbox::Framed;
-use util::tools::{Proc, TempDir};
-use util::*;
 
 struct Setup {
     proxy: Proxy,

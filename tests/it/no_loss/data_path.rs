@@ -1,20 +1,20 @@
 //! Nothing lost, nothing hung (issue #12), the parts that live in the event
-//! loop: a message larger than a client's buffer, a client that pauses, the
-//! bounds on client input, and what a raw client learns when the debugger
-//! goes. Each drives the real binary over real sockets.
-
-mod util;
+//! loop: a message larger than a client's buffer, a client that stops
+//! reading (dropped after `--stall-timeout`) or pauses (kept), a debugger
+//! that reads slowly, the bounds on client input, and what a raw client
+//! learns when the debugger goes. Each drives the real binary over real
+//! sockets.
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use util::wire::Wire;
-use util::*;
+use crate::util::wire::Wire;
+use crate::util::*;
 
 fn status(port: u16) -> serde_json::Value {
-    util::cli::status(runtime_dir(), port)
+    crate::util::cli::status(runtime_dir(), port)
 }
 
 fn framed(body: &[u8]) -> Vec<u8> {
@@ -86,6 +86,84 @@ fn a_message_larger_than_the_backlog_is_kept_whole_for_the_next_client() {
     assert_eq!(later.mi_line(until()), "=thread-group-added,id=\"i1\"");
     assert_eq!(later.mi_line(until()), "(gdb)");
     assert_eq!(later.mi_line(until()).len(), big.len() - 1);
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_the_stall_timeout() {
+    // The fast client is never more than one step behind (256 KiB, well within
+    // its 1 MiB allowance); the one that never reads must overflow the kernel's
+    // loopback buffers (at most ~10 MiB) plus its allowance within 32 MiB.
+    // Then the debugger waits for it, for --stall-timeout, and it is dropped.
+    const STEP: usize = 256 << 10;
+    const STEPS: usize = 128;
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = Proxy::start(&[
+        "--port",
+        &port.to_string(),
+        "--retry-interval",
+        "20",
+        "--client-buffer",
+        "1048576",
+        "--stall-timeout",
+        "300",
+    ]);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    let mut slow = Client::connect(port + 1);
+    let mut fast = Client::connect(port + 1);
+    slow.send(b"s");
+    fast.send(b"f");
+    read_n(&mut conn, 2);
+
+    let data = pattern(STEP * STEPS, 9);
+    let (progress, steps) = std::sync::mpsc::channel();
+    let reader = thread::spawn(move || {
+        let mut got = Vec::with_capacity(STEP * STEPS);
+        for _ in 0..STEPS {
+            got.extend(fast.read_n(STEP));
+            progress.send(()).unwrap();
+        }
+        got
+    });
+    for chunk in data.chunks(STEP) {
+        conn.write_all(chunk).unwrap();
+        steps.recv().expect("the fast client stopped reading");
+    }
+    assert_eq!(checksum(&reader.join().unwrap()), checksum(&data));
+    proxy.wait_log("too slow: took nothing for 300ms");
+    // The slow one got a prefix of the stream, then the end.
+    let got = slow.read_to_end();
+    assert!(got.len() < data.len(), "the slow client was not cut off");
+    assert_eq!(got, data[..got.len()]);
+}
+
+#[test]
+fn a_debugger_that_reads_slowly_backpressures_clients_without_losing_input() {
+    const LEN: usize = 4 << 20;
+    let port = free_port_pair();
+    let debugger = FakeDebugger::listen(port);
+    let mut proxy = Proxy::start(&[
+        "--port",
+        &port.to_string(),
+        "--retry-interval",
+        "20",
+        "--backlog-bytes",
+        "65536",
+    ]);
+    let mut conn = debugger.accept();
+    proxy.wait_ready();
+    let mut client = Client::connect(port + 1);
+    let data = pattern(LEN, 11);
+    let sent = data.clone();
+    let writer = thread::spawn(move || {
+        client.send(&sent);
+        client
+    });
+    // The debugger does not read until the proxy had to stop reading the client.
+    proxy.wait_log("not reading clients");
+    assert_eq!(checksum(&read_n(&mut conn, LEN)), checksum(&data));
+    let _client = writer.join().unwrap();
 }
 
 #[test]

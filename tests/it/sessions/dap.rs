@@ -6,19 +6,17 @@
 //! The last test drives the proxy with `DebugClient`, the DAP test client of
 //! `@vscode/debugadapter-testsupport`, from node.
 
-mod util;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::cli::status;
+use crate::util::dap::Dap;
+use crate::util::debugpy::*;
+use crate::util::inbox::Framed;
+use crate::util::tools::{TempDir, node, node_modules};
+use crate::util::*;
 use serde_json::{Value, json};
-use util::cli::status;
-use util::dap::Dap;
-use util::debugpy::*;
-use util::inbox::Framed;
-use util::tools::{TempDir, node, node_modules};
-use util::*;
 
 /// debugpy, its script and a proxy in front of it, with a private control
 /// socket directory for `dbgproxy status`.
@@ -591,7 +589,7 @@ fn two_vscode_debug_clients() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut run = util::tools::Proc::spawn("node", &mut cmd);
+    let mut run = crate::util::tools::Proc::spawn("node", &mut cmd);
     let status = run.wait_exit();
     let (out, err) = run.output();
     assert!(status.success(), "node: {status}\n{out}\n{err}");

@@ -3,8 +3,6 @@
 //! closes as soon as it is reached, a debugger whose children would outlive
 //! it, control connections that never ask anything.
 
-mod util;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
@@ -13,9 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::cli::*;
-use util::tools::TempDir;
-use util::*;
+use crate::util::cli::*;
+use crate::util::tools::TempDir;
+use crate::util::*;
 
 // ----- logging never blocks the loop -----
 

@@ -6,8 +6,6 @@
 //! an id (`<init>`, `<stream>`, `<notify>`, stops nobody asked for) are kept
 //! in arrival order for the test to take.
 
-#![allow(dead_code)]
-
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::time::Instant;
@@ -85,13 +83,6 @@ impl Dbgp {
         self.io.stream.write_all(&b).expect("write to the proxy");
     }
 
-    /// Sends bytes as command `txn` named `name`, whose answer is checked.
-    pub fn send_raw_as(&mut self, txn: u64, name: &str, bytes: &[u8]) {
-        self.sent.insert(txn, name.to_string());
-        self.next_txn = self.next_txn.max(txn + 1);
-        self.send_raw(bytes);
-    }
-
     /// Sends a command and waits for its answer, which must not be an error.
     pub fn request(&mut self, command: &str) -> String {
         let txn = self.send(command);
@@ -146,11 +137,6 @@ impl Dbgp {
     /// The next stop report nobody asked for: a `<response>` without an id.
     pub fn stop_report(&mut self) -> String {
         self.other("a stop report without an id", |p| p.contains("<response "))
-    }
-
-    /// Whether an id-less packet satisfying `want` is waiting.
-    pub fn has_other(&self, want: impl Fn(&str) -> bool) -> bool {
-        self.others.iter().any(|p| want(p))
     }
 
     /// `LEN NUL XML NUL` off the front of the buffer, if whole.

@@ -10,8 +10,6 @@
 //! (`Dap::connect_v8`); it also takes V8's header-only `Type: connect`
 //! greeting, which a DAP client must never see.
 
-#![allow(dead_code)]
-
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::time::Instant;

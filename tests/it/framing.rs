@@ -2,17 +2,15 @@
 //! interleaving between clients, joining mid-message, bad framing, the V8
 //! empty-message rule and the backlog in whole messages. These test framing
 //! alone, with bodies that are not protocol messages, so the session layer is
-//! off (`--passthrough`); tests/*_sessions.rs test the sharing.
-
-mod util;
+//! off (`--passthrough`); `sessions` tests the sharing.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use util::wire::Wire;
-use util::*;
+use crate::util::wire::Wire;
+use crate::util::*;
 
 #[derive(Clone, Copy, Debug)]
 enum Proto {

@@ -4,8 +4,6 @@
 //! program for gdb. Also `dbgproxy status` against a private control socket
 //! directory.
 
-#![allow(dead_code)]
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
@@ -56,8 +54,6 @@ echo "total $total\n";
 "#;
 /// `$sum = $a + $b;`
 pub const PHP_LINE_ADD: u32 = 3;
-/// `fgets(STDIN);`
-pub const PHP_LINE_GATE: u32 = 8;
 
 /// Fails with what to install when PHP has no Xdebug.
 pub fn php_with_xdebug() -> PathBuf {

@@ -2,8 +2,6 @@
 //! to install), scratch directories, and a guard that stops and reaps any
 //! process a test starts, even when the test fails.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -4,17 +4,15 @@
 //! once its run is over), so the proxy starts the adapter again when a client
 //! starts a run after the last one ended, and clients share each run.
 
-mod util;
-
 use std::path::Path;
 use std::time::Instant;
 
+use crate::util::dap::Dap;
+use crate::util::debuggees::{C_PROGRAM, compile_c};
+use crate::util::inbox::Framed;
+use crate::util::tools::{TempDir, lldb_dap};
+use crate::util::*;
 use serde_json::{Value, json};
-use util::dap::Dap;
-use util::debuggees::{C_PROGRAM, compile_c};
-use util::inbox::Framed;
-use util::tools::{TempDir, lldb_dap};
-use util::*;
 
 /// `int sum = a + b;` in `add`, which `main` calls three times.
 const LINE_ADD: u64 = 3;

@@ -6,9 +6,11 @@
 //! The other-uid tests run a client as uid 65534 (`setpriv`), which needs
 //! root: without it they print why and return (CI runs as root). That client
 //! is this test binary itself, running its `helper_client_of_another_user`
-//! "test" with the target in its environment.
+//! "test" with the target in its environment. The token is in `token`,
+//! Unix-socket clients in `unix_sockets`.
 
-mod util;
+mod token;
+mod unix_sockets;
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -18,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::cli::*;
-use util::tools::{TempDir, on_path};
-use util::*;
+use crate::util::cli::*;
+use crate::util::tools::{TempDir, on_path};
+use crate::util::*;
 
 const NOBODY: u32 = 65534;
 const TOKEN: &str = "t0ken-for-the-tests-0123456789";
@@ -111,6 +113,13 @@ fn helper_binary(scratch: &TempDir) -> PathBuf {
     copy
 }
 
+/// The helper's test name as the harness knows it: its module path without
+/// the crate's name.
+fn helper_test() -> &'static str {
+    let path = concat!(module_path!(), "::helper_client_of_another_user");
+    path.split_once("::").map_or(path, |(_, name)| name)
+}
+
 /// A client running as uid 65534; `finish` says what it got.
 struct OtherUser(Child);
 
@@ -122,12 +131,7 @@ fn as_nobody(scratch: &TempDir, target: &str, send: &str, want: usize) -> OtherU
             "--clear-groups".into(),
         ])
         .arg(helper_binary(scratch))
-        .args([
-            "--exact",
-            "helper_client_of_another_user",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", helper_test(), "--nocapture", "--test-threads=1"])
         .env("DBGPROXY_HELPER_TARGET", target)
         .env("DBGPROXY_HELPER_SEND", send)
         .env("DBGPROXY_HELPER_WANT", want.to_string())
@@ -403,359 +407,4 @@ fn another_uid_with_the_token_is_let_in_on_an_exposed_listener() {
     assert_eq!(s["counters"]["admitted_by_token"], 1, "{s}");
     conn.write_all(b"answer").unwrap();
     assert_eq!(nobody.finish(), ("enough".into(), "answer".into()));
-}
-
-// ----- the token -----
-
-/// A proxy that asks every client for the token (`--allow-users none`),
-/// so that the test's own clients exercise the handshake.
-fn token_proxy(scratch: &TempDir, port: u16, extra: &[&str]) -> (Proxy, TcpStream) {
-    let token = token_file(scratch, 0o600);
-    let debugger = FakeDebugger::listen(port);
-    let port = port.to_string();
-    let mut args = vec![
-        "--port",
-        &port,
-        "--allow-users",
-        "none",
-        "--token-file",
-        token.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let mut proxy = proxy_in(&scratch.0, &args);
-    let conn = debugger.accept();
-    proxy.wait_ready();
-    (proxy, conn)
-}
-
-#[test]
-fn the_right_token_lets_a_client_in_and_is_never_forwarded() {
-    let scratch = TempDir::new("token-right");
-    let port = free_port_pair();
-    let (proxy, mut conn) = token_proxy(&scratch, port, &[]);
-    // A tool: the line and its first bytes in one write.
-    let mut tool = Client::connect(port + 1);
-    tool.send(format!("dbgproxy-token {TOKEN}\nhello").as_bytes());
-    assert_eq!(read_n(&mut conn, 5), b"hello", "only what follows the line");
-    // Someone at nc: typed in pieces, with \r\n.
-    let mut typed = Client::connect(port + 1);
-    for piece in ["dbgproxy-tok", "en  ", TOKEN, "\r", "\n"] {
-        typed.send(piece.as_bytes());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    debugger_hears_only(&mut conn, &mut typed.stream, b"typed");
-    // Both get the debugger's output, and nothing else first.
-    conn.write_all(b"welcome").unwrap();
-    assert_eq!(tool.read_n(7), b"welcome");
-    assert_eq!(typed.read_n(7), b"welcome");
-    let s = status(&scratch.0, port);
-    let rows = s["clients"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{s}");
-    for row in rows {
-        assert_eq!(row["admitted_by"], "token", "{s}");
-        assert_eq!(row["uid"], me(), "{s}");
-    }
-    assert_eq!(s["counters"]["admitted_by_token"], 2);
-    assert_eq!(s["access"]["token"], true);
-    assert!(refusals(&proxy).is_empty(), "{:?}", refusals(&proxy));
-}
-
-#[test]
-fn a_wrong_or_absent_token_is_refused_with_one_line_and_nothing_forwarded() {
-    let scratch = TempDir::new("token-wrong");
-    let port = free_port_pair();
-    let (mut proxy, mut conn) = token_proxy(&scratch, port, &[]);
-    let mut wrong = Client::connect(port + 1);
-    wrong.send(b"dbgproxy-token not-the-token-at-all-0123\nprint(secrets)\n");
-    assert_eq!(
-        told(&mut wrong.stream),
-        "dbgproxy: access refused: wrong token\n"
-    );
-    // An unmodified IDE: it speaks its protocol at once and is told at once.
-    let mut ide = Client::connect(port + 1);
-    ide.send(b"Content-Length: 2\r\n\r\n{}");
-    let said = told(&mut ide.stream);
-    assert!(
-        said.is_empty()
-            || said
-                == "dbgproxy: access refused: send `dbgproxy-token <token>` and a newline before anything else\n",
-        "{said:?}"
-    );
-    proxy.wait_log("did not send `dbgproxy-token <token>` first");
-    proxy.wait_log("wrong token");
-    let mut good = Client::connect(port + 1);
-    good.send(format!("dbgproxy-token {TOKEN}\n").as_bytes());
-    debugger_hears_only(&mut conn, &mut good.stream, b"only this");
-    let s = status(&scratch.0, port);
-    assert_eq!(s["counters"]["refused_bad_token"], 1, "{s}");
-    assert_eq!(s["counters"]["refused_no_token"], 1, "{s}");
-    assert_eq!(s["clients"].as_array().unwrap().len(), 1, "{s}");
-}
-
-#[test]
-fn a_client_that_sends_no_token_is_closed_after_the_timeout() {
-    let scratch = TempDir::new("token-slow");
-    let port = free_port_pair();
-    let (mut proxy, mut conn) = token_proxy(&scratch, port, &["--token-timeout", "300"]);
-    let started = Instant::now();
-    let mut silent = Client::connect(port + 1);
-    let mut halfway = Client::connect(port + 1);
-    halfway.send(b"dbgproxy-token t0ken");
-    proxy.wait_log("client #2");
-    // Meanwhile they wait outside the session.
-    let s = status(&scratch.0, port);
-    assert_eq!(s["waiting_for_token"].as_array().unwrap().len(), 2, "{s}");
-    assert!(s["clients"].as_array().unwrap().is_empty(), "{s}");
-    for client in [&mut silent, &mut halfway] {
-        assert_eq!(
-            told(&mut client.stream),
-            "dbgproxy: access refused: no token within 300ms\n"
-        );
-    }
-    let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_secs(5),
-        "{took:?}"
-    );
-    assert_eq!(
-        status(&scratch.0, port)["counters"]["refused_token_timeout"],
-        2
-    );
-    let mut good = Client::connect(port + 1);
-    good.send(format!("dbgproxy-token {TOKEN}\n").as_bytes());
-    debugger_hears_only(&mut conn, &mut good.stream, b"after");
-}
-
-#[test]
-fn the_token_is_not_in_logs_status_or_the_command_line() {
-    let scratch = TempDir::new("token-secret");
-    let port = free_port_pair();
-    let token = token_file(&scratch, 0o600);
-    let debugger = FakeDebugger::listen(port);
-    let mut cmd = Proxy::command();
-    cmd.args([
-        "--port",
-        &port.to_string(),
-        "--allow-users",
-        "none",
-        "--token-file",
-        token.to_str().unwrap(),
-    ])
-    .env("XDG_RUNTIME_DIR", &scratch.0)
-    .env("RUST_LOG", "trace");
-    let mut proxy = Proxy::spawn(cmd);
-    let mut conn = debugger.accept();
-    proxy.wait_ready();
-    let near_miss = format!("{}X", &TOKEN[..TOKEN.len() - 1]);
-    let mut wrong = Client::connect(port + 1);
-    wrong.send(format!("dbgproxy-token {near_miss}\n").as_bytes());
-    told(&mut wrong.stream);
-    let mut good = Client::connect(port + 1);
-    good.send(format!("dbgproxy-token {TOKEN}\nx").as_bytes());
-    assert_eq!(read_n(&mut conn, 1), b"x");
-    proxy.signal(libc::SIGHUP);
-    proxy.wait_log("token re-read");
-    let status =
-        String::from_utf8(dbgproxy(&scratch.0, &["status", "--port", &port.to_string()]).stdout)
-            .unwrap();
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", proxy.pid())).unwrap();
-    let logs = proxy.stderr();
-    for (what, text) in [
-        ("logs", logs.as_str()),
-        ("status", status.as_str()),
-        ("cmdline", &String::from_utf8_lossy(&cmdline)),
-    ] {
-        assert!(!text.contains(TOKEN), "the token is in the {what}:\n{text}");
-        assert!(
-            !text.contains(&near_miss),
-            "a presented token is in the {what}"
-        );
-    }
-}
-
-// ----- start-up checks -----
-
-/// One line on stderr, exit 2.
-fn refuses_to_start(args: &[&str]) -> String {
-    let mut proxy = Proxy::start(args);
-    assert_eq!(proxy.wait_exit().code(), Some(2), "{}", proxy.stderr());
-    let err = proxy.stderr();
-    assert_eq!(err.lines().count(), 1, "one line:\n{err}");
-    assert!(err.starts_with("error: "), "{err}");
-    err
-}
-
-#[test]
-fn beyond_loopback_without_a_token_refuses_to_start_in_one_line() {
-    let port = free_port_pair().to_string();
-    for exposed in ["0.0.0.0", "::"] {
-        let err = refuses_to_start(&["--port", &port, "--listen", exposed]);
-        assert!(
-            err.contains(&format!(
-                "--listen {exposed} serves clients beyond this host"
-            )) && err.contains("--token-file")
-                && err.contains("--insecure-open"),
-            "{err}"
-        );
-    }
-    let scratch = TempDir::new("token-mode");
-    let loose = token_file(&scratch, 0o644);
-    let err = refuses_to_start(&[
-        "--port",
-        &port,
-        "--listen",
-        "0.0.0.0",
-        "--token-file",
-        loose.to_str().unwrap(),
-    ]);
-    assert!(
-        err.contains("mode 0644") && err.contains("chmod 600"),
-        "{err}"
-    );
-    // The loud flag opens it.
-    let _debugger = FakeDebugger::listen(port.parse().unwrap());
-    let mut open = Proxy::start(&["--port", &port, "--listen", "0.0.0.0", "--insecure-open"]);
-    open.wait_ready();
-}
-
-// ----- Unix sockets -----
-
-#[test]
-fn unix_socket_clients_beside_tcp_with_status_and_a_private_socket() {
-    let scratch = TempDir::new("unix");
-    let runtime = TempDir::new("unix-rt");
-    let sock = scratch.0.join("made/by/proxy/c.sock");
-    let port = free_port_pair();
-    let debugger = FakeDebugger::listen(port);
-    let unix_arg = format!("unix:{}", sock.display());
-    let mut proxy = proxy_in(
-        &runtime.0,
-        &[
-            "--port",
-            &port.to_string(),
-            "--listen",
-            "127.0.0.1",
-            "--listen",
-            &unix_arg,
-        ],
-    );
-    let mut conn = debugger.accept();
-    proxy.wait_ready();
-    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&sock), 0o600);
-    assert_eq!(mode(sock.parent().unwrap()), 0o700, "a directory it made");
-    let mut local = UnixStream::connect(&sock).unwrap();
-    local.set_read_timeout(Some(DEADLINE)).unwrap();
-    local.write_all(b"over unix").unwrap();
-    assert_eq!(read_n(&mut conn, 9), b"over unix");
-    let mut tcp = Client::connect(port + 1);
-    tcp.send(b"over tcp");
-    assert_eq!(read_n(&mut conn, 8), b"over tcp");
-    conn.write_all(b"to both").unwrap();
-    assert_eq!(read_n(&mut local, 7), b"to both");
-    assert_eq!(tcp.read_n(7), b"to both");
-
-    let s = status(&runtime.0, port);
-    assert_eq!(
-        s["listen"],
-        serde_json::json!([format!("127.0.0.1:{}", port + 1), unix_arg])
-    );
-    let unix_row = &s["clients"][0];
-    assert!(
-        unix_row["peer"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("unix:uid={},pid=", me())),
-        "{s}"
-    );
-    assert_eq!(unix_row["uid"], me());
-    assert_eq!(s["clients"][1]["uid"], me());
-    let out = dbgproxy(&runtime.0, &["stop", "--port", &port.to_string()]);
-    assert!(out.status.success());
-    assert!(proxy.wait_exit().success());
-    assert!(!sock.exists(), "the socket goes with the proxy");
-}
-
-#[test]
-fn a_unix_only_daemon_is_reached_by_status_and_stop_through_the_debug_port() {
-    let scratch = TempDir::new("unix-daemon");
-    let sock = scratch.0.join("c.sock");
-    let port = free_port_pair();
-    let debugger = FakeDebugger::listen(port);
-    let out = Proxy::command()
-        .args([
-            "--port",
-            &port.to_string(),
-            "--listen",
-            &format!("unix:{}", sock.display()),
-            "--daemon",
-            "--log-file",
-            scratch.0.join("log").to_str().unwrap(),
-        ])
-        .env("XDG_RUNTIME_DIR", &scratch.0)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout, MARKER);
-    let mut conn = debugger.accept();
-    let mut client = UnixStream::connect(&sock).unwrap();
-    client.write_all(b"daemon").unwrap();
-    assert_eq!(read_n(&mut conn, 6), b"daemon");
-    // No TCP listener: the control socket is named after the debug port.
-    assert!(scratch.0.join(format!("dbgproxy/{port}.sock")).exists());
-    let s = status(&scratch.0, port);
-    assert_eq!(s["client_addr"], format!("unix:{}", sock.display()));
-    let line = String::from_utf8(dbgproxy(&scratch.0, &["list"]).stdout).unwrap();
-    assert!(
-        line.contains(&format!("clients on unix:{}", sock.display())),
-        "{line}"
-    );
-    let pid = s["pid"].as_i64().unwrap() as i32;
-    let out = dbgproxy(&scratch.0, &["stop", "--port", &port.to_string()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!running(pid));
-    assert!(!sock.exists());
-}
-
-#[test]
-fn a_stale_unix_socket_is_replaced_and_a_live_one_or_a_file_refused() {
-    let scratch = TempDir::new("unix-stale");
-    let sock = scratch.0.join("c.sock");
-    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
-    let port = free_port_pair();
-    let _debugger = FakeDebugger::listen(port);
-    let arg = format!("unix:{}", sock.display());
-    let mut first = proxy_in(&scratch.0, &["--port", &port.to_string(), "--listen", &arg]);
-    first.wait_ready();
-    assert!(first.stderr().contains("replacing stale socket"));
-    let other = free_port_pair();
-    let _d2 = FakeDebugger::listen(other);
-    let mut second = proxy_in(
-        &scratch.0,
-        &["--port", &other.to_string(), "--listen", &arg],
-    );
-    assert_eq!(second.wait_exit().code(), Some(1));
-    assert!(
-        second.stderr().contains("another process serves it"),
-        "{}",
-        second.stderr()
-    );
-    let file = scratch.write("plain", "not a socket");
-    let arg = format!("unix:{}", file.display());
-    let mut third = proxy_in(
-        &scratch.0,
-        &["--port", &other.to_string(), "--listen", &arg],
-    );
-    assert_eq!(third.wait_exit().code(), Some(1));
-    assert!(third.stderr().contains("is not a socket"));
-    assert!(file.exists(), "never removed");
 }

@@ -3,8 +3,6 @@
 //! Content-Length framing of V8 and DAP. Each reader keeps what it has read
 //! (the transcript) so a test can compare what two clients saw.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};

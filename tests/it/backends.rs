@@ -3,12 +3,10 @@
 //! connections, waiting for a first debugger that connects late, and the
 //! errors a user sees.
 
-mod util;
-
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 
-use util::*;
+use crate::util::*;
 
 fn spawn_proxy(port: u16, extra: &[&str], script: &str) -> Proxy {
     let port = port.to_string();
@@ -239,13 +237,13 @@ fn listen_port_clashes_name_the_port_and_its_role() {
 fn the_readme_nc_smoke_test_works() {
     use std::io::Read;
     use std::process::{Command, Stdio};
-    let nc = util::tools::on_path("nc", "netcat-openbsd");
+    let nc = crate::util::tools::on_path("nc", "netcat-openbsd");
     let port = free_port_pair();
     let debugger = FakeDebugger::listen(port);
     let mut proxy = Proxy::start(&["--port", &port.to_string()]);
     let mut conn = debugger.accept();
     proxy.wait_ready();
-    let mut nc = util::tools::Proc::spawn(
+    let mut nc = crate::util::tools::Proc::spawn(
         "nc",
         Command::new(nc)
             .arg("127.0.0.1")

@@ -2,16 +2,14 @@
 //! proxy its listeners (for real, through systemd-socket-activate), and
 //! readiness reaches NOTIFY_SOCKET.
 
-mod util;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
 use std::process::Command;
 
-use util::tools::{TempDir, on_path};
-use util::*;
+use crate::util::tools::{TempDir, on_path};
+use crate::util::*;
 
 #[test]
 fn every_unit_file_passes_systemd_analyze_verify() {

@@ -6,8 +6,6 @@
 //! are kept in arrival order for the test to take; `(gdb)` prompts are only
 //! logged.
 
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::io::Write;
 use std::time::Instant;

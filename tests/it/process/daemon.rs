@@ -1,14 +1,12 @@
 //! `--daemon`: returns once the detached proxy is ready, detaches for real,
 //! guards its pidfile, reports failures in the foreground, reopens its log.
 
-mod util;
-
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Instant;
 
-use util::tools::TempDir;
-use util::*;
+use crate::util::tools::TempDir;
+use crate::util::*;
 
 /// A daemon started by a test: SIGKILLed on drop if it is still there.
 struct Daemon(i32);
@@ -98,7 +96,7 @@ fn daemon_returns_when_ready_detaches_and_cleans_up() {
     client.send(b"from the ide");
     assert_eq!(read_n(&mut conn, 12), b"from the ide");
 
-    let stop = util::cli::dbgproxy(runtime_dir(), &["stop", "--port", &port.to_string()]);
+    let stop = crate::util::cli::dbgproxy(runtime_dir(), &["stop", "--port", &port.to_string()]);
     assert!(
         stop.status.success(),
         "{}",

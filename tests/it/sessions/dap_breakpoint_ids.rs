@@ -6,17 +6,15 @@
 //! breakpoints only, and that they stay the same while the other client's
 //! requests make the debugger renumber its breakpoints.
 
-mod util;
-
 use std::collections::HashMap;
 
+use crate::util::dap::Dap;
+use crate::util::debuggees::compile_c;
+use crate::util::debugpy::*;
+use crate::util::inbox::Framed;
+use crate::util::tools::{TempDir, lldb_dap};
+use crate::util::*;
 use serde_json::{Value, json};
-use util::dap::Dap;
-use util::debuggees::compile_c;
-use util::debugpy::*;
-use util::inbox::Framed;
-use util::tools::{TempDir, lldb_dap};
-use util::*;
 
 /// One client and the ids it was given, by line (0: its function
 /// breakpoint).

@@ -2,17 +2,15 @@
 //! control socket. Each test has its own runtime directory, so `list` sees
 //! exactly the proxies the test started.
 
-mod util;
-
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use crate::util::cli::*;
+use crate::util::tools::TempDir;
+use crate::util::*;
 use serde_json::Value;
-use util::cli::*;
-use util::tools::TempDir;
-use util::*;
 
 /// Two clients, each having sent `hello` (5 bytes), known to be registered.
 fn two_clients(proxy: &mut Proxy, port: u16) -> (Client, Client) {
@@ -259,7 +257,7 @@ fn the_socket_is_private_and_a_stale_one_is_replaced() {
     let _debugger = FakeDebugger::listen(port);
     let mut proxy = proxy_in(&runtime.0, &["--port", &port.to_string()]);
     proxy.wait_ready();
-    assert!(proxy.stderr().contains("replacing stale control socket"));
+    proxy.wait_log("replacing stale control socket");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&dir.join(format!("{}.sock", port + 1))), 0o600);

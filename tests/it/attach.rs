@@ -5,8 +5,6 @@
 //! The last test drives it with two VS Code `DebugClient`s against a real
 //! debugpy, across a restart of the proxy.
 
-mod util;
-
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
@@ -15,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::util::debugpy::{Debugpy, LINE_COUNT, LINE_FLUSH, Script};
+use crate::util::tools::{TempDir, node, node_modules};
+use crate::util::{DEADLINE, FakeDebugger, Proxy, collect, free_port_pair, read_n, wait_until};
 use serde_json::Value;
-use util::debugpy::{Debugpy, LINE_COUNT, LINE_FLUSH, Script};
-use util::tools::{TempDir, node, node_modules};
-use util::{DEADLINE, FakeDebugger, Proxy, collect, free_port_pair, read_n, wait_until};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_dbgproxy")

@@ -3,17 +3,15 @@
 //! In each, a bystander client is reset (RST) mid-session and must not disturb
 //! the debugger or the client driving it.
 
-mod util;
-
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::util::debuggees::{NODE_SCRIPT, node6_under_debug};
+use crate::util::tools::{Proc, TempDir, on_path, python_with_debugpy};
+use crate::util::wire::Wire;
+use crate::util::*;
 use serde_json::{Value, json};
-use util::debuggees::{NODE_SCRIPT, node6_under_debug};
-use util::tools::{Proc, TempDir, on_path, python_with_debugpy};
-use util::wire::Wire;
-use util::*;
 
 const C_PROGRAM: &str = r#"#include <stdio.h>
 int add(int a, int b) {
@@ -29,7 +27,7 @@ int main(void) {
 
 /// Compiles the C program with debug info; returns its directory guard.
 fn compiled_program() -> TempDir {
-    util::debuggees::compile_c("gdb", C_PROGRAM)
+    crate::util::debuggees::compile_c("gdb", C_PROGRAM)
 }
 
 fn gdb_proxy(dir: &Path, port: u16, extra: &[&str]) -> Proxy {

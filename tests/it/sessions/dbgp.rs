@@ -7,17 +7,15 @@
 //! each call to `add` (`Php::go` lets it on), so "while a `run` is
 //! outstanding" is a state the test makes, not a race it hopes to win.
 
-mod util;
-
 use std::path::PathBuf;
 
+use crate::util::cli::status;
+use crate::util::dbgp::{Dbgp, attr, base64};
+use crate::util::debuggees::{PHP_LINE_ADD, PHP_SCRIPT, Php, file_uri};
+use crate::util::inbox::Framed;
+use crate::util::tools::TempDir;
+use crate::util::*;
 use serde_json::Value;
-use util::cli::status;
-use util::dbgp::{Dbgp, attr, base64};
-use util::debuggees::{PHP_LINE_ADD, PHP_SCRIPT, Php, file_uri};
-use util::inbox::Framed;
-use util::tools::TempDir;
-use util::*;
 
 struct Setup {
     proxy: Proxy,

@@ -6,19 +6,17 @@
 //! test drives the proxy with pygdbmi, a GDB/MI client written by others
 //! (`tests/py/gdb_shared.py`).
 
-mod util;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::cli::status;
+use crate::util::debuggees::{compiled_program, gdb_command};
+use crate::util::inbox::Framed;
+use crate::util::mi::{Mi, field};
+use crate::util::tools::{Proc, TempDir, python_with};
+use crate::util::*;
 use serde_json::Value;
-use util::cli::status;
-use util::debuggees::{compiled_program, gdb_command};
-use util::inbox::Framed;
-use util::mi::{Mi, field};
-use util::tools::{Proc, TempDir, python_with};
-use util::*;
 
 struct Setup {
     proxy: Proxy,
