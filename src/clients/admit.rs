@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use mio::{Registry, Token};
 
-use super::{Clients, FIRST_CLIENT};
+use super::Clients;
 use crate::accept::Accepted;
 use crate::access::token::{self, Handshake};
 use crate::access::{Owner, Query, Refusal, Verdict, Via};
@@ -24,6 +24,7 @@ use crate::io_result::SocketResult;
 use crate::net;
 use crate::queue::Chunk;
 use crate::session::ClientId;
+use crate::tokens::FIRST_CLIENT;
 
 const ACCEPTS_PER_TURN: usize = 256;
 

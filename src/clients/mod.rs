@@ -40,10 +40,6 @@ use crate::queue::Chunk;
 use crate::session::ClientId;
 use backpressure::{Backpressure, Limits};
 
-/// Client tokens start here; below are the proxy's, the backends', the
-/// control socket's and the client listeners' own (`accept::FIRST_LISTENER`).
-pub const FIRST_CLIENT: usize = 32;
-
 /// What `status` counts of clients.
 #[derive(Default, Debug, Clone, Copy)]
 pub struct Counters {
@@ -133,7 +129,7 @@ impl Clients {
 
     /// The slab key behind a client token, if it is one of ours.
     pub fn key_of(&self, token: Token) -> Option<usize> {
-        let key = token.0.checked_sub(FIRST_CLIENT)?;
+        let key = crate::tokens::client_key(token)?;
         self.table.contains(key).then_some(key)
     }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mio::event::Event;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
@@ -35,14 +35,10 @@ use crate::framing::Message;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::session::{self, Action, Outbox, Session, To};
 use crate::status::Stats;
+use crate::tokens::{RowId, RowTokens, SIGNALS};
 use crate::tuning;
 
 mod events;
-
-const SIGNALS: Token = Token(1);
-// Tokens 2..7 belong to the backends (see `backends::DEBUGGER`), 7..16 to the
-// control socket, 16..24 to the client listeners (`accept::FIRST_LISTENER`);
-// clients start at `clients::FIRST_CLIENT`.
 
 /// One read buffer, reused for every read: a 256 KiB read moves a bulk
 /// transfer in few syscalls, and only what was read is copied out of it.
@@ -107,7 +103,12 @@ impl Proxy {
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .context("registering signal handlers")?;
         let debugger_socket = crate::systemd::take_debugger(&mut passed);
-        let backend = Backend::new(&config, poll.registry(), debugger_socket)?;
+        let backend = Backend::new(
+            &config,
+            poll.registry(),
+            debugger_socket,
+            RowTokens::of(RowId(0)),
+        )?;
         // The proxy works without its control socket; status/stop then can't reach it.
         let control = control::Server::bind(control_key, poll.registry())
             .map_err(|e| log::warn!("no control socket: {e:#}"))
