@@ -201,15 +201,16 @@ impl Proxy {
 
     fn dispatch(&mut self, event: &Event, now: Instant) {
         let token = event.token();
+        // The ranges are apart (`tokens.rs`), so the order of the tests is free.
+        if let Some((row, which)) = self.rows.by_token(token) {
+            return self.on_debugger_event(row, which, event, now);
+        }
         let readable = event.is_readable() || event.is_read_closed() || event.is_error();
         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
         match token {
             t if self.clients.acceptor.owns(t) => self.clients.acceptor.set_ready(t),
             SIGNALS => self.on_signals(now),
             t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t, now),
-            t if let Some((row, which)) = self.rows.by_token(t) => {
-                self.on_debugger_event(row, which, event, now)
-            }
             t => {
                 let Some(key) = self.clients.key_of(t) else {
                     return;

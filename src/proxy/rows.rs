@@ -119,9 +119,11 @@ impl Rows {
         self.table.iter_mut().map(|(_, r)| r)
     }
 
-    /// The ids, for loops that need `&mut Proxy` per row.
-    pub fn ids(&self) -> Vec<RowId> {
-        self.table.iter().map(|(k, _)| RowId(k)).collect()
+    /// Every id that may be in use, for loops that need `&mut Proxy` per
+    /// row: each is looked up again (`get`), since a row may go meanwhile.
+    /// Nothing is allocated: the loop walks it several times a turn.
+    pub fn ids(&self) -> impl Iterator<Item = RowId> + use<> {
+        (0..self.table.capacity()).map(RowId)
     }
 
     /// The row a token belongs to, and which of its sources it names.
@@ -167,7 +169,7 @@ mod tests {
         let a = rows.insert(row(&rows, "", poll.registry()));
         let b = rows.insert(row(&rows, "b", poll.registry()));
         assert_eq!((a, b), (RowId(0), RowId(1)));
-        assert_eq!(rows.ids().len(), 2);
+        assert_eq!(rows.iter().count(), 2);
         assert_eq!(rows.row_for_new_client(), Some(a));
         let link_b = RowTokens::of(b).link();
         assert_eq!(rows.by_token(link_b), Some((b, Which::Link)));
@@ -185,7 +187,8 @@ mod tests {
         assert_eq!(rows.vacant(), a);
         let c = rows.insert(row(&rows, "c", poll.registry()));
         assert_eq!(c, a);
-        assert_eq!(rows.ids(), vec![a, b]);
+        let ids: Vec<RowId> = rows.iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec![a, b]);
     }
 
     #[test]
