@@ -86,7 +86,7 @@ impl Clients {
         owners
     }
 
-    fn admit(
+    pub(super) fn admit(
         &mut self,
         accepted: Accepted,
         owner: Option<Owner>,

@@ -333,3 +333,6 @@ impl Clients {
         self.expire_waiting(registry, now);
     }
 }
+
+#[cfg(test)]
+mod tests;
