@@ -3,8 +3,8 @@
 //! and how much unfinished input all clients together may hold.
 //!
 //! A client that falls more than `--client-buffer` behind is not dropped at
-//! once: the debugger is made to wait (the loop stops reading it while
-//! `holding()`), and the client is dropped only when it takes nothing for
+//! once: its row's debugger is made to wait (the loop stops reading it
+//! while `holding(row)`), and the client is dropped only when it takes nothing for
 //! `--stall-timeout`, or stays behind for ten times that. A message always
 //! goes to a client whose queue is empty, whatever its size, so one large
 //! message can never be lost for want of room.
