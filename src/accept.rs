@@ -23,9 +23,9 @@ use mio::{Interest, Registry, Token};
 use crate::client::{Peer, Stream};
 use crate::net;
 
-/// Listener tokens: `FIRST_LISTENER..FIRST_LISTENER + MAX_LISTENERS`.
-pub const FIRST_LISTENER: usize = 16;
-pub const MAX_LISTENERS: usize = 8;
+// Listener tokens: `FIRST_LISTENER..FIRST_LISTENER + MAX_LISTENERS` (`tokens.rs`).
+use crate::tokens::FIRST_LISTENER;
+pub use crate::tokens::MAX_LISTENERS;
 /// How long accepting pauses when descriptors run out and no spare is left.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 

@@ -16,6 +16,7 @@ use crate::framing::{Assembler, Direction, Protocol};
 use crate::io_result::{self, SocketResult};
 pub use crate::net::Stream;
 use crate::queue::{Chunk, ChunkQueue};
+use crate::tokens::RowId;
 
 /// The other end, as logs and `status` show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,8 @@ pub struct Client {
     /// Input that came after the token line, for the debugger once it has
     /// joined the session.
     pub held: Option<Chunk>,
+    /// The row of the session table it joined (`None` before it joins).
+    pub row: Option<RowId>,
     stream: Stream,
     token: Token,
     wants_write: bool,
@@ -103,6 +106,7 @@ impl Client {
             input: Assembler::new(framing.0, Direction::ToDebugger, framing.1),
             handshake: Vec::new(),
             held: None,
+            row: None,
             stream,
             token,
             wants_write: false,

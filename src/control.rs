@@ -25,13 +25,13 @@ use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
-/// Tokens of the control endpoint: the listener, then its connections.
-pub const LISTENER: Token = Token(7);
-const FIRST_CONN: usize = 8;
-/// Control connections at once (tokens 8..16). A new one past this evicts
-/// the oldest idle one; if none is idle (all are being answered), it is
-/// closed at once.
-const MAX_CONNS: usize = 8;
+// The control endpoint's tokens (`tokens.rs`): the listener, then its
+// connections. At most `MAX_CONNS` connections at once: a new one past this
+// evicts the oldest idle one; if none is idle (all are being answered), it is
+// closed at once.
+use crate::tokens::{
+    CONTROL_LISTENER as LISTENER, FIRST_CONTROL_CONN as FIRST_CONN, MAX_CONTROL_CONNS as MAX_CONNS,
+};
 const MAX_REQUEST: usize = 256;
 /// A connection must send its whole request this soon (`dbgproxy` sends it
 /// right after connecting)...

@@ -1,9 +1,10 @@
-//! The proxy's side of its one debugger: the backend that reaches it, the
-//! live link once it is up, the bounded queue of input on its way to it, and
-//! the assembler that cuts its output into whole messages.
+//! The proxy's side of one debugger (one row of the session table,
+//! `proxy/rows.rs`): the backend that reaches it, the live link once it is
+//! up, the bounded queue of input on its way to it, and the assembler that
+//! cuts its output into whole messages.
 //!
-//! Bytes from the debugger leave here as whole messages for the session layer
-//! (`proxy.rs` hands them over); bytes to it arrive here as whole messages the
+//! Bytes from the debugger leave here as whole messages for its row's session
+//! layer (`proxy/debugger_side.rs` hands them over); bytes to it arrive here as whole messages the
 //! session layer addressed `To::Debugger`. Input queued while no debugger is
 //! up is held for the next one, and dropped when a debugger goes: it was
 //! addressed to that debugger session.

@@ -26,4 +26,5 @@ pub mod queue;
 pub mod session;
 pub mod status;
 pub mod systemd;
+pub mod tokens;
 pub mod tuning;

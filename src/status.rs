@@ -1,5 +1,10 @@
 //! What `dbgproxy status` and SIGHUP's status line say: the proxy's own
 //! counters, and a JSON picture of the proxy assembled from its parts.
+//!
+//! The proxy holds a table of debugger sessions (`proxy/rows.rs`); each is
+//! under `"sessions"`, and the top-level fields that describe a debugger,
+//! its counters and its session layer describe the first (today: the only)
+//! one, as they did before there was a table.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,9 +16,10 @@ use crate::clients::Clients;
 use crate::config::{BackendKind, Config};
 use crate::debugger::Debugger;
 use crate::session::Session;
+use crate::tokens::RowId;
 
-/// What the event loop itself counts (the client table and the session
-/// layer count their own).
+/// What the event loop counts per row of the session table (the client
+/// table and the session layer count their own).
 #[derive(Default, Debug)]
 pub struct Stats {
     pub bytes_from_debugger: u64,
@@ -27,12 +33,58 @@ pub struct View<'a> {
     pub config: &'a Config,
     pub started: Instant,
     pub clients: &'a Clients,
+    /// The session table's rows, in order.
+    pub rows: Vec<RowView<'a>>,
+}
+
+/// One row of the session table, as `status` describes it.
+pub struct RowView<'a> {
+    pub id: RowId,
+    pub name: &'a str,
     pub debugger: &'a Debugger,
     pub session: &'a dyn Session,
     pub stats: &'a Stats,
 }
 
+impl RowView<'_> {
+    fn state(&self, config: &Config) -> &'static str {
+        match (self.debugger.is_up(), config.backend) {
+            (true, _) => "connected",
+            (false, BackendKind::Connect) => "connecting",
+            (false, BackendKind::Listen) => "waiting",
+            (false, BackendKind::Spawn) => "starting",
+        }
+    }
+
+    fn backend(&self, config: &Config) -> Value {
+        json!({
+            "kind": config.backend.name(),
+            "state": self.state(config),
+            "address": (config.backend != BackendKind::Spawn)
+                .then(|| config.debugger_addr.to_string()),
+            "pid": self.debugger.backend.child_pid(),
+            "command": (!config.command.is_empty()).then(|| config.command.clone()),
+        })
+    }
+
+    fn counters(&self) -> Value {
+        let s = self.stats;
+        json!({
+            "bytes_from_debugger": s.bytes_from_debugger,
+            "bytes_to_debugger": s.bytes_to_debugger,
+            "bytes_queued_for_debugger": self.debugger.queued(),
+            "client_input_pauses": s.input_pauses,
+            "debugger_sessions": s.debugger_sessions,
+        })
+    }
+}
+
 impl View<'_> {
+    fn row_of(&self, client: &Client) -> Option<&RowView<'_>> {
+        let row = client.row?;
+        self.rows.iter().find(|r| r.id == row)
+    }
+
     pub fn to_json(&self) -> Value {
         let now = SystemTime::now();
         let epoch = |ago: Duration| {
@@ -43,12 +95,7 @@ impl View<'_> {
         let config = self.config;
         let policy = self.clients.policy();
         let listen = self.clients.acceptor.describe();
-        let state = match (self.debugger.is_up(), config.backend) {
-            (true, _) => "connected",
-            (false, BackendKind::Connect) => "connecting",
-            (false, BackendKind::Listen) => "waiting",
-            (false, BackendKind::Spawn) => "starting",
-        };
+        let first = self.rows.first();
         let clients: Vec<Value> = self
             .clients
             .iter()
@@ -70,8 +117,8 @@ impl View<'_> {
                     "bytes_out": c.bytes_out,
                     "queued_bytes": c.out.len(),
                 });
-                if let Value::Object(m) = &mut entry {
-                    m.extend(self.session.client_status(c.id));
+                if let (Value::Object(m), Some(row)) = (&mut entry, self.row_of(c)) {
+                    m.extend(row.session.client_status(c.id));
                 }
                 entry
             })
@@ -89,13 +136,9 @@ impl View<'_> {
                 })
             })
             .collect();
-        let s = self.stats;
         let k = self.clients.counters();
         let r = &self.clients.refusals;
         let mut counters = json!({
-            "bytes_from_debugger": s.bytes_from_debugger,
-            "bytes_to_debugger": s.bytes_to_debugger,
-            "bytes_queued_for_debugger": self.debugger.queued(),
             "clients_served": k.served,
             "clients_dropped_slow": k.dropped_slow,
             "clients_dropped_bad_framing": k.dropped_bad_framing,
@@ -104,8 +147,6 @@ impl View<'_> {
             "clients_refused_no_descriptors": self.clients.acceptor.refused_no_descriptors,
             "accept_pauses": self.clients.acceptor.pauses,
             "debugger_waits_for_slow_clients": k.debugger_waits,
-            "client_input_pauses": s.input_pauses,
-            "debugger_sessions": s.debugger_sessions,
             "refused_other_uid": r.other_uid,
             "refused_unidentified": r.unidentified,
             "refused_remote": r.remote,
@@ -116,9 +157,29 @@ impl View<'_> {
             "admitted_by_token": r.admitted_by_token,
             "log_lines_dropped": crate::logging::dropped(),
         });
-        if let Value::Object(m) = &mut counters {
-            m.extend(self.session.counters());
+        if let (Value::Object(m), Some(first)) = (&mut counters, first) {
+            if let Value::Object(row) = first.counters() {
+                m.extend(row);
+            }
+            m.extend(first.session.counters());
         }
+        let sessions: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|row| {
+                let mut counters = row.counters();
+                if let Value::Object(m) = &mut counters {
+                    m.extend(row.session.counters());
+                }
+                json!({
+                    "id": row.id.0,
+                    "name": row.name,
+                    "debugger": row.backend(config),
+                    "clients": self.clients.ids_in(row.id),
+                    "counters": counters,
+                })
+            })
+            .collect();
         json!({
             "pid": std::process::id(),
             "version": env!("CARGO_PKG_VERSION"),
@@ -143,17 +204,11 @@ impl View<'_> {
                 "token_timeout_ms": policy.token_timeout.as_millis() as u64,
                 "insecure_open": policy.insecure_open,
             },
-            "backend": {
-                "kind": config.backend.name(),
-                "state": state,
-                "address": (config.backend != BackendKind::Spawn)
-                    .then(|| config.debugger_addr.to_string()),
-                "pid": self.debugger.backend.child_pid(),
-                "command": (!config.command.is_empty()).then(|| config.command.clone()),
-            },
+            "backend": first.map(|row| row.backend(config)),
             "clients": clients,
             "waiting_for_token": waiting,
             "counters": counters,
+            "sessions": sessions,
         })
     }
 
@@ -162,11 +217,11 @@ impl View<'_> {
         format!("{}; {}", self.who(), self.totals())
     }
 
-    /// "debugger connected, 2 client(s)".
+    /// "debugger connected, 2 client(s)", of the first row.
     pub fn who(&self) -> String {
         format!(
             "{}, {} client(s)",
-            if self.debugger.is_up() {
+            if self.rows.first().is_some_and(|r| r.debugger.is_up()) {
                 "debugger connected"
             } else {
                 "no debugger"
@@ -177,7 +232,8 @@ impl View<'_> {
 
     /// What the proxy has done since it started.
     pub fn totals(&self) -> String {
-        let s = self.stats;
+        let none = Stats::default();
+        let s = self.rows.first().map_or(&none, |r| r.stats);
         format!(
             "{} debugger session(s), {} bytes from the debugger, {} to it; \
              {} client(s) served, {} dropped as too slow, {} refused, {} refused access",

@@ -17,7 +17,7 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
@@ -25,15 +25,14 @@ use self::outgoing::Outgoing;
 use super::cli::Options;
 use super::dialect::{Dialect, Out};
 use super::launch::Joined;
-use super::link::{self, Away, Conn, Link, PROXY};
+use super::link::{self, Away, Conn, Link};
 use super::stdio::{self, End};
 use super::stream::Target;
 use crate::framing::{Assembler, Direction, Message, Protocol};
 use crate::queue::{Chunk, ChunkQueue};
+use crate::tokens::attach::PROXY;
 
-const STDIN: Token = Token(0);
-const STDOUT: Token = Token(1);
-const SIGNALS: Token = Token(3);
+use crate::tokens::attach::{SIGNALS, STDIN, STDOUT};
 const READ_BUF: usize = 64 * 1024;
 /// IDE input queued for the proxy, or held while it is away.
 pub const HOLD_LIMIT: usize = 1 << 20;

@@ -5,11 +5,10 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use mio::{Interest, Registry, Token};
+use mio::{Interest, Registry};
 
 use super::stream::{Stream, Target};
 
-pub const PROXY: Token = Token(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -96,7 +95,11 @@ impl Away {
 /// Starts connecting to `target`.
 pub fn connect(target: &Target, registry: &Registry, now: Instant) -> io::Result<Link> {
     let mut stream = target.connect()?;
-    registry.register(&mut stream, PROXY, Interest::READABLE | Interest::WRITABLE)?;
+    registry.register(
+        &mut stream,
+        crate::tokens::attach::PROXY,
+        Interest::READABLE | Interest::WRITABLE,
+    )?;
     Ok(Link::Connecting { stream, since: now })
 }
 

@@ -26,9 +26,10 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry};
 
 use super::backoff::{self, Backoff, human};
-use super::{DEBUGGER, Link, Progress};
+use super::{Link, Progress};
 use crate::config::{Config, Mode};
 use crate::net;
+use crate::tokens::RowTokens;
 
 /// How long one connect attempt may stay unanswered (a host that drops SYNs).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,6 +55,7 @@ pub struct Connector {
     waiting_since: Option<Instant>,
     backoff: Backoff,
     state: State,
+    pub(super) tokens: RowTokens,
 }
 
 enum State {
@@ -68,7 +70,7 @@ enum State {
 }
 
 impl Connector {
-    pub fn new(config: &Config) -> Connector {
+    pub fn new(config: &Config, tokens: RowTokens) -> Connector {
         Connector {
             addr: config.debugger_addr,
             interval: config.retry_interval,
@@ -82,6 +84,7 @@ impl Connector {
             waiting_since: None,
             backoff: Backoff::new(config.retry_interval),
             state: State::Idle,
+            tokens,
         }
     }
 
@@ -190,7 +193,7 @@ impl Connector {
         let State::Connecting { stream, .. } = &mut self.state else {
             return Progress::Pending;
         };
-        if event.token() != DEBUGGER {
+        if event.token() != self.tokens.link() {
             return Progress::Pending;
         }
         match net::connect_finished(stream) {
@@ -204,7 +207,7 @@ impl Connector {
                 net::tune(&stream);
                 self.backoff.up(now);
                 log::debug!("connected to {} on attempt {}", self.addr, self.attempts);
-                Progress::Up(Link::tcp(stream))
+                Progress::Up(Link::tcp(stream, self.tokens))
             }
             Err(e) => {
                 let _ = registry.deregister(stream);
@@ -219,7 +222,7 @@ impl Connector {
         let result = net::connect(self.addr).and_then(|mut stream| {
             registry.register(
                 &mut stream,
-                DEBUGGER,
+                self.tokens.link(),
                 Interest::READABLE | Interest::WRITABLE,
             )?;
             Ok(stream)
@@ -312,7 +315,8 @@ mod tests {
     fn connector(interval_ms: u64, limit: Option<u32>) -> Connector {
         let args = ["--port", "1", "--retry-interval", &interval_ms.to_string()];
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let mut c = Connector::new(&Config::parse_from(&args).expect("valid"));
+        let config = Config::parse_from(&args).expect("valid");
+        let mut c = Connector::new(&config, RowTokens::of(crate::tokens::RowId(0)));
         c.limit = limit;
         c
     }

@@ -23,9 +23,10 @@ use anyhow::Result;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry};
 
-use super::{DEBUGGER, DEBUGGER_LISTENER, Link, Progress};
+use super::{Link, Progress};
 use crate::config::Config;
 use crate::net;
+use crate::tokens::RowTokens;
 
 /// Debugger connections waiting for their turn.
 const MAX_WAITING: usize = 16;
@@ -44,6 +45,7 @@ pub struct Acceptor {
     /// Refusals since the queue was last below its bound (warned at the first).
     refusing: u64,
     sessions: Rate,
+    pub(super) tokens: RowTokens,
 }
 
 /// Debugger sessions per `STORM_WINDOW`, to tell a connect-and-close loop
@@ -62,6 +64,7 @@ impl Acceptor {
         config: &Config,
         registry: &Registry,
         passed: Option<std::net::TcpListener>,
+        tokens: RowTokens,
     ) -> Result<Acceptor> {
         let mut listener = match passed {
             Some(listener) => {
@@ -77,7 +80,11 @@ impl Acceptor {
             }
         };
         let addr = listener.local_addr()?;
-        registry.register(&mut listener, DEBUGGER_LISTENER, Interest::READABLE)?;
+        registry.register(
+            &mut listener,
+            tokens.debugger_listener(),
+            Interest::READABLE,
+        )?;
         log::info!("listening for the debugger on {addr}");
         Ok(Acceptor {
             addr,
@@ -92,6 +99,7 @@ impl Acceptor {
                 storm: false,
                 quiet: 0,
             },
+            tokens,
         })
     }
 
@@ -120,7 +128,7 @@ impl Acceptor {
             };
             if let Err(e) = registry.register(
                 &mut stream,
-                DEBUGGER,
+                self.tokens.link(),
                 Interest::READABLE | Interest::WRITABLE,
             ) {
                 log::warn!("cannot register debugger connection from {peer}: {e}");
@@ -131,7 +139,7 @@ impl Acceptor {
             self.count_session(Instant::now());
             // The proxy logs the session at info; the peer is detail.
             log::debug!("debugger connected from {peer}");
-            return Progress::Up(Link::tcp(stream));
+            return Progress::Up(Link::tcp(stream, self.tokens));
         }
         Progress::Pending
     }

@@ -1,4 +1,5 @@
-//! How the proxy reaches its one debugger.
+//! How the proxy reaches a debugger (one backend per row of the session
+//! table, `proxy/rows.rs`).
 //!
 //! A `Backend` knows how to obtain a `Link` — a live byte stream to the
 //! debugger — and how to obtain the next one after it is lost. One module per
@@ -23,18 +24,11 @@ use mio::unix::pipe::{Receiver, Sender};
 use mio::{Interest, Registry, Token};
 
 use crate::config::{BackendKind, Config};
+use crate::tokens::RowTokens;
 pub use backoff::human;
 pub use connect::Connector;
 pub use listen::Acceptor;
 pub use spawn::Spawner;
-
-// Tokens the backends use. The proxy's own singletons and clients use others.
-/// The TCP connection to the debugger (connect and listen).
-pub const DEBUGGER: Token = Token(2);
-pub const DEBUGGER_LISTENER: Token = Token(3);
-pub const CHILD_STDIN: Token = Token(4);
-pub const CHILD_STDOUT: Token = Token(5);
-pub const CHILD_STDERR: Token = Token(6);
 
 /// The outcome of an event or timer handled by a backend.
 pub enum Progress {
@@ -62,15 +56,19 @@ impl Backend {
     /// Builds the backend; `listen` binds its port here, so that a port clash
     /// is reported before the proxy says it is ready.
     /// `passed` is a debugger listener systemd handed over (socket activation).
+    /// `tokens` are its row's (`tokens.rs`): the backend and its links use no others.
     pub fn new(
         config: &Config,
         registry: &Registry,
         passed: Option<std::net::TcpListener>,
+        tokens: RowTokens,
     ) -> Result<Backend> {
         Ok(match config.backend {
-            BackendKind::Connect => Backend::Connect(Connector::new(config)),
-            BackendKind::Listen => Backend::Listen(Acceptor::bind(config, registry, passed)?),
-            BackendKind::Spawn => Backend::Spawn(Spawner::new(config)),
+            BackendKind::Connect => Backend::Connect(Connector::new(config, tokens)),
+            BackendKind::Listen => {
+                Backend::Listen(Acceptor::bind(config, registry, passed, tokens)?)
+            }
+            BackendKind::Spawn => Backend::Spawn(Spawner::new(config, tokens)),
         })
     }
 
@@ -161,9 +159,9 @@ impl Backend {
     /// Whether `token` is one of the backend's own (not the link's).
     pub fn owns(&self, token: Token) -> bool {
         match self {
-            Backend::Connect(_) => token == DEBUGGER,
-            Backend::Listen(_) => token == DEBUGGER_LISTENER,
-            Backend::Spawn(_) => token == CHILD_STDERR,
+            Backend::Connect(c) => token == c.tokens.link(),
+            Backend::Listen(l) => token == l.tokens.debugger_listener(),
+            Backend::Spawn(s) => token == s.tokens.child_stderr(),
         }
     }
 
@@ -201,6 +199,7 @@ pub enum Link {
     Tcp {
         stream: TcpStream,
         wants_write: bool,
+        tokens: RowTokens,
     },
     /// A child's stdin and stdout. The stdin pipe can only be registered for
     /// WRITABLE, so it is registered only while there is something to write.
@@ -208,32 +207,37 @@ pub enum Link {
         stdin: Sender,
         stdout: Receiver,
         wants_write: bool,
+        tokens: RowTokens,
     },
 }
 
 impl Link {
     /// A connected stream, registered READABLE | WRITABLE by the backend.
-    fn tcp(stream: TcpStream) -> Link {
+    fn tcp(stream: TcpStream, tokens: RowTokens) -> Link {
         Link::Tcp {
             stream,
             wants_write: true,
+            tokens,
         }
     }
 
     /// A child's pipes, stdout registered READABLE by the backend.
-    fn pipes(stdin: Sender, stdout: Receiver) -> Link {
+    fn pipes(stdin: Sender, stdout: Receiver, tokens: RowTokens) -> Link {
         Link::Pipes {
             stdin,
             stdout,
             wants_write: false,
+            tokens,
         }
     }
 
     /// Whether events for `token` are about this link.
     pub fn owns(&self, token: Token) -> bool {
         match self {
-            Link::Tcp { .. } => token == DEBUGGER,
-            Link::Pipes { .. } => token == CHILD_STDIN || token == CHILD_STDOUT,
+            Link::Tcp { tokens, .. } => token == tokens.link(),
+            Link::Pipes { tokens, .. } => {
+                token == tokens.child_stdin() || token == tokens.child_stdout()
+            }
         }
     }
 
@@ -243,20 +247,24 @@ impl Link {
             Link::Tcp {
                 stream,
                 wants_write,
+                tokens,
             } if *wants_write != yes => {
                 let interest = if yes {
                     Interest::READABLE | Interest::WRITABLE
                 } else {
                     Interest::READABLE
                 };
-                registry.reregister(stream, DEBUGGER, interest)?;
+                registry.reregister(stream, tokens.link(), interest)?;
                 *wants_write = yes;
             }
             Link::Pipes {
-                stdin, wants_write, ..
+                stdin,
+                wants_write,
+                tokens,
+                ..
             } if *wants_write != yes => {
                 if yes {
-                    registry.register(stdin, CHILD_STDIN, Interest::WRITABLE)?;
+                    registry.register(stdin, tokens.child_stdin(), Interest::WRITABLE)?;
                 } else {
                     registry.deregister(stdin)?;
                 }
@@ -278,6 +286,7 @@ impl Link {
                 mut stdin,
                 mut stdout,
                 wants_write,
+                ..
             } => {
                 if wants_write {
                     let _ = registry.deregister(&mut stdin);

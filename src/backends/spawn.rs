@@ -27,8 +27,9 @@ use mio::{Interest, Registry};
 use super::backoff::{self, Backoff, human};
 use super::child::Running;
 use super::group::{self, Leftovers};
-use super::{CHILD_STDERR, CHILD_STDOUT, Link, Progress};
+use super::{Link, Progress};
 use crate::config::Config;
+use crate::tokens::RowTokens;
 
 /// The first pause before restarting a command that exited (or failed to
 /// start) right away; it doubles with each repetition.
@@ -51,10 +52,11 @@ pub struct Spawner {
     /// The proxy stopped the child to start it again: no backing off, and
     /// its end is no warning.
     restarting: bool,
+    pub(super) tokens: RowTokens,
 }
 
 impl Spawner {
-    pub fn new(config: &Config) -> Spawner {
+    pub fn new(config: &Config, tokens: RowTokens) -> Spawner {
         Spawner {
             command: config.command.clone(),
             cwd: config.cwd.clone(),
@@ -65,6 +67,7 @@ impl Spawner {
             leftovers: Leftovers::default(),
             start_at: None,
             restarting: false,
+            tokens,
         }
     }
 
@@ -175,8 +178,8 @@ impl Spawner {
             stdin.set_nonblocking(true)?;
             stdout.set_nonblocking(true)?;
             stderr.set_nonblocking(true)?;
-            registry.register(&mut stdout, CHILD_STDOUT, Interest::READABLE)?;
-            registry.register(&mut stderr, CHILD_STDERR, Interest::READABLE)?;
+            registry.register(&mut stdout, self.tokens.child_stdout(), Interest::READABLE)?;
+            registry.register(&mut stderr, self.tokens.child_stderr(), Interest::READABLE)?;
             Ok((stdin, stdout, stderr))
         })();
         let mut running = Running::new(child);
@@ -200,7 +203,7 @@ impl Spawner {
         );
         running.stderr = Some(stderr);
         self.child = Some(running);
-        Ok(Progress::Up(Link::pipes(stdin, stdout)))
+        Ok(Progress::Up(Link::pipes(stdin, stdout, self.tokens)))
     }
 
     /// Stops the child (SIGTERM to its group now, SIGKILL after the grace)

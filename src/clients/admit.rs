@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use mio::{Registry, Token};
 
-use super::{Clients, FIRST_CLIENT};
+use super::{Clients, Place};
 use crate::accept::Accepted;
 use crate::access::token::{self, Handshake};
 use crate::access::{Owner, Query, Refusal, Verdict, Via};
@@ -24,11 +24,13 @@ use crate::io_result::SocketResult;
 use crate::net;
 use crate::queue::Chunk;
 use crate::session::ClientId;
+use crate::tokens::FIRST_CLIENT;
 
 const ACCEPTS_PER_TURN: usize = 256;
 
 impl Clients {
-    pub fn accept(&mut self, registry: &Registry, now: Instant) {
+    /// Accepts what the listeners have; a client let in joins the row `place` chooses.
+    pub fn accept(&mut self, registry: &Registry, now: Instant, place: Place) {
         let mut taken = 0;
         while taken < ACCEPTS_PER_TURN {
             let mut batch = Vec::new();
@@ -44,7 +46,7 @@ impl Clients {
             taken += batch.len();
             let owners = self.owners(&batch);
             for (accepted, owner) in batch.into_iter().zip(owners) {
-                self.admit(accepted, owner, registry, now);
+                self.admit(accepted, owner, (registry, place), now);
             }
         }
     }
@@ -84,11 +86,11 @@ impl Clients {
         owners
     }
 
-    fn admit(
+    pub(super) fn admit(
         &mut self,
         accepted: Accepted,
         owner: Option<Owner>,
-        registry: &Registry,
+        (registry, place): (&Registry, Place),
         now: Instant,
     ) {
         let Accepted { stream, peer, .. } = accepted;
@@ -155,15 +157,28 @@ impl Clients {
         if waiting {
             self.waiting += 1;
         } else {
-            self.join(key);
+            self.join(key, registry, place);
         }
     }
 
-    /// Takes a client into the session.
-    fn join(&mut self, key: usize) {
+    /// Takes a client into the session of the row `place` chooses.
+    fn join(&mut self, key: usize, registry: &Registry, place: Place) {
+        let Some(row) = self.table.get(key).and_then(place) else {
+            // No row to join (none today: the one row is never removed).
+            if let Some(client) = self.table.get(key) {
+                log::warn!("refusing {}: no debug session to join", client.name());
+            }
+            if self.table.get(key).is_some_and(Client::is_waiting) {
+                self.drop_waiting_one(key, None, registry);
+            } else if let Some(client) = self.table.try_remove(key) {
+                client.refuse(None, registry);
+            }
+            return;
+        };
         let Some(client) = self.table.get_mut(key) else {
             return;
         };
+        client.row = Some(row);
         if client.is_waiting() {
             self.waiting -= 1;
             client.state = State::Open;
@@ -176,7 +191,11 @@ impl Clients {
         };
         let name = client.name();
         self.ids.insert(id, key);
-        self.joined.push(id);
+        let members = self.members.entry(row).or_default();
+        if let Err(at) = members.binary_search(&key) {
+            members.insert(at, key);
+        }
+        self.joined.push((row, id));
         self.tally.served += 1;
         log::info!("{name} connected{how} ({} connected)", self.len());
     }
@@ -199,6 +218,7 @@ impl Clients {
         key: usize,
         buf: &mut [u8],
         registry: &Registry,
+        place: Place,
     ) -> (Option<ClientId>, SocketResult) {
         let full = self.len() >= self.max_clients;
         let connected = self.len();
@@ -247,7 +267,7 @@ impl Clients {
                     return (None, SocketResult::Closed);
                 }
                 self.refusals.admitted_by_token += 1;
-                self.join(key);
+                self.join(key, registry, place);
                 // The session hears of the join before this client's input.
                 return (None, SocketResult::Continue);
             }

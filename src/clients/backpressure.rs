@@ -139,9 +139,15 @@ impl Backpressure {
         self.limits.max_client_message
     }
 
-    /// Whether the debugger must wait: some client is too far behind.
+    /// Whether some client is too far behind (the table asks which row's
+    /// debugger must wait).
     pub fn holding(&self) -> bool {
         !self.behind.is_empty()
+    }
+
+    /// The clients too far behind (the table knows their rows).
+    pub fn behind(&self) -> impl Iterator<Item = Key> + '_ {
+        self.behind.keys().copied()
     }
 
     /// Bytes of unfinished messages all clients hold.

@@ -14,13 +14,17 @@ use crate::client;
 use crate::framing::Message;
 use crate::io_result::SocketResult;
 use crate::session::To;
+use crate::tokens::RowId;
 
 impl Clients {
-    /// Queues `message` for the clients `to` names that are still in the session.
-    pub fn deliver(&mut self, to: To, message: &Message, now: Instant) {
+    /// Queues `message` for the clients of `row` that `to` names and that
+    /// are still in its session: a session speaks for its own row only.
+    pub fn deliver(&mut self, row: RowId, to: To, message: &Message, now: Instant) {
         match to {
             To::Client(id) => {
-                if let Some(&key) = self.ids.get(&id) {
+                if let Some(&key) = self.ids.get(&id)
+                    && self.row_of(key) == Some(row)
+                {
                     self.queue_for(key, message, now);
                 }
             }
@@ -29,11 +33,14 @@ impl Clients {
                     To::AllBut(id) => self.ids.get(&id).copied(),
                     _ => None,
                 };
-                let keys: Vec<usize> = self
-                    .table
+                let Some(members) = self.members.get(&row) else {
+                    return;
+                };
+                let keys: Vec<usize> = members
                     .iter()
-                    .filter(|(k, c)| c.is_open() && Some(*k) != except)
-                    .map(|(k, _)| k)
+                    .copied()
+                    .filter(|&k| Some(k) != except)
+                    .filter(|&k| self.table.get(k).is_some_and(client::Client::is_open))
                     .collect();
                 for key in keys {
                     self.queue_for(key, message, now);

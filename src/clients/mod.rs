@@ -3,14 +3,18 @@
 //! and how much unfinished input all clients together may hold.
 //!
 //! A client that falls more than `--client-buffer` behind is not dropped at
-//! once: the debugger is made to wait (the loop stops reading it while
-//! `holding()`), and the client is dropped only when it takes nothing for
+//! once: its row's debugger is made to wait (the loop stops reading it
+//! while `holding(row)`), and the client is dropped only when it takes nothing for
 //! `--stall-timeout`, or stays behind for ten times that. A message always
 //! goes to a client whose queue is empty, whatever its size, so one large
 //! message can never be lost for want of room.
 //!
-//! Clients enter and leave the shared session through `take_joined` and
-//! `take_left`, which the loop hands to the session layer. Fan-out is in
+//! Each client belongs to one row of the session table (`proxy/rows.rs`),
+//! chosen when it joins; the table keeps each row's members, so that fan-out
+//! to a row costs what its members do, and a client behind holds only its
+//! own row's debugger (`holding(row)`). Clients enter and leave their row's
+//! session through `take_joined` and `take_left`, which the loop hands to
+//! that row's session layer. Fan-out is in
 //! `clients/deliver.rs`; the rules themselves (who is behind, who stalled,
 //! the input caps, and their counters) in `clients/backpressure.rs`, which
 //! holds no socket: this table tells it what its sockets did and carries
@@ -22,6 +26,7 @@
 mod admit;
 mod backpressure;
 mod deliver;
+mod leave;
 
 use std::collections::HashMap;
 use std::io;
@@ -32,17 +37,18 @@ use slab::Slab;
 
 use crate::accept::{Acceptor, Listener};
 use crate::access::{self, Lookup, Policy, RefusalLog};
-use crate::client::{self, Client};
+use crate::client::Client;
 use crate::config::Config;
 use crate::framing::{Message, Protocol};
 use crate::io_result::SocketResult;
 use crate::queue::Chunk;
 use crate::session::ClientId;
+use crate::tokens::RowId;
 use backpressure::{Backpressure, Limits};
 
-/// Client tokens start here; below are the proxy's, the backends', the
-/// control socket's and the client listeners' own (`accept::FIRST_LISTENER`).
-pub const FIRST_CLIENT: usize = 32;
+/// Chooses the row a joining client goes to (`Rows::row_for_new_client`);
+/// `None` refuses it: there is no session to join.
+pub type Place<'a> = &'a dyn Fn(&Client) -> Option<RowId>;
 
 /// What `status` counts of clients.
 #[derive(Default, Debug, Clone, Copy)]
@@ -72,8 +78,10 @@ pub struct Clients {
     readable: Vec<usize>,
     /// Clients with output queued since their last flush.
     dirty: Vec<usize>,
-    joined: Vec<ClientId>,
-    left: Vec<ClientId>,
+    joined: Vec<(RowId, ClientId)>,
+    left: Vec<(RowId, ClientId)>,
+    /// Each row's clients, by key in table order.
+    members: HashMap<RowId, Vec<usize>>,
     /// The no-loss rules and their counters.
     flow: Backpressure,
     protocol: Protocol,
@@ -104,6 +112,7 @@ impl Clients {
             dirty: Vec::new(),
             joined: Vec::new(),
             left: Vec::new(),
+            members: HashMap::new(),
             flow: Backpressure::new(Limits::of(config)),
             protocol: config.protocol,
             max_clients: config.max_clients,
@@ -133,13 +142,33 @@ impl Clients {
 
     /// The slab key behind a client token, if it is one of ours.
     pub fn key_of(&self, token: Token) -> Option<usize> {
-        let key = token.0.checked_sub(FIRST_CLIENT)?;
+        let key = crate::tokens::client_key(token)?;
         self.table.contains(key).then_some(key)
     }
 
-    /// Whether the debugger must wait: some client is too far behind.
-    pub fn holding(&self) -> bool {
-        self.flow.holding()
+    /// Whether `row`'s debugger must wait: one of its clients is too far behind.
+    pub fn holding(&self, row: RowId) -> bool {
+        self.flow.holding() && self.flow.behind().any(|key| self.row_of(key) == Some(row))
+    }
+
+    /// The row of the client at `key`, once it has joined.
+    pub fn row_of(&self, key: usize) -> Option<RowId> {
+        self.table.get(key).and_then(|c| c.row)
+    }
+
+    /// The keys of `row`'s clients.
+    pub fn members(&self, row: RowId) -> &[usize] {
+        self.members.get(&row).map_or(&[], Vec::as_slice)
+    }
+
+    /// The clients of `row` in its session (`status`).
+    pub fn ids_in(&self, row: RowId) -> Vec<ClientId> {
+        self.members(row)
+            .iter()
+            .filter_map(|&k| self.table.get(k))
+            .filter(|c| !c.is_waiting())
+            .map(|c| c.id)
+            .collect()
     }
 
     pub fn counters(&self) -> Counters {
@@ -154,11 +183,11 @@ impl Clients {
         }
     }
 
-    pub fn take_joined(&mut self) -> Vec<ClientId> {
+    pub fn take_joined(&mut self) -> Vec<(RowId, ClientId)> {
         std::mem::take(&mut self.joined)
     }
 
-    pub fn take_left(&mut self) -> Vec<ClientId> {
+    pub fn take_left(&mut self) -> Vec<(RowId, ClientId)> {
         std::mem::take(&mut self.left)
     }
 
@@ -175,6 +204,11 @@ impl Clients {
 
     pub fn has_readable(&self) -> bool {
         !self.readable.is_empty()
+    }
+
+    /// The rows of the clients not drained yet (`None`: not joined yet).
+    pub fn readable_rows(&self) -> impl Iterator<Item = Option<RowId>> + '_ {
+        self.readable.iter().map(|&k| self.row_of(k))
     }
 
     /// Marks a client readable after a readiness event.
@@ -197,20 +231,21 @@ impl Clients {
     /// Reads `key` once; appends the whole messages it completed, with the
     /// client's id. While `ignore` (shutting down), what is read is dropped.
     /// `Continue` means more may be there; anything else, that this client
-    /// is done for this turn (a failure was handled here: it is gone).
+    /// is done for this turn (a failure was handled here: it is gone). A
+    /// client that sends the token now joins the row `place` chooses.
     pub fn read(
         &mut self,
         key: usize,
         buf: &mut [u8],
         messages: &mut Vec<Message>,
         ignore: bool,
-        registry: &Registry,
+        (registry, place): (&Registry, Place),
     ) -> (Option<ClientId>, SocketResult) {
         let Some(client) = self.table.get_mut(key) else {
             return (None, SocketResult::Closed);
         };
         if client.is_waiting() {
-            return self.read_handshake(key, buf, registry);
+            return self.read_handshake(key, buf, registry, place);
         }
         if let Some(held) = client.held.take() {
             // What followed the token line, now that the client has joined.
@@ -292,91 +327,12 @@ impl Clients {
         (Some(id), SocketResult::Continue)
     }
 
-    // ----- leaving -----
-
-    /// The session asked to close `id` once its queue is written.
-    pub fn close(&mut self, id: ClientId, why: &str, registry: &Registry) {
-        let Some(&key) = self.ids.get(&id) else {
-            return;
-        };
-        let Some(client) = self.table.get(key) else {
-            return;
-        };
-        log::debug!("{}: closing: {why}", client.name());
-        if client.out.is_empty() {
-            self.drop_client(key, why, log::Level::Info, registry);
-        } else {
-            self.leave(key);
-            self.dirty.push(key);
-        }
-    }
-
-    /// Takes `key` out of the session: nothing new is queued for it.
-    fn leave(&mut self, key: usize) {
-        if let Some(client) = self.table.get_mut(key)
-            && client.is_open()
-        {
-            client.state = client::State::Closing;
-            self.left.push(client.id);
-        }
-    }
-
-    pub fn drop_client(&mut self, key: usize, why: &str, level: log::Level, registry: &Registry) {
-        self.leave(key);
-        let Some(client) = self.table.try_remove(key) else {
-            return;
-        };
-        self.ids.remove(&client.id);
-        if client.is_waiting() {
-            self.waiting -= 1;
-        }
-        self.flow.forget(key);
-        let held = client.input.pending();
-        if held > 0 {
-            log::debug!(
-                "{}: dropping {held} bytes of an incomplete message, never forwarded",
-                client.name()
-            );
-        }
-        log::log!(
-            level,
-            "{} left after {}s: {why} ({} bytes in, {} out, {} connected)",
-            client.name(),
-            client.since.elapsed().as_secs(),
-            client.bytes_in,
-            client.bytes_out,
-            self.table.len()
-        );
-        client.close(registry);
-    }
-
-    /// Every client: deliver what is queued, then close (shutdown, or
-    /// `--hangup-clients` when the debugger goes).
-    pub fn close_all(&mut self, registry: &Registry, now: Instant) {
-        self.drop_waiting(registry);
-        let keys: Vec<usize> = self.table.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            self.leave(key);
-            self.flush(key, registry, now);
-        }
-    }
-
-    pub fn queued_bytes(&self) -> usize {
-        self.table.iter().map(|(_, c)| c.out.len()).sum()
-    }
-
-    pub fn close_now(&mut self, registry: &Registry) {
-        for (_, client) in std::mem::take(&mut self.table) {
-            client.close(registry);
-        }
-        self.ids.clear();
-        self.waiting = 0;
-        self.flow.forget_all();
-    }
-
     pub fn on_timer(&mut self, registry: &Registry, now: Instant) {
         self.acceptor.on_timer(registry, now);
         self.drop_stalled(registry, now);
         self.expire_waiting(registry, now);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,7 @@
-//! The loop's business other than moving bytes: timers, signals, control
-//! requests, the debugger coming and going, shutdown, and binding the client
-//! listeners at start. `mod.rs` holds where bytes go.
+//! The loop's business other than moving bytes: timers (each row's backend
+//! and session among them), signals, control requests, shutdown, and binding
+//! the client listeners at start. Where bytes go is in `debugger_side.rs`
+//! (and the debugger coming and going) and `client_side.rs`.
 
 use std::time::Instant;
 
@@ -11,20 +12,24 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGTERM};
 
 use super::Proxy;
 use crate::accept::Listener;
-use crate::backends::{Link, Progress};
-use crate::config::{Config, ListenAddr, Mode};
+use crate::config::{Config, ListenAddr};
 use crate::control::{self, Request};
-use crate::lifecycle::{AfterLoss, Phase, StopBy};
+use crate::lifecycle::{Phase, StopBy};
 use crate::net;
 use crate::status::View;
 use crate::systemd::PassedListener;
 
 impl Proxy {
     pub(super) fn after_turn(&mut self, now: Instant) {
-        self.session.tick(now, &mut self.outbox);
-        if !self.outbox.is_empty() {
-            self.apply(now);
-            self.flush_debugger(now);
+        for row in self.rows.ids() {
+            let Some(r) = self.rows.get_mut(row) else {
+                continue;
+            };
+            r.session.tick(now, &mut r.outbox);
+            if !r.outbox.is_empty() {
+                self.apply(now);
+                self.flush_debugger(row, now);
+            }
         }
         if matches!(self.lifecycle.phase(), Phase::Draining { .. }) {
             if !self.drain_started {
@@ -34,19 +39,23 @@ impl Proxy {
                 self.lifecycle.drained();
             }
         }
+        // Idle means no client and no debugger in any row.
         self.lifecycle
-            .track_idle(now, self.clients.len(), self.debugger.is_up());
+            .track_idle(now, self.clients.len(), self.rows.any_debugger_up());
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let rows = self
+            .rows
+            .iter()
+            .flat_map(|r| [r.debugger.backend.deadline(), r.session.deadline()]);
         [
-            self.debugger.backend.deadline(),
             self.clients.deadline(),
             self.lifecycle.deadline(),
-            self.session.deadline(),
             self.control.as_ref().and_then(control::Server::deadline),
         ]
         .into_iter()
+        .chain(rows)
         .flatten()
         .min()
     }
@@ -55,9 +64,14 @@ impl Proxy {
         if let Some(control) = self.control.as_mut() {
             control.on_timer(self.poll.registry(), now);
         }
-        if self.debugger.backend.deadline().is_some_and(|d| d <= now) {
-            let progress = self.debugger.backend.on_timer(self.poll.registry(), now);
-            self.on_progress(progress, now);
+        for row in self.rows.ids() {
+            let Some(r) = self.rows.get_mut(row) else {
+                continue;
+            };
+            if r.debugger.backend.deadline().is_some_and(|d| d <= now) {
+                let progress = r.debugger.backend.on_timer(self.poll.registry(), now);
+                self.on_progress(row, progress, now);
+            }
         }
         self.clients.on_timer(self.poll.registry(), now);
         self.apply(now);
@@ -79,8 +93,12 @@ impl Proxy {
         for signal in pending {
             match signal {
                 SIGCHLD => {
-                    let progress = self.debugger.backend.on_child_signal();
-                    self.on_progress(progress, now);
+                    for row in self.rows.ids() {
+                        if let Some(r) = self.rows.get_mut(row) {
+                            let progress = r.debugger.backend.on_child_signal();
+                            self.on_progress(row, progress, now);
+                        }
+                    }
                 }
                 SIGTERM => self.lifecycle.on_signal(now, StopBy::Signal("SIGTERM")),
                 SIGHUP => self.on_hangup(),
@@ -94,9 +112,7 @@ impl Proxy {
             config: &self.config,
             started: self.started,
             clients: &self.clients,
-            debugger: &self.debugger,
-            session: self.session.as_ref(),
-            stats: &self.stats,
+            rows: self.rows.iter().map(super::rows::Row::view).collect(),
         }
     }
 
@@ -129,125 +145,10 @@ impl Proxy {
         log::info!("status: {}", self.view().line());
     }
 
-    pub(super) fn on_progress(&mut self, progress: Progress, now: Instant) {
-        match progress {
-            Progress::Pending => {}
-            Progress::Failed(e) => self.failure = Some(e),
-            Progress::Up(link) => self.debugger_up(link, now),
-            Progress::Exited { why } => {
-                // All it wrote before exiting is in the pipe already: take it
-                // now, whatever the per-turn budget, then end the stream.
-                self.read_debugger(now, usize::MAX, true);
-                self.debugger_lost(&format!("it {why}"), now);
-            }
-            Progress::Ended { code, why } => {
-                log::debug!("debugger session over: it {why}");
-                self.session_over(code, now);
-            }
-        }
-    }
-
-    /// Lifecycle lines are `info`, but `debug` while the backend has reported
-    /// that the debugger keeps going away at once (one warning, not thousands).
-    pub(super) fn lifecycle_level(&self) -> log::Level {
-        if self.debugger.backend.flapping() {
-            log::Level::Debug
-        } else {
-            log::Level::Info
-        }
-    }
-
-    pub(super) fn debugger_up(&mut self, link: Link, now: Instant) {
-        self.stats.debugger_sessions += 1;
-        let waited = self
-            .debugger
-            .backend
-            .waited(now)
-            .map_or(String::new(), |d| {
-                format!(" after {}", crate::backends::human(d))
-            });
-        log::log!(
-            self.lifecycle_level(),
-            "{} connected{waited} (debugger session {})",
-            self.debugger.backend.describe(),
-            self.stats.debugger_sessions
-        );
-        self.debugger.up(link, now);
-        self.lifecycle.ready();
-        self.report_status();
-        self.session.debugger_up(&mut self.outbox);
-        self.apply(now);
-        self.flush_debugger(now);
-    }
-
-    pub(super) fn debugger_lost(&mut self, why: &str, now: Instant) {
-        self.end_debugger_session(why, now, false);
-    }
-
-    /// The session asked for a new debugger session (its debugger is done
-    /// but stays up): this one ends now, and the next is reached without
-    /// backing off. What the session queued for the debugger after asking is
-    /// for the next one (`Debugger::close` drops only what came before).
-    pub(super) fn restart_debugger(&mut self, why: &str, now: Instant) {
-        if !self.debugger.is_up() {
-            log::debug!("no debugger up to restart ({why})");
-            return;
-        }
-        log::info!("restarting {}: {why}", self.debugger.backend.describe());
-        self.debugger.backend.restart(now);
-        self.end_debugger_session("restarted for a new run", now, true);
-    }
-
-    fn end_debugger_session(&mut self, why: &str, now: Instant, asked: bool) {
-        let Some(lasted) = self.debugger.close(self.poll.registry(), now) else {
-            return;
-        };
-        // In session mode this is the end: one line says so.
-        let end = if self.config.mode == Mode::Session && self.lifecycle.running() {
-            "; session mode: shutting down"
-        } else {
-            ""
-        };
-        log::log!(
-            self.lifecycle_level(),
-            "{} disconnected: {why} (session {} lasted {}s){end}",
-            self.debugger.backend.describe(),
-            self.stats.debugger_sessions,
-            lasted.as_secs()
-        );
-        self.session.debugger_lost(&mut self.outbox);
-        self.apply(now);
-        if self.config.hangup_clients && self.config.mode == Mode::Persistent && !asked {
-            log::info!("closing every client: the debugger went away (--hangup-clients)");
-            self.clients.close_all(self.poll.registry(), now);
-            self.apply(now);
-        }
-        self.report_status();
-        if let Some(code) = self.debugger.backend.stream_ended(now) {
-            self.session_over(code, now);
-        }
-    }
-
-    /// The debugger session has ended for good (for a child: reaped too).
-    pub(super) fn session_over(&mut self, code: u8, now: Instant) {
-        match self.lifecycle.after_loss(now, code) {
-            AfterLoss::Reconnect => {
-                log::log!(
-                    self.lifecycle_level(),
-                    "persistent mode: waiting for the next debugger"
-                );
-                let progress = self.debugger.backend.start(self.poll.registry(), now);
-                self.on_progress(progress, now);
-            }
-            // The disconnect line said it.
-            AfterLoss::Drain => log::debug!("session mode: the debug session is over"),
-        }
-    }
-
     /// Tells systemd how things stand (`systemctl status` shows it).
     pub(super) fn report_status(&self) {
         self.lifecycle
-            .status(self.debugger.is_up(), self.clients.len());
+            .status(self.rows.any_debugger_up(), self.clients.len());
     }
 
     /// Stops accepting and reading; what is queued for clients still goes out
@@ -257,7 +158,9 @@ impl Proxy {
         self.at_shutdown = Some(self.view().who());
         self.clients.acceptor.stop(self.poll.registry());
         // One last non-blocking try, so input already accepted is not lost.
-        self.stats.bytes_to_debugger += self.debugger.flush_and_close(self.poll.registry()) as u64;
+        for r in self.rows.iter_mut() {
+            r.stats.bytes_to_debugger += r.debugger.flush_and_close(self.poll.registry()) as u64;
+        }
         self.clients.close_all(self.poll.registry(), now);
         self.apply(now);
     }
@@ -267,7 +170,9 @@ impl Proxy {
     pub(super) fn finish(&mut self) {
         let who = self.at_shutdown.take().unwrap_or_else(|| self.view().who());
         self.clients.close_now(self.poll.registry());
-        self.debugger.flush_and_close(self.poll.registry());
+        for r in self.rows.iter_mut() {
+            r.debugger.flush_and_close(self.poll.registry());
+        }
         log::info!("exiting: {who} at shutdown; {}", self.view().totals());
     }
 }

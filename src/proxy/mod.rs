@@ -1,48 +1,49 @@
-//! The event loop: one `mio::Poll`, many clients, one debugger.
+//! The event loop: one `mio::Poll`, many clients, and a table of debugger
+//! links (`rows.rs`), each with its clients and its session layer. Today the
+//! table has one row.
 //!
-//! This is where bytes go. From the debugger (`debugger.rs`): whole messages
-//! to the session layer (`session/`), which says who gets each. From a client
-//! (`clients/`): whole messages to the session layer, which says what goes
-//! to the debugger and what it answers itself. The session's actions are
-//! carried out here, in order (`apply`): to the debugger's bounded queue, to
-//! clients' bounded queues (one shared buffer for many), or closing a client.
-//! The loop knows no protocol.
+//! This is where bytes go. From a debugger (`debugger_side.rs`): whole
+//! messages to its row's session layer (`session/`), which says who of the
+//! row's clients gets each. From a client (`client_side.rs`): whole messages
+//! to its row's session layer, which says what goes to the row's debugger and
+//! what it answers itself. The sessions' actions are carried out here, in
+//! order (`apply`): to the row's debugger's bounded queue, to its clients'
+//! bounded queues (one shared buffer for many), or closing a client. The loop
+//! knows no protocol; every token says which row it belongs to (`tokens.rs`).
 //!
 //! Readiness is edge-triggered, so each source has a "ready" flag that stays
 //! set until a read or accept says `WouldBlock`. Events only set flags and
 //! flush writes; `pump` does the reading, with a budget per source per turn so
 //! that one chatty peer cannot starve the rest. Work left over makes the next
-//! poll return at once. Two kinds of backpressure: while the queue to the
-//! debugger is full, clients are not read; while a client is too far behind,
-//! the debugger is not read (for a bounded time: see `clients/backpressure.rs`).
+//! poll return at once. Two kinds of backpressure, both within a row: while
+//! the queue to a debugger is full, its row's clients are not read; while a
+//! client is too far behind, its row's debugger is not read (for a bounded
+//! time: see `clients/backpressure.rs`).
 
 use std::io;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mio::event::Event;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::accept::Listener;
-use crate::backends::Backend;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::control;
-use crate::debugger::{self, Debugger};
 use crate::framing::Message;
 use crate::lifecycle::{Lifecycle, Phase};
-use crate::session::{self, Action, Outbox, Session, To};
-use crate::status::Stats;
+use crate::session::{Action, To};
+use crate::tokens::SIGNALS;
 use crate::tuning;
+use rows::{Row, Rows};
 
+mod client_side;
+mod debugger_side;
 mod events;
-
-const SIGNALS: Token = Token(1);
-// Tokens 2..7 belong to the backends (see `backends::DEBUGGER`), 7..16 to the
-// control socket, 16..24 to the client listeners (`accept::FIRST_LISTENER`);
-// clients start at `clients::FIRST_CLIENT`.
+mod rows;
 
 /// One read buffer, reused for every read: a 256 KiB read moves a bulk
 /// transfer in few syscalls, and only what was read is copied out of it.
@@ -75,11 +76,7 @@ struct Proxy {
     poll: Poll,
     signals: Signals,
     clients: Clients,
-    debugger: Debugger,
-    session: Box<dyn Session>,
-    /// The session's actions not carried out yet.
-    outbox: Outbox,
-    input_paused: bool,
+    rows: Rows,
     control: Option<control::Server>,
     started: Instant,
     lifecycle: Lifecycle,
@@ -87,7 +84,6 @@ struct Proxy {
     /// Who was there when the shutdown began, for the exit line.
     at_shutdown: Option<String>,
     failure: Option<anyhow::Error>,
-    stats: Stats,
     messages: Vec<Message>,
     buf: Box<[u8]>,
 }
@@ -113,7 +109,16 @@ impl Proxy {
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .context("registering signal handlers")?;
         let debugger_socket = crate::systemd::take_debugger(&mut passed);
-        let backend = Backend::new(&config, poll.registry(), debugger_socket)?;
+        // The one row of today: the debugger the command line names.
+        let mut rows = Rows::default();
+        let row = Row::new(
+            rows.vacant(),
+            String::new(),
+            &config,
+            poll.registry(),
+            debugger_socket,
+        )?;
+        rows.insert(row);
         // The proxy works without its control socket; status/stop then can't reach it.
         let control = control::Server::bind(control_key, poll.registry())
             .map_err(|e| log::warn!("no control socket: {e:#}"))
@@ -125,27 +130,16 @@ impl Proxy {
             config.protocol.name(),
             format!("{:?}", config.mode).to_lowercase()
         );
-        let session = session::new(&session::Settings {
-            protocol: config.protocol,
-            mode: config.mode,
-            last_goodbye: config.last_goodbye,
-            backlog_bytes: config.backlog_bytes,
-            passthrough: config.passthrough,
-            dbgp_hold: config.dbgp_hold,
-        });
         let mut lifecycle = Lifecycle::new(config.mode, config.drain_timeout, config.idle_timeout);
         if let Some(notifier) = crate::systemd::Notifier::from_env() {
             lifecycle.notify_systemd(notifier);
         }
         Ok(Proxy {
             listening,
-            debugger: Debugger::new(backend, &config),
+            rows,
             lifecycle,
             control,
             started: Instant::now(),
-            session,
-            outbox: Outbox::default(),
-            input_paused: false,
             config,
             poll,
             signals,
@@ -153,7 +147,6 @@ impl Proxy {
             drain_started: false,
             at_shutdown: None,
             failure: None,
-            stats: Stats::default(),
             messages: Vec::new(),
             buf: vec![0; READ_BUF].into_boxed_slice(),
         })
@@ -162,11 +155,18 @@ impl Proxy {
     fn run(mut self) -> Result<u8> {
         let mut events = Events::with_capacity(1024);
         let now = Instant::now();
-        if self.debugger.backend.ready_when_listening() {
+        // Ready when every row's backend is (one row today).
+        if !self.rows.is_empty()
+            && self
+                .rows
+                .iter()
+                .all(|r| r.debugger.backend.ready_when_listening())
+        {
             self.lifecycle.ready();
         }
-        let progress = self.debugger.backend.start(self.poll.registry(), now);
-        self.on_progress(progress, now);
+        for row in self.rows.ids() {
+            self.start_backend(row, now);
+        }
         let mut more = true;
         let mut last_event = now;
         loop {
@@ -209,27 +209,16 @@ impl Proxy {
 
     fn dispatch(&mut self, event: &Event, now: Instant) {
         let token = event.token();
+        // The ranges are apart (`tokens.rs`), so the order of the tests is free.
+        if let Some((row, which)) = self.rows.by_token(token) {
+            return self.on_debugger_event(row, which, event, now);
+        }
         let readable = event.is_readable() || event.is_read_closed() || event.is_error();
         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
         match token {
             t if self.clients.acceptor.owns(t) => self.clients.acceptor.set_ready(t),
             SIGNALS => self.on_signals(now),
-            t if self.debugger.owns_link(t) => {
-                if readable {
-                    self.debugger.readable = true;
-                }
-                if writable {
-                    self.flush_debugger(now);
-                }
-            }
             t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t, now),
-            t if self.debugger.backend.owns(t) => {
-                let progress = self
-                    .debugger
-                    .backend
-                    .on_event(self.poll.registry(), event, now);
-                self.on_progress(progress, now);
-            }
             t => {
                 let Some(key) = self.clients.key_of(t) else {
                     return;
@@ -249,136 +238,79 @@ impl Proxy {
     /// this turn's budget. Returns whether work is left for another turn.
     fn pump(&mut self, now: Instant) -> bool {
         if self.lifecycle.running() {
-            self.clients.accept(self.poll.registry(), now);
+            let rows = &self.rows;
+            let place = |_: &crate::client::Client| rows.row_for_new_client();
+            self.clients.accept(self.poll.registry(), now, &place);
             self.apply(now);
         }
-        if self.debugger.readable {
-            self.read_debugger(now, DEBUGGER_READS_PER_TURN, false);
+        for row in self.rows.ids() {
+            if self.rows.get(row).is_some_and(|r| r.debugger.readable) {
+                self.read_debugger(row, now, DEBUGGER_READS_PER_TURN, false);
+            }
         }
         self.read_clients(now);
         self.clients.flush_dirty(self.poll.registry(), now);
         self.apply(now);
-        self.flush_debugger(now);
+        for row in self.rows.ids() {
+            self.flush_debugger(row, now);
+        }
 
-        let clients_waiting = self.clients.has_readable() && !self.debugger.input_full();
-        let debugger_waiting =
-            self.debugger.readable && self.debugger.is_up() && !self.clients.holding();
+        let debugger_waiting = self
+            .rows
+            .iter()
+            .any(|r| r.debugger.readable && r.debugger.is_up() && !self.clients.holding(r.id));
         (self.clients.acceptor.accepting() && self.lifecycle.running())
             || debugger_waiting
-            || clients_waiting
+            || self.clients_waiting()
     }
 
-    /// Carries out the session's actions, in order, and tells the session of
-    /// the clients that joined or left meanwhile, until nothing is left.
+    /// Carries out the sessions' actions, each row's in order, and tells
+    /// each row's session of its clients that joined or left meanwhile,
+    /// until nothing is left. A session's actions concern its own row: its
+    /// debugger, and only its clients.
     fn apply(&mut self, now: Instant) {
         loop {
-            for id in self.clients.take_joined() {
-                self.session.client_joined(id, &mut self.outbox);
+            for (row, id) in self.clients.take_joined() {
+                if let Some(r) = self.rows.get_mut(row) {
+                    r.session.client_joined(id, &mut r.outbox);
+                }
                 self.report_status();
             }
-            if self.outbox.is_empty() {
+            let Some(row) = self.rows.with_actions() else {
                 if !self.clients.has_left() {
                     return;
                 }
-                for id in self.clients.take_left() {
+                for (row, id) in self.clients.take_left() {
                     self.report_status();
-                    self.session.client_left(id, &mut self.outbox);
+                    if let Some(r) = self.rows.get_mut(row) {
+                        r.session.client_left(id, &mut r.outbox);
+                    }
                 }
                 continue;
-            }
-            let mut batch = std::mem::take(&mut self.outbox);
+            };
+            let Some(r) = self.rows.get_mut(row) else {
+                return;
+            };
+            let mut batch = std::mem::take(&mut r.outbox);
             for action in batch.drain() {
                 match action {
-                    Action::Send(To::Debugger, message) => self.debugger.send(&message),
-                    Action::Send(to, message) => self.clients.deliver(to, &message, now),
-                    Action::Close(id, why) => self.clients.close(id, &why, self.poll.registry()),
-                    Action::RestartDebugger(why) => self.restart_debugger(&why, now),
-                }
-            }
-            self.outbox = batch;
-        }
-    }
-
-    // ----- the debugger side -----
-
-    /// Reads the debugger up to `budget` times, handing whole messages to the
-    /// session. While a client is too far behind the debugger waits, unless
-    /// `exiting` (its last words are in a pipe that is about to go).
-    fn read_debugger(&mut self, now: Instant, budget: usize, exiting: bool) {
-        for _ in 0..budget {
-            if !self.debugger.is_up() || (self.clients.holding() && !exiting) {
-                return;
-            }
-            let mut messages = std::mem::take(&mut self.messages);
-            let (n, result) = self.debugger.read(&mut self.buf, &mut messages);
-            self.stats.bytes_from_debugger += n as u64;
-            for message in messages.drain(..) {
-                self.session.from_debugger(message, &mut self.outbox);
-            }
-            self.messages = messages;
-            self.apply(now);
-            if !result.is_continue() {
-                if let Some(why) = debugger::ended(result, true) {
-                    self.debugger_lost(&why, now);
-                }
-                return;
-            }
-        }
-    }
-
-    fn flush_debugger(&mut self, now: Instant) {
-        let (n, result) = self.debugger.flush(self.poll.registry());
-        self.stats.bytes_to_debugger += n as u64;
-        if let Some(why) = debugger::ended(result, false) {
-            self.debugger_lost(&why, now);
-        }
-    }
-
-    // ----- the client side -----
-
-    fn read_clients(&mut self, now: Instant) {
-        if !self.clients.has_readable() {
-            return;
-        }
-        let draining = !self.lifecycle.running();
-        for key in self.clients.take_readable() {
-            for _ in 0..CLIENT_READS_PER_TURN {
-                if !draining && self.debugger.input_full() {
-                    if !self.input_paused {
-                        self.input_paused = true;
-                        self.stats.input_pauses += 1;
-                        log::debug!(
-                            "{} bytes queued for the debugger: not reading clients until it catches up",
-                            self.debugger.queued()
-                        );
+                    Action::Send(To::Debugger, message) => {
+                        if let Some(r) = self.rows.get_mut(row) {
+                            r.debugger.send(&message);
+                        }
                     }
-                    break;
-                }
-                let mut messages = std::mem::take(&mut self.messages);
-                let (id, read) = self.clients.read(
-                    key,
-                    &mut self.buf,
-                    &mut messages,
-                    draining,
-                    self.poll.registry(),
-                );
-                if let Some(id) = id {
-                    for message in messages.drain(..) {
-                        self.session.from_client(id, message, &mut self.outbox);
+                    Action::Send(to, message) => self.clients.deliver(row, to, &message, now),
+                    Action::Close(id, why) => {
+                        self.clients.close(row, id, &why, self.poll.registry())
                     }
-                }
-                messages.clear();
-                self.messages = messages;
-                self.apply(now);
-                if !read.is_continue() {
-                    break;
+                    Action::RestartDebugger(why) => self.restart_debugger(row, &why, now),
                 }
             }
-            self.clients.still_readable(key);
-        }
-        if self.input_paused && !self.debugger.input_full() {
-            self.input_paused = false;
-            log::debug!("reading clients again");
+            // Emptied; kept for its capacity (nothing was queued meanwhile:
+            // a restart inside the batch applied what it caused).
+            if let Some(r) = self.rows.get_mut(row) {
+                r.outbox = batch;
+            }
         }
     }
 }

@@ -79,6 +79,27 @@ fn check_common(s: &Value, proxy: &Proxy, port: u16, kind: &str, state: &str, cl
     ] {
         assert!(s["counters"][counter].is_u64(), "counter {counter}: {s}");
     }
+    // The session table: one row, which the top-level fields describe.
+    let sessions = s["sessions"].as_array().expect("a session list");
+    assert_eq!(sessions.len(), 1, "{s}");
+    let row = &sessions[0];
+    assert_eq!(row["id"], 0, "{s}");
+    assert_eq!(row["name"], "", "{s}");
+    assert_eq!(row["debugger"], s["backend"], "{s}");
+    let ids: Vec<&Value> = listed.iter().map(|c| &c["id"]).collect();
+    let members: Vec<&Value> = row["clients"]
+        .as_array()
+        .expect("its clients")
+        .iter()
+        .collect();
+    assert_eq!(members, ids, "{s}");
+    for counter in [
+        "bytes_from_debugger",
+        "bytes_to_debugger",
+        "debugger_sessions",
+    ] {
+        assert_eq!(row["counters"][counter], s["counters"][counter], "{s}");
+    }
 }
 
 #[test]

@@ -1,0 +1,92 @@
+//! The loop's client side: reading clients and handing their whole
+//! messages to their row's session layer, within a budget per client per
+//! turn. While a row's debugger queue is full, that row's clients are not
+//! read (the others are).
+
+use std::time::Instant;
+
+use super::{CLIENT_READS_PER_TURN, Proxy};
+use crate::client::Client;
+use crate::tokens::RowId;
+
+impl Proxy {
+    /// Whether `row`'s debugger queue is at its bound: its clients wait.
+    fn row_input_full(&self, row: Option<RowId>) -> bool {
+        row.and_then(|r| self.rows.get(r))
+            .is_some_and(|r| r.debugger.input_full())
+    }
+
+    /// Whether a client is left to read that may be read now.
+    pub(super) fn clients_waiting(&self) -> bool {
+        self.clients.has_readable()
+            && self
+                .clients
+                .readable_rows()
+                .any(|row| !self.row_input_full(row))
+    }
+
+    pub(super) fn read_clients(&mut self, now: Instant) {
+        if !self.clients.has_readable() {
+            return;
+        }
+        let draining = !self.lifecycle.running();
+        for key in self.clients.take_readable() {
+            for _ in 0..CLIENT_READS_PER_TURN {
+                // A client not in a row yet (asked for the token) sends
+                // nothing on to a debugger: it is read whatever is queued.
+                let row = self.clients.row_of(key);
+                if !draining && self.row_input_full(row) {
+                    self.pause_input(row);
+                    break;
+                }
+                let mut messages = std::mem::take(&mut self.messages);
+                let rows = &self.rows;
+                let place = |_: &Client| rows.row_for_new_client();
+                let (id, read) = self.clients.read(
+                    key,
+                    &mut self.buf,
+                    &mut messages,
+                    draining,
+                    (self.poll.registry(), &place),
+                );
+                // The row it is in now (one that joined with this read has
+                // sent nothing yet: what followed its token comes next read).
+                let row = self.clients.row_of(key).or(row);
+                if let Some(id) = id
+                    && let Some(r) = row.and_then(|row| self.rows.get_mut(row))
+                {
+                    for message in messages.drain(..) {
+                        r.session.from_client(id, message, &mut r.outbox);
+                    }
+                }
+                messages.clear();
+                self.messages = messages;
+                self.apply(now);
+                if !read.is_continue() {
+                    break;
+                }
+            }
+            self.clients.still_readable(key);
+        }
+        for r in self.rows.iter_mut() {
+            if r.input_paused && !r.debugger.input_full() {
+                r.input_paused = false;
+                log::debug!("reading clients again");
+            }
+        }
+    }
+
+    fn pause_input(&mut self, row: Option<RowId>) {
+        let Some(r) = row.and_then(|row| self.rows.get_mut(row)) else {
+            return;
+        };
+        if !r.input_paused {
+            r.input_paused = true;
+            r.stats.input_pauses += 1;
+            log::debug!(
+                "{} bytes queued for the debugger: not reading clients until it catches up",
+                r.debugger.queued()
+            );
+        }
+    }
+}
