@@ -43,10 +43,6 @@ impl<P> Waiter<P> {
             Waiter::Proxy(_) => None,
         }
     }
-
-    pub fn is_proxy(&self) -> bool {
-        matches!(self, Waiter::Proxy(_))
-    }
 }
 
 /// One request in flight.
@@ -82,14 +78,13 @@ impl<K: Ord + Copy, T, P> InFlight<K, T, P> {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     pub fn is_full(&self) -> bool {
         self.entries.len() >= self.bound
     }
 
+    // dap's (its orphan bound, its reverse requests' client), which moves
+    // onto the kit after the other three (issue #19).
+    #[allow(dead_code)]
     /// Entries whose client left.
     pub fn departed(&self) -> usize {
         self.departed
@@ -168,6 +163,9 @@ impl<K: Ord + Copy, T, P> InFlight<K, T, P> {
         }
     }
 
+    // dap's (its orphan bound, its reverse requests' client), which moves
+    // onto the kit after the other three (issue #19).
+    #[allow(dead_code)]
     /// Forgets the entries of departed clients for which `forget` holds
     /// (counted); how many.
     pub fn forget_departed(&mut self, forget: impl Fn(&T) -> bool) -> usize {
@@ -226,7 +224,7 @@ mod tests {
         assert_eq!(e.waiter.client(), None);
         assert_eq!(f.departed(), 1);
         assert!(f.take(1).is_none());
-        assert!(f.take(3).unwrap().waiter.is_proxy());
+        assert_eq!(f.take(3).unwrap().waiter, Waiter::Proxy(()));
     }
 
     #[test]
