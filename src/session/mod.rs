@@ -38,6 +38,7 @@ pub(crate) mod dbgp;
 mod gdb_mi;
 mod greeting;
 mod history;
+mod kit;
 pub(crate) use self::dap::RESUMING as DAP_RESUMING;
 pub(crate) mod json;
 mod passthrough;

@@ -5,13 +5,13 @@
 
 use serde_json::{Value, json};
 
-use super::frame::{Frame, framed};
 use super::ids::Layout;
 use super::pending::{Kind, Pending};
 use super::wire::{self, Head};
 use super::{Client, Dap, Handshake, MAX_REVERSE, RESUMING, Reverse};
 use crate::framing::{Message, escape};
 use crate::session::json;
+use crate::session::kit::content_length::{Frame, framed};
 use crate::session::{ClientId, Outbox, To};
 
 impl Dap {

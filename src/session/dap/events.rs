@@ -12,10 +12,10 @@ use std::ops::Range;
 
 use serde_json::Value;
 
-use super::frame::Frame;
 use super::{Dap, wire};
 use crate::framing::Message;
 use crate::session::json::{self, Values};
+use crate::session::kit::content_length::Frame;
 use crate::session::{ClientId, Outbox, To};
 
 impl Dap {

@@ -8,9 +8,9 @@
 
 use std::collections::VecDeque;
 
-use super::frame::Frame;
 use super::{Dap, wire};
 use crate::framing::Message;
+use crate::session::kit::content_length::Frame;
 use crate::session::{ClientId, Outbox, To};
 
 /// Output events kept for joiners: the last this many...

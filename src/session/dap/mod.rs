@@ -16,7 +16,6 @@
 mod breakpoints;
 mod debugger;
 mod events;
-mod frame;
 mod goodbye;
 mod ids;
 mod memory;
@@ -33,12 +32,12 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use self::breakpoints::Breakpoints;
-use self::frame::framed;
 use self::ids::Ids;
 use self::memory::Memory;
 use self::pending::{InFlight, Kind, Pending};
 use super::{ClientId, Outbox, Session, Settings, To};
 use crate::framing::Message;
+use crate::session::kit::content_length::framed;
 
 /// Commands that resume the debuggee when they succeed (also read by
 /// `attach`, which forgets the last stop on them).

@@ -5,12 +5,12 @@
 
 use serde_json::Value;
 
-use super::frame::Frame;
 use super::pending::Kind;
 use super::wire::{self, Head};
 use super::{Dap, Handshake, MAX_HELD_INITIALIZE, pending};
 use crate::framing::{Message, escape};
 use crate::session::json::{self, Fault};
+use crate::session::kit::content_length::Frame;
 use crate::session::{ClientId, Outbox, To};
 
 /// A request as the session sees it.

@@ -3,11 +3,11 @@
 
 use serde_json::{Value, json};
 
-use super::frame::Frame;
 use super::{Dap, wire};
 use crate::config::Mode;
 use crate::framing::{Assembler, Direction, Message, Protocol};
 use crate::queue::Chunk;
+use crate::session::kit::content_length::Frame;
 use crate::session::{Action, ClientId, LastGoodbye, Outbox, Session, Settings, To};
 
 mod handshake;
@@ -56,7 +56,7 @@ fn transcript(bytes: &[u8]) -> Vec<Message> {
 }
 
 fn framed(v: &Value) -> Message {
-    super::frame::framed(v)
+    crate::session::kit::content_length::framed(v)
 }
 
 /// The JSON of a message, checking that its Content-Length is right.

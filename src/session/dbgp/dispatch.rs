@@ -60,7 +60,7 @@ impl Dbgp {
         }
         if let Origin::Client(client) = origin
             && is_continuation(name)
-            && let Some(c) = self.clients.get_mut(&client)
+            && let Some(c) = self.clients.get_mut(client)
         {
             c.started = true;
         }
@@ -115,7 +115,7 @@ impl Dbgp {
             }
             b"status" if e.state == State::Running => running(cmd),
             _ if is_continuation(name) => {
-                let Some(c) = self.clients.get_mut(&client) else {
+                let Some(c) = self.clients.get_mut(client) else {
                     return false;
                 };
                 if c.started || e.state == State::Starting {

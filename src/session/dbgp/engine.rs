@@ -39,7 +39,7 @@ impl Dbgp {
             return out.send(To::All, message);
         }
         e.init = Some(message.clone());
-        for c in self.clients.values_mut() {
+        for (_, c) in self.clients.iter_mut() {
             c.started = false;
         }
         out.send(To::All, message);
@@ -236,8 +236,8 @@ impl Dbgp {
         }
         let others: Vec<u64> = self
             .clients
-            .keys()
-            .copied()
+            .iter()
+            .map(|(c, _)| c)
             .filter(|c| !named.contains(c))
             .collect();
         for c in others {
@@ -322,7 +322,7 @@ impl Dbgp {
             self.answer(client, answer, out);
         }
         if e.init.is_some() {
-            let clients: Vec<u64> = self.clients.keys().copied().collect();
+            let clients: Vec<u64> = self.clients.iter().map(|(c, _)| c).collect();
             for c in clients {
                 if self.is_present(c) && !told.contains(&c) {
                     out.send(To::Client(c), packet::status_report("stopped", reason));

@@ -13,7 +13,7 @@ impl Dbgp {
     /// `stop`/`detach` from a client (SESSIONS.md "A goodbye is personal",
     /// "The last goodbye").
     pub(super) fn goodbye(&mut self, client: ClientId, cmd: Command, out: &mut Outbox) {
-        let last = self.clients.values().filter(|c| !c.leaving).count() <= 1;
+        let last = !self.clients.others_remain(client);
         let live = match &self.engine {
             Some(e) if e.init.is_some() => Some(
                 matches!(e.state, State::Starting | State::Break | State::Running)
@@ -25,7 +25,7 @@ impl Dbgp {
             // The script has finished: the goodbye ends the PHP request, so
             // that the next one can come in. It goes to Xdebug once.
             Some(false) => self.enqueue(Origin::Client(client), cmd, out),
-            Some(true) if last && self.forward_last_goodbye => {
+            Some(true) if last && self.forwards_last_goodbye => {
                 self.enqueue(Origin::Client(client), cmd, out)
             }
             Some(true) if last => {
@@ -54,7 +54,7 @@ impl Dbgp {
             Some(true) => self.leave_here(client, &cmd, out),
             // No PHP request to end: the client's own goodbye.
             None if last => {
-                if !self.forward_last_goodbye {
+                if !self.forwards_last_goodbye {
                     self.breakpoints.forget(client);
                 }
                 self.answer_goodbye(client, &cmd, out);
@@ -79,9 +79,7 @@ impl Dbgp {
     /// A personal goodbye: answered as Xdebug does, and the client closed.
     fn leave_here(&mut self, client: ClientId, cmd: &Command, out: &mut Outbox) {
         self.answer_goodbye(client, cmd, out);
-        if let Some(c) = self.clients.get_mut(&client) {
-            c.leaving = true;
-        }
+        self.clients.set_leaving(client);
         out.close(
             client,
             format!(

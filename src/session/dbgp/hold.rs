@@ -24,7 +24,7 @@ const GOODBYE: &[u8] = b"stop";
 impl Dbgp {
     /// Whether the engine waits for a goodbye nobody is left to send.
     fn unattended_end(&self) -> bool {
-        self.clients.values().all(|c| c.leaving)
+        self.clients.present().next().is_none()
             && self.engine.as_ref().is_some_and(|e| {
                 e.init.is_some()
                     && e.state == State::Stopping

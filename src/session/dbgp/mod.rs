@@ -37,11 +37,12 @@ pub(crate) mod packet;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use super::kit::{Roster, WarnOnce};
 use super::{ClientId, Outbox, Session, Settings, To};
 use crate::framing::Message;
 use breakpoints::Breakpoints;
@@ -57,12 +58,12 @@ const MAX_QUEUED_PER_CLIENT: usize = 64;
 const MAX_HELD: usize = 16;
 
 pub struct Dbgp {
-    forward_last_goodbye: bool,
+    forwards_last_goodbye: bool,
     /// `--dbgp-hold`: see `hold`.
     hold: Duration,
     /// When a finished request nobody is left to end is ended.
     hold_until: Option<Instant>,
-    clients: BTreeMap<ClientId, Client>,
+    clients: Roster<Client>,
     /// The current engine connection, from `debugger_up` to `debugger_lost`.
     engine: Option<Engine>,
     queue: VecDeque<Queued>,
@@ -71,7 +72,7 @@ pub struct Dbgp {
     features: Features,
     breakpoints: Breakpoints,
     n: Counters,
-    warned_queue_full: bool,
+    warned: WarnOnce,
 }
 
 #[derive(Default)]
@@ -79,8 +80,6 @@ struct Client {
     /// Its continuation on this engine connection went through (or was
     /// answered with the current stop).
     started: bool,
-    /// The session closed it; it says nothing more.
-    leaving: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,10 +158,10 @@ struct Counters {
 impl Dbgp {
     pub fn new(settings: &Settings) -> Dbgp {
         Dbgp {
-            forward_last_goodbye: settings.forwards_last_goodbye(),
+            forwards_last_goodbye: settings.forwards_last_goodbye(),
             hold: settings.dbgp_hold,
             hold_until: None,
-            clients: BTreeMap::new(),
+            clients: Roster::default(),
             engine: None,
             queue: VecDeque::new(),
             in_flight: None,
@@ -170,12 +169,12 @@ impl Dbgp {
             features: Features::default(),
             breakpoints: Breakpoints::default(),
             n: Counters::default(),
-            warned_queue_full: false,
+            warned: WarnOnce::default(),
         }
     }
 
     fn is_present(&self, client: ClientId) -> bool {
-        self.clients.get(&client).is_some_and(|c| !c.leaving)
+        self.clients.is_present(client)
     }
 
     fn pending(&self, client: ClientId) -> usize {
@@ -220,8 +219,7 @@ impl Dbgp {
             && (self.pending(client) >= MAX_QUEUED_PER_CLIENT || self.queue.len() >= MAX_QUEUED)
         {
             self.n.commands_refused_queue_full += 1;
-            if !self.warned_queue_full {
-                self.warned_queue_full = true;
+            if self.warned.first("queue full") {
                 log::warn!(
                     "client #{client}: over {MAX_QUEUED_PER_CLIENT} commands of one client or {MAX_QUEUED} in all wait for Xdebug: refusing more with an error"
                 );
@@ -244,7 +242,7 @@ impl Dbgp {
 
 impl Session for Dbgp {
     fn client_joined(&mut self, client: ClientId, out: &mut Outbox) {
-        self.clients.insert(client, Client::default());
+        self.clients.join(client, Client::default());
         let Some(e) = &self.engine else { return };
         if let Some(init) = &e.init {
             out.send(To::Client(client), init.clone());
@@ -266,9 +264,7 @@ impl Session for Dbgp {
             Err(Bad::Garbage(text)) => {
                 self.n.bad_client_messages += 1;
                 log::warn!("client #{client}: not a DBGp command (\"{text}\"): closing it");
-                if let Some(c) = self.clients.get_mut(&client) {
-                    c.leaving = true;
-                }
+                self.clients.set_leaving(client);
                 self.drop_commands_of(client);
                 out.close(client, "it sent something that is not a DBGp command");
                 return;
@@ -313,7 +309,7 @@ impl Session for Dbgp {
 
     fn client_left(&mut self, client: ClientId, _out: &mut Outbox) {
         self.drop_commands_of(client);
-        self.clients.remove(&client);
+        self.clients.leave(client);
         self.breakpoints.orphan(client);
     }
 

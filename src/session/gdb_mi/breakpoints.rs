@@ -2,13 +2,17 @@
 //! and notifications: their numbers (to announce a `-break-delete` of "all"
 //! or of a range), the client that made each (to drop the last client's
 //! breakpoints on a kept session's last goodbye), and each one's latest
-//! tuple (to tell a joiner which breakpoints exist). Bounded.
+//! tuple (to tell a joiner which breakpoints exist). Bounded. And what a
+//! client's breakpoint command changed, announced to the others.
 
 use std::collections::BTreeMap;
 
+use super::client::prefixed;
+use super::inflight::{Announce, Effect};
 use super::mi;
 use crate::framing::Message;
-use crate::session::ClientId;
+use crate::queue::Chunk;
+use crate::session::{ClientId, Outbox, To};
 
 /// Breakpoints tracked; more are still routed and announced, not remembered.
 const MAX_BREAKPOINTS: usize = 4096;
@@ -144,6 +148,63 @@ impl Breakpoints {
     pub fn clear(&mut self) {
         self.known.clear();
         self.warned = false;
+    }
+}
+
+/// What a client's command changed, told to the others: gdb announces
+/// MI-made breakpoint changes only to the channel that made them.
+impl super::GdbMi {
+    /// Tells the other clients what a client's command changed.
+    pub(super) fn apply(
+        &mut self,
+        effect: Effect,
+        client: ClientId,
+        rest: &[u8],
+        rest_at: usize,
+        chunk: &Chunk,
+        out: &mut Outbox,
+    ) {
+        match effect {
+            Effect::Created => {
+                let Some(n) = mi::field(rest, "number").and_then(mi::breakpoint_number) else {
+                    return;
+                };
+                if rest.starts_with(b",bkpt=") {
+                    let tuple = Message::from_parts(vec![chunk.slice(rest_at + 1, chunk.len())]);
+                    out.send(
+                        To::AllBut(client),
+                        prefixed(b"=breakpoint-created,", &tuple),
+                    );
+                    self.breakpoints.seen(n, Some(client), Some(tuple));
+                } else {
+                    // A watchpoint's result (`wpt={number,exp}`) is not the
+                    // tuple gdb announces: ask for that one.
+                    self.breakpoints.seen(n, Some(client), None);
+                    let announce = Announce {
+                        modified: false,
+                        except: client,
+                    };
+                    self.ask(format!("-break-info {n}\n"), Some(announce), out);
+                }
+            }
+            Effect::Deleted(selection) => {
+                for n in self.breakpoints.selected(&selection) {
+                    self.breakpoints.deleted(n);
+                    let note = format!("=breakpoint-deleted,id=\"{n}\"\n");
+                    out.send(To::AllBut(client), Message::from_bytes(note.as_bytes()));
+                }
+            }
+            Effect::Modified(selection) => {
+                for n in self.breakpoints.selected(&selection) {
+                    let announce = Announce {
+                        modified: true,
+                        except: client,
+                    };
+                    self.ask(format!("-break-info {n}\n"), Some(announce), out);
+                }
+            }
+            Effect::None | Effect::Exit => {}
+        }
     }
 }
 

@@ -1,9 +1,11 @@
-//! DAP's `Content-Length` framing, seen from the session: where a message's
-//! JSON body starts, and how to rewrite a few numbers in it without copying
-//! the rest.
+//! `Content-Length` messages (DAP and legacy V8), seen from a session: where
+//! a message's JSON body starts, and how to rewrite a few values in it
+//! without copying the rest.
 //!
 //! Framing upstream hands over whole, well-formed messages, so the body is
-//! whatever follows the header's blank line. A rewrite is a new header plus
+//! whatever follows the first empty header line (framing takes `\n` as well
+//! as `\r\n` line ends). A rewritten message has one header,
+//! `Content-Length`. A rewrite is a new header plus
 //! slices of the original chunk around the spliced numbers; short stretches
 //! between splices are copied into the new bytes instead, so that a typical
 //! rewritten message is two parts: the new header with the rewritten
@@ -35,11 +37,15 @@ impl Frame {
     pub fn of(message: &Message) -> Option<Frame> {
         // A message that spanned reads: one copy, then slices of it.
         let chunk = message.one_chunk();
-        let end = chunk.windows(4).position(|w| w == b"\r\n\r\n")?;
-        Some(Frame {
-            chunk,
-            body: end + 4,
-        })
+        let mut at = 0;
+        loop {
+            let newline = at + chunk[at..].iter().position(|&b| b == b'\n')?;
+            let line = &chunk[at..newline];
+            at = newline + 1;
+            if line.is_empty() || line == b"\r" {
+                return Some(Frame { chunk, body: at });
+            }
+        }
     }
 
     pub fn body(&self) -> &[u8] {
@@ -122,6 +128,16 @@ impl Frame {
     }
 }
 
+/// `Content-Length: N` and `parts` (empty ones left out), shared, not copied.
+pub fn framed_parts(parts: Vec<Chunk>) -> Message {
+    let len: usize = parts.iter().map(|c| c.len()).sum();
+    let mut all = vec![Chunk::copy_from(
+        format!("Content-Length: {len}\r\n\r\n").as_bytes(),
+    )];
+    all.extend(parts.into_iter().filter(|c| !c.is_empty()));
+    Message::from_parts(all)
+}
+
 /// A message the proxy wrote itself.
 pub fn framed(value: &Value) -> Message {
     // Serialising a Value cannot fail: its map keys are strings.
@@ -176,8 +192,16 @@ mod tests {
             r#"{{"seq": 4, "type": "response", "request_seq": 17, "body": "{tail}"}}"#
         ));
         let f = Frame::of(&m).unwrap();
-        let head = super::super::wire::head(f.body());
-        let out = f.splice(&[(head.request_seq.unwrap(), -3), (head.seq.unwrap(), 12345)]);
+        let find = |s: &str| {
+            let at = f
+                .body()
+                .windows(s.len())
+                .position(|w| w == s.as_bytes())
+                .unwrap();
+            at + s.len()..at + s.len() + 2
+        };
+        let (seq, request_seq) = (find(r#""seq": "#), find(r#""request_seq": "#));
+        let out = f.splice(&[(request_seq, -3), (seq.start..seq.start + 1, 12345)]);
         let expect =
             format!(r#"{{"seq": 12345, "type": "response", "request_seq": -3, "body": "{tail}"}}"#);
         assert_eq!(
@@ -232,6 +256,22 @@ mod tests {
             String::from_utf8(out.to_vec()).unwrap(),
             format!("Content-Length: {}\r\n\r\n{expect}", expect.len())
         );
+    }
+
+    #[test]
+    fn the_body_starts_after_the_first_empty_line() {
+        let lf = Message::from_bytes(b"Content-Length: 2\nX: y\n\n{}");
+        assert_eq!(Frame::of(&lf).unwrap().body(), b"{}");
+        let crlf = Message::from_bytes(b"Type: connect\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(Frame::of(&crlf).unwrap().body(), b"");
+        assert!(Frame::of(&Message::from_bytes(b"Content-Length: 2\r\n")).is_none());
+        let m = framed_parts(vec![
+            Chunk::copy_from(b"{"),
+            Chunk::copy_from(b""),
+            Chunk::copy_from(b"}"),
+        ]);
+        assert_eq!(m.to_vec(), b"Content-Length: 2\r\n\r\n{}");
+        assert_eq!(m.parts().len(), 3);
     }
 
     #[test]
