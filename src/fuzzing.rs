@@ -14,7 +14,7 @@
 //!   pieces, never a panic, never holds more than its bound, and every text
 //!   it hands out is UTF-8 within the bound.
 //! - `json`: the strict check that stands between a client and debugpy
-//!   (`session::json::check`) judges any bytes as serde_json does, but where
+//!   (`protocol::json::check`) judges any bytes as serde_json does, but where
 //!   serde_json is stricter than JSON and than Python's `json`.
 //! - `dbgp_proxy`: the DBGp proxy's registration reader reads the same
 //!   command (or the same error) from bytes fed whole or in two pieces,
@@ -216,12 +216,12 @@ fn check(out: &mut Outbox, present: &mut BTreeSet<ClientId>, s: &mut dyn session
     }
 }
 
-/// Panics unless `session::json::check` and serde_json agree on `data`,
+/// Panics unless `protocol::json::check` and serde_json agree on `data`,
 /// where they should: serde_json alone refuses numbers past f64's range,
 /// lone surrogate escapes and nesting past 128 levels, which Python's `json`
 /// (debugpy's reader) takes, so the proxy lets those through.
 pub fn json(data: &[u8]) {
-    let ours = session::json::check(data);
+    let ours = crate::protocol::json::check(data);
     let serde = serde_json::from_slice::<serde_json::Value>(data);
     let serde_only = |e: &serde_json::Error| {
         let e = e.to_string();

@@ -23,9 +23,10 @@ use signal_hook_mio::v1_0::Signals;
 
 use self::outgoing::Outgoing;
 use super::cli::Options;
-use super::dialect::{Dialect, Out};
+use super::dialect::Dialect;
 use super::launch::Joined;
 use super::link::{self, Away, Conn, Link, PROXY};
+use super::out::Out;
 use super::stdio::{self, End};
 use super::stream::Target;
 use crate::framing::{Assembler, Direction, Message, Protocol};

@@ -16,6 +16,7 @@ mod dialect;
 mod holder;
 mod launch;
 mod link;
+mod out;
 mod stdio;
 mod stream;
 

@@ -29,16 +29,11 @@
 
 mod backlog;
 mod dap;
-// Its packet and command scanners serve the DBGp proxy registrar too
-// (`protocol::dbgp_proxy`).
-pub(crate) mod dbgp;
+mod dbgp;
 mod gdb_mi;
 mod greeting;
 mod history;
-pub(crate) use self::dap::RESUMING as DAP_RESUMING;
-pub(crate) mod json;
 mod passthrough;
-mod plain;
 #[cfg(test)]
 mod testkit;
 mod v8;

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::frame::Frame;
 use super::{Dap, wire};
 use crate::framing::Message;
-use crate::session::json::{self, Values};
+use crate::protocol::json::{self, Values};
 use crate::session::{ClientId, Outbox, To};
 
 impl Dap {

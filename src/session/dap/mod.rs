@@ -9,7 +9,7 @@
 //! it left; breakpoints are merged (`breakpoints.rs`); goodbyes are personal
 //! except the last (`goodbye.rs`); joiners are told the state they missed
 //! (`memory.rs`); a run that is over makes way for the next (`runs.rs`). The hot path reads a message's few routing fields with the
-//! session layer's JSON scanner (`wire.rs`, over `session::json`) and splices
+//! session layer's JSON scanner (`wire.rs`, over `protocol::json`) and splices
 //! numbers into the original bytes (`frame.rs`); only the few messages whose
 //! contents matter are parsed.
 
@@ -39,18 +39,7 @@ use self::memory::Memory;
 use self::pending::{InFlight, Kind, Pending};
 use super::{ClientId, Outbox, Session, Settings, To};
 use crate::framing::Message;
-
-/// Commands that resume the debuggee when they succeed (also read by
-/// `attach`, which forgets the last stop on them).
-pub(crate) const RESUMING: &[&str] = &[
-    "continue",
-    "next",
-    "stepIn",
-    "stepOut",
-    "stepBack",
-    "reverseContinue",
-    "goto",
-];
+use crate::protocol::dap::RESUMING;
 
 pub struct Dap {
     forwards_last_goodbye: bool,

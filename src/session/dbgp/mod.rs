@@ -27,13 +27,11 @@
 //!   to each new engine connection ahead of any client command.
 
 mod breakpoints;
-pub(crate) mod command;
 mod dispatch;
 mod engine;
 mod features;
 mod goodbye;
 mod hold;
-pub(crate) mod packet;
 #[cfg(test)]
 mod tests;
 
@@ -44,6 +42,7 @@ use serde_json::{Map, Value};
 
 use super::{ClientId, Outbox, Session, Settings, To};
 use crate::framing::Message;
+use crate::protocol::dbgp::{self as protocol, command, packet};
 use breakpoints::Breakpoints;
 use command::{Bad, Command};
 use features::Features;
@@ -291,7 +290,7 @@ impl Session for Dbgp {
                 let answer = packet::error(b"break", Some(cmd.txn()), 4, "unimplemented command");
                 return self.answer(client, answer, out);
             }
-            b"stop" | b"detach" => return self.goodbye(client, cmd, out),
+            name if protocol::is_goodbye(name) => return self.goodbye(client, cmd, out),
             _ => {}
         }
         if self.engine.is_none() {

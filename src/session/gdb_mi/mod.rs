@@ -16,7 +16,6 @@
 
 mod breakpoints;
 mod hooks;
-mod mi;
 mod output;
 #[cfg(test)]
 mod tests;
@@ -28,6 +27,7 @@ use self::hooks::answer;
 use super::history::History;
 use super::{ClientId, Outbox, Settings, To};
 use crate::framing::{Message, Protocol};
+use crate::protocol::gdb_mi::{Goodbye, mi};
 
 /// Lines sent to gdb and not yet answered, plus held local answers.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -89,12 +89,6 @@ struct Peer {
     /// Its goodbye was answered and its close requested.
     leaving: bool,
     warned: bool,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Goodbye {
-    Exit,
-    Detach,
 }
 
 pub struct GdbMi {

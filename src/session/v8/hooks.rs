@@ -4,7 +4,8 @@ use serde_json::{Map, Value};
 
 use super::{From, MAX_SEQ, Peer, Pending, V8, running, spliced, split};
 use crate::framing::{Message, escape};
-use crate::session::json::{self, Until};
+use crate::protocol::json::{self, Until};
+use crate::protocol::v8;
 use crate::session::{ClientId, Outbox, Session, To};
 
 const GONE: &str = "dbgproxy: the debugger went away";
@@ -91,7 +92,7 @@ impl Session for V8 {
         };
         let command = command.map_or(&[][..], |r| &body[r]);
         log::debug!("client #{client}: {}", escape(name, 40));
-        if name == b"disconnect" && self.goodbye(client, &body[seq.clone()], command, out) {
+        if v8::is_goodbye(name) && self.goodbye(client, &body[seq.clone()], command, out) {
             return;
         }
         let pending = Pending {

@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 
 use super::ClientId;
 use super::history::History;
-use super::json::{self, Until};
 use super::{Outbox, Settings, To};
 use crate::framing::{Message, Protocol};
+use crate::protocol::json::{self, Until};
 use crate::queue::Chunk;
 
 /// Requests sent to V8 and not yet answered; past this the oldest is forgotten.
