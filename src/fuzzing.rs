@@ -24,7 +24,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::config::Mode;
+use crate::config::{self, LastGoodbye, Mode};
 use crate::framing::{Assembler, Direction, MAX_HEADERS, Message, Protocol};
 use crate::protocol::cdp::ws;
 use crate::protocol::dbgp_proxy::answer;
@@ -32,7 +32,7 @@ use crate::protocol::dbgp_proxy::command::{Limits, Read, Reader};
 use crate::protocol::dbgp_proxy::engine::{EngineInit, detach};
 use crate::protocol::dbgp_proxy::registry::{Owner, Registry};
 use crate::queue::Chunk;
-use crate::session::{self, Action, ClientId, LastGoodbye, Outbox, Settings, To};
+use crate::session::{self, Action, ClientId, Outbox, Settings, To};
 
 const MAX_MESSAGE: usize = 4096;
 
@@ -104,18 +104,20 @@ pub fn session(data: &[u8]) {
     };
     let protocol =
         [Protocol::Dap, Protocol::V8, Protocol::Dbgp, Protocol::GdbMi][setup as usize % 4];
+    let mode = if setup & 4 == 0 {
+        Mode::Persistent
+    } else {
+        Mode::Session
+    };
+    let last_goodbye = if setup & 8 == 0 {
+        LastGoodbye::Keep
+    } else {
+        LastGoodbye::Forward
+    };
     let settings = Settings {
         protocol,
-        mode: if setup & 4 == 0 {
-            Mode::Persistent
-        } else {
-            Mode::Session
-        },
-        last_goodbye: if setup & 8 == 0 {
-            LastGoodbye::Keep
-        } else {
-            LastGoodbye::Forward
-        },
+        mode,
+        forwards_last_goodbye: config::forwards_last_goodbye(mode, last_goodbye),
         backlog_bytes: 1 << 16,
         passthrough: false,
         dbgp_hold: std::time::Duration::from_secs(2),

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use super::LastGoodbye;
 use super::size::{self, Bytes};
 use super::{BackendKind, Mode};
 use crate::framing::Protocol;
-use crate::session::LastGoodbye;
 
 /// `--backend`: a kind, or a Cloud9 preset that sets the protocol too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

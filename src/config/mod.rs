@@ -13,7 +13,6 @@ use clap::{Parser, ValueEnum};
 use crate::access::{self, Policy};
 use crate::daemon;
 use crate::framing::Protocol;
-use crate::session::LastGoodbye;
 
 mod cli;
 mod size;
@@ -52,6 +51,23 @@ pub enum Mode {
     Session,
     /// Stay up, keep clients connected, wait for the next debugger.
     Persistent,
+}
+
+/// What the last client's goodbye does in persistent mode (SESSIONS.md rule 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LastGoodbye {
+    /// Keep the session for the next client: drop the leaver's breakpoints,
+    /// resume a stopped debuggee, answer locally. Only an explicit "terminate
+    /// the debuggee" is forwarded.
+    Keep,
+    /// Forward the last goodbye to the debugger, as if the client were alone.
+    Forward,
+}
+
+/// Whether the last client's goodbye goes to the debugger: in session mode
+/// always, in persistent mode with `--last-goodbye forward`.
+pub fn forwards_last_goodbye(mode: Mode, last_goodbye: LastGoodbye) -> bool {
+    mode == Mode::Session || last_goodbye == LastGoodbye::Forward
 }
 
 /// Where clients are served.

@@ -28,7 +28,7 @@ use signal_hook_mio::v1_0::Signals;
 use crate::accept::Listener;
 use crate::backends::Backend;
 use crate::clients::Clients;
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::control;
 use crate::debugger::{self, Debugger};
 use crate::framing::Message;
@@ -128,7 +128,7 @@ impl Proxy {
         let session = session::new(&session::Settings {
             protocol: config.protocol,
             mode: config.mode,
-            last_goodbye: config.last_goodbye,
+            forwards_last_goodbye: config::forwards_last_goodbye(config.mode, config.last_goodbye),
             backlog_bytes: config.backlog_bytes,
             passthrough: config.passthrough,
             dbgp_hold: config.dbgp_hold,

@@ -146,7 +146,7 @@ const MAX_REVERSE: usize = 256;
 impl Dap {
     pub fn new(settings: &Settings) -> Dap {
         Dap {
-            forwards_last_goodbye: settings.forwards_last_goodbye(),
+            forwards_last_goodbye: settings.forwards_last_goodbye,
             one_session: settings.mode == crate::config::Mode::Session,
             initialize_args: None,
             restarting: false,

@@ -158,7 +158,7 @@ struct Counters {
 impl Dbgp {
     pub fn new(settings: &Settings) -> Dbgp {
         Dbgp {
-            forward_last_goodbye: settings.forwards_last_goodbye(),
+            forward_last_goodbye: settings.forwards_last_goodbye,
             hold: settings.dbgp_hold,
             hold_until: None,
             clients: BTreeMap::new(),

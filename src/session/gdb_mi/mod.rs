@@ -119,7 +119,7 @@ pub struct GdbMi {
 impl GdbMi {
     pub fn new(settings: &Settings) -> GdbMi {
         GdbMi {
-            forward_last: settings.forwards_last_goodbye(),
+            forward_last: settings.forwards_last_goodbye,
             history: History::new(Protocol::GdbMi, settings.backlog_bytes),
             stop_backlogged: None,
             clients: BTreeMap::new(),

@@ -3,10 +3,10 @@
 //! reads (see `session::testkit`).
 
 use super::GdbMi;
-use crate::config::Mode;
+use crate::config::{self, LastGoodbye, Mode};
 use crate::framing::{Message, Protocol};
+use crate::session::Settings;
 use crate::session::testkit::{Run, count};
-use crate::session::{LastGoodbye, Settings};
 
 const SHARED: &str = include_str!("../transcripts/gdb_shared.mi");
 const MI2_QUIT: &str = include_str!("../transcripts/gdb_mi2_quit.mi");
@@ -16,7 +16,7 @@ fn settings(mode: Mode, last_goodbye: LastGoodbye) -> Settings {
     Settings {
         protocol: Protocol::GdbMi,
         mode,
-        last_goodbye,
+        forwards_last_goodbye: config::forwards_last_goodbye(mode, last_goodbye),
         backlog_bytes: 1 << 16,
         passthrough: false,
         dbgp_hold: std::time::Duration::from_secs(2),

@@ -114,7 +114,7 @@ fn spliced(chunk: &Chunk, body_at: usize, range: std::ops::Range<usize>, value: 
 impl V8 {
     pub fn new(settings: &Settings) -> V8 {
         V8 {
-            forward_last: settings.forwards_last_goodbye(),
+            forward_last: settings.forwards_last_goodbye,
             history: History::new(Protocol::V8, settings.backlog_bytes),
             break_backlogged: None,
             clients: BTreeMap::new(),
