@@ -107,7 +107,7 @@ pub fn session(data: &[u8]) {
     let mode = if setup & 4 == 0 {
         Mode::Persistent
     } else {
-        Mode::Session
+        Mode::OneSession
     };
     let last_goodbye = if setup & 8 == 0 {
         LastGoodbye::Keep

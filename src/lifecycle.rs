@@ -142,7 +142,7 @@ impl Lifecycle {
     pub fn after_loss(&mut self, now: Instant, code: u8) -> AfterLoss {
         match self.mode {
             Mode::Persistent => AfterLoss::Reconnect,
-            Mode::Session => {
+            Mode::OneSession => {
                 self.drain(now, code);
                 AfterLoss::Drain
             }
@@ -232,7 +232,7 @@ mod tests {
     #[test]
     fn session_mode_drains_and_persistent_reconnects() {
         let now = Instant::now();
-        let mut s = Lifecycle::new(Mode::Session, Duration::from_secs(1), None);
+        let mut s = Lifecycle::new(Mode::OneSession, Duration::from_secs(1), None);
         assert_eq!(s.after_loss(now, 0), AfterLoss::Drain);
         assert!(matches!(s.phase(), Phase::Draining { code: 0, .. }));
         let mut p = Lifecycle::new(Mode::Persistent, Duration::from_secs(1), None);
@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn a_second_signal_stops_at_once() {
         let now = Instant::now();
-        let mut l = Lifecycle::new(Mode::Session, Duration::from_secs(1), None);
+        let mut l = Lifecycle::new(Mode::OneSession, Duration::from_secs(1), None);
         l.on_signal(now, StopBy::Signal("SIGTERM"));
         assert_eq!(l.deadline(), Some(now + Duration::from_secs(1)));
         l.on_signal(now, StopBy::Signal("SIGTERM"));

@@ -124,7 +124,7 @@ impl View<'_> {
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_secs": self.started.elapsed().as_secs(),
             "started_at": epoch(self.started.elapsed()),
-            "mode": format!("{:?}", config.mode).to_lowercase(),
+            "mode": config.mode.name(),
             "protocol": config.protocol.name(),
             "debug_port": config.debug_port,
             "client_addr": listen.first(),

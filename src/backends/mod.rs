@@ -25,7 +25,7 @@ use mio::{Interest, Registry, Token};
 use crate::config::{BackendKind, Config};
 pub use backoff::human;
 pub use connect::Connector;
-pub use listen::Acceptor;
+pub use listen::EngineListener;
 pub use spawn::Spawner;
 
 // Tokens the backends use. The proxy's own singletons and clients use others.
@@ -54,7 +54,7 @@ pub enum Progress {
 
 pub enum Backend {
     Connect(Connector),
-    Listen(Acceptor),
+    Listen(EngineListener),
     Spawn(Spawner),
 }
 
@@ -69,7 +69,7 @@ impl Backend {
     ) -> Result<Backend> {
         Ok(match config.backend {
             BackendKind::Connect => Backend::Connect(Connector::new(config)),
-            BackendKind::Listen => Backend::Listen(Acceptor::bind(config, registry, passed)?),
+            BackendKind::Listen => Backend::Listen(EngineListener::bind(config, registry, passed)?),
             BackendKind::Spawn => Backend::Spawn(Spawner::new(config)),
         })
     }

@@ -123,7 +123,7 @@ impl Proxy {
             described.join(", "),
             config.backend.name(),
             config.protocol.name(),
-            format!("{:?}", config.mode).to_lowercase()
+            config.mode.name()
         );
         let session = session::new(&session::Settings {
             protocol: config.protocol,

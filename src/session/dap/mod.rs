@@ -147,7 +147,7 @@ impl Dap {
     pub fn new(settings: &Settings) -> Dap {
         Dap {
             forwards_last_goodbye: settings.forwards_last_goodbye,
-            one_session: settings.mode == crate::config::Mode::Session,
+            one_session: settings.mode == crate::config::Mode::OneSession,
             initialize_args: None,
             restarting: false,
             clients: BTreeMap::new(),

@@ -245,7 +245,7 @@ fn losing_gdb_fails_what_is_in_flight_and_the_next_greeting_comes_live() {
 #[test]
 fn the_last_goodbye_is_forwarded_in_session_mode_and_with_forward() {
     for (mode, last) in [
-        (Mode::Session, LastGoodbye::Keep),
+        (Mode::OneSession, LastGoodbye::Keep),
         (Mode::Persistent, LastGoodbye::Forward),
     ] {
         let r = played(EXIT, mode, last);

@@ -153,7 +153,7 @@ fn the_last_disconnect_in_a_kept_session_clears_its_breakpoints_and_resumes() {
 fn the_last_disconnect_is_forwarded_with_forward_and_in_session_mode() {
     for (mode, last) in [
         (Mode::Persistent, LastGoodbye::Forward),
-        (Mode::Session, LastGoodbye::Keep),
+        (Mode::OneSession, LastGoodbye::Keep),
     ] {
         let r = played(FORWARD, mode, last);
         assert!(r.text("A").ends_with("{\"seq\":2,\"request_seq\":3,\"type\":\"response\",\"command\":\"disconnect\",\"success\":true,\"running\":true}"));
