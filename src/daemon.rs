@@ -18,7 +18,12 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, anyhow, bail};
 use daemonize::{Daemonize, Outcome};
 
-use crate::lifecycle::ReadySink;
+/// Where the ready marker goes: stdout, or (for `--daemon`) the pipe the
+/// waiting foreground process reads.
+pub enum ReadySink {
+    Stdout,
+    Pipe(File),
+}
 
 /// What `--daemon`, `--pidfile` and `--log-file` asked for, paths absolute.
 #[derive(Clone, Debug)]

@@ -6,11 +6,11 @@
 //! `--idle-timeout` ends any proxy that has had nobody on either side for that
 //! long; a first SIGTERM/SIGINT drains, a second one ends at once.
 
-use std::fs::File;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::config::Mode;
+use crate::daemon::ReadySink;
 use crate::systemd::Notifier;
 
 /// The bytes the IDE waits for on stdout (Cloud9's convention: "ß\n").
@@ -44,13 +44,6 @@ pub enum StopBy {
 pub enum AfterLoss {
     Reconnect,
     Drain,
-}
-
-/// Where the ready marker goes: stdout, or (for `--daemon`) the pipe the
-/// waiting foreground process reads.
-pub enum ReadySink {
-    Stdout,
-    Pipe(File),
 }
 
 pub struct Lifecycle {
