@@ -10,8 +10,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::config::Mode;
-use crate::daemon::ReadySink;
-use crate::systemd::Notifier;
+use crate::process::daemon::ReadySink;
+use crate::process::systemd::Notifier;
 
 /// The bytes the IDE waits for on stdout (Cloud9's convention: "ß\n").
 pub const READY_MARKER: &[u8] = "ß\n".as_bytes();

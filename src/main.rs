@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use dbgproxy::config::{Command, Invocation};
-use dbgproxy::{attach, commands, config, daemon, logging, proxy};
+use dbgproxy::control::commands;
+use dbgproxy::process::{daemon, logging};
+use dbgproxy::{attach, config, proxy};
 
 /// How long the last log lines (and the error line) get to reach stderr at
 /// exit; a stderr nobody reads ends the wait much sooner (see `logging`).

@@ -114,7 +114,7 @@ impl View<'_> {
             "refused_token_timeout": r.token_timeout,
             "refused_too_many_waiting": r.too_many_waiting,
             "admitted_by_token": r.admitted_by_token,
-            "log_lines_dropped": crate::logging::dropped(),
+            "log_lines_dropped": crate::process::logging::dropped(),
         });
         if let Value::Object(m) = &mut counters {
             m.extend(self.session.counters());

@@ -122,7 +122,7 @@ impl Bridge {
                 (Link::Up(Conn::new(stream, now, true)), None)
             }
             None => {
-                crate::logging::line(&format!(
+                crate::process::logging::line(&format!(
                     "dbgproxy attach: waiting for a proxy on {} (--no-start)",
                     options.target
                 ));
@@ -277,7 +277,7 @@ impl Bridge {
             return;
         }
         if let Some(m) = message {
-            crate::logging::line(&format!("dbgproxy attach: {m}"));
+            crate::process::logging::line(&format!("dbgproxy attach: {m}"));
         }
         self.ending = Some(Ending {
             code,

@@ -11,8 +11,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::access::{self, Policy};
-use crate::daemon;
 use crate::framing::Protocol;
+use crate::process::daemon;
 
 mod cli;
 mod size;

@@ -33,9 +33,9 @@ use crate::control;
 use crate::debugger::{self, Debugger};
 use crate::framing::Message;
 use crate::lifecycle::{Lifecycle, Phase};
+use crate::process::tuning;
 use crate::session::{self, Action, Outbox, Session, To};
 use crate::status::Stats;
-use crate::tuning;
 
 mod events;
 
@@ -57,7 +57,7 @@ pub fn run(config: Config) -> Result<u8> {
     let mut proxy = Proxy::new(config)?;
     // Listeners are bound: a port clash has been reported on the terminal.
     if let Some(options) = proxy.config.daemon.clone() {
-        let sink = crate::daemon::detach(&options)?;
+        let sink = crate::process::daemon::detach(&options)?;
         proxy.lifecycle.send_marker_to(sink);
     }
     log::info!("{}", proxy.listening);
@@ -95,7 +95,7 @@ struct Proxy {
 impl Proxy {
     fn new(config: Config) -> Result<Proxy> {
         let poll = Poll::new().context("creating the event poller")?;
-        let mut passed = crate::systemd::listen_fds();
+        let mut passed = crate::process::systemd::listen_fds();
         let listeners = events::client_listeners(&config, &mut passed)?;
         // The control socket is named after the client port; with Unix
         // sockets only, after the debug port (see README).
@@ -112,7 +112,7 @@ impl Proxy {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .context("registering signal handlers")?;
-        let debugger_socket = crate::systemd::take_debugger(&mut passed);
+        let debugger_socket = crate::process::systemd::take_debugger(&mut passed);
         let backend = Backend::new(&config, poll.registry(), debugger_socket)?;
         // The proxy works without its control socket; status/stop then can't reach it.
         let control = control::Server::bind(control_key, poll.registry())
@@ -134,7 +134,7 @@ impl Proxy {
             dbgp_hold: config.dbgp_hold,
         });
         let mut lifecycle = Lifecycle::new(config.mode, config.drain_timeout, config.idle_timeout);
-        if let Some(notifier) = crate::systemd::Notifier::from_env() {
+        if let Some(notifier) = crate::process::systemd::Notifier::from_env() {
             lifecycle.notify_systemd(notifier);
         }
         Ok(Proxy {

@@ -59,7 +59,7 @@ pub fn detach(options: &Options) -> Result<ReadySink> {
         daemon = daemon.pid_file(path).chown_pid_file(false);
     }
     // The log writer thread does not survive a fork: the child needs its own.
-    match crate::logging::around_fork(|| daemon.execute()) {
+    match crate::process::logging::around_fork(|| daemon.execute()) {
         Outcome::Parent(result) => {
             drop(to_parent);
             drop(errors);
