@@ -3,7 +3,7 @@
 //! the assembler that cuts its output into whole messages.
 //!
 //! Bytes from the debugger leave here as whole messages for the session layer
-//! (`proxy.rs` hands them over); bytes to it arrive here as whole messages the
+//! (`proxy/` hands them over); bytes to it arrive here as whole messages the
 //! session layer addressed `To::Debugger`. Input queued while no debugger is
 //! up is held for the next one, and dropped when a debugger goes: it was
 //! addressed to that debugger session.
