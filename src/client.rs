@@ -38,7 +38,7 @@ impl std::fmt::Display for Peer {
     }
 }
 
-/// How a client got past the access rules (`access.rs`).
+/// How a client got past the access rules (`access/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Admission {
     /// The owner of its socket, when local and looked up.

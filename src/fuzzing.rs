@@ -14,7 +14,7 @@
 //!   pieces, never a panic, never holds more than its bound, and every text
 //!   it hands out is UTF-8 within the bound.
 //! - `json`: the strict check that stands between a client and debugpy
-//!   (`session::json::check`) judges any bytes as serde_json does, but where
+//!   (`protocol::json::check`) judges any bytes as serde_json does, but where
 //!   serde_json is stricter than JSON and than Python's `json`.
 //! - `dbgp_proxy`: the DBGp proxy's registration reader reads the same
 //!   command (or the same error) from bytes fed whole or in two pieces,
@@ -24,7 +24,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::config::Mode;
+use crate::config::{self, LastGoodbye, Mode};
 use crate::framing::{Assembler, Direction, MAX_HEADERS, Message, Protocol};
 use crate::protocol::cdp::ws;
 use crate::protocol::dbgp_proxy::answer;
@@ -32,7 +32,7 @@ use crate::protocol::dbgp_proxy::command::{Limits, Read, Reader};
 use crate::protocol::dbgp_proxy::engine::{EngineInit, detach};
 use crate::protocol::dbgp_proxy::registry::{Owner, Registry};
 use crate::queue::Chunk;
-use crate::session::{self, Action, ClientId, LastGoodbye, Outbox, Settings, To};
+use crate::session::{self, Action, ClientId, Outbox, Settings, To};
 
 const MAX_MESSAGE: usize = 4096;
 
@@ -104,18 +104,20 @@ pub fn session(data: &[u8]) {
     };
     let protocol =
         [Protocol::Dap, Protocol::V8, Protocol::Dbgp, Protocol::GdbMi][setup as usize % 4];
+    let mode = if setup & 4 == 0 {
+        Mode::Persistent
+    } else {
+        Mode::OneSession
+    };
+    let last_goodbye = if setup & 8 == 0 {
+        LastGoodbye::Keep
+    } else {
+        LastGoodbye::Forward
+    };
     let settings = Settings {
         protocol,
-        mode: if setup & 4 == 0 {
-            Mode::Persistent
-        } else {
-            Mode::Session
-        },
-        last_goodbye: if setup & 8 == 0 {
-            LastGoodbye::Keep
-        } else {
-            LastGoodbye::Forward
-        },
+        mode,
+        forwards_last_goodbye: config::forwards_last_goodbye(mode, last_goodbye),
         backlog_bytes: 1 << 16,
         passthrough: false,
         dbgp_hold: std::time::Duration::from_secs(2),
@@ -216,12 +218,12 @@ fn check(out: &mut Outbox, present: &mut BTreeSet<ClientId>, s: &mut dyn session
     }
 }
 
-/// Panics unless `session::json::check` and serde_json agree on `data`,
+/// Panics unless `protocol::json::check` and serde_json agree on `data`,
 /// where they should: serde_json alone refuses numbers past f64's range,
 /// lone surrogate escapes and nesting past 128 levels, which Python's `json`
 /// (debugpy's reader) takes, so the proxy lets those through.
 pub fn json(data: &[u8]) {
-    let ours = session::json::check(data);
+    let ours = crate::protocol::json::check(data);
     let serde = serde_json::from_slice::<serde_json::Value>(data);
     let serde_only = |e: &serde_json::Error| {
         let e = e.to_string();

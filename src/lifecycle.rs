@@ -6,12 +6,12 @@
 //! `--idle-timeout` ends any proxy that has had nobody on either side for that
 //! long; a first SIGTERM/SIGINT drains, a second one ends at once.
 
-use std::fs::File;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::config::Mode;
-use crate::systemd::Notifier;
+use crate::process::daemon::ReadySink;
+use crate::process::systemd::Notifier;
 
 /// The bytes the IDE waits for on stdout (Cloud9's convention: "ß\n").
 pub const READY_MARKER: &[u8] = "ß\n".as_bytes();
@@ -44,13 +44,6 @@ pub enum StopBy {
 pub enum AfterLoss {
     Reconnect,
     Drain,
-}
-
-/// Where the ready marker goes: stdout, or (for `--daemon`) the pipe the
-/// waiting foreground process reads.
-pub enum ReadySink {
-    Stdout,
-    Pipe(File),
 }
 
 pub struct Lifecycle {
@@ -142,7 +135,7 @@ impl Lifecycle {
     pub fn after_loss(&mut self, now: Instant, code: u8) -> AfterLoss {
         match self.mode {
             Mode::Persistent => AfterLoss::Reconnect,
-            Mode::Session => {
+            Mode::OneSession => {
                 self.drain(now, code);
                 AfterLoss::Drain
             }
@@ -232,7 +225,7 @@ mod tests {
     #[test]
     fn session_mode_drains_and_persistent_reconnects() {
         let now = Instant::now();
-        let mut s = Lifecycle::new(Mode::Session, Duration::from_secs(1), None);
+        let mut s = Lifecycle::new(Mode::OneSession, Duration::from_secs(1), None);
         assert_eq!(s.after_loss(now, 0), AfterLoss::Drain);
         assert!(matches!(s.phase(), Phase::Draining { code: 0, .. }));
         let mut p = Lifecycle::new(Mode::Persistent, Duration::from_secs(1), None);
@@ -243,7 +236,7 @@ mod tests {
     #[test]
     fn a_second_signal_stops_at_once() {
         let now = Instant::now();
-        let mut l = Lifecycle::new(Mode::Session, Duration::from_secs(1), None);
+        let mut l = Lifecycle::new(Mode::OneSession, Duration::from_secs(1), None);
         l.on_signal(now, StopBy::Signal("SIGTERM"));
         assert_eq!(l.deadline(), Some(now + Duration::from_secs(1)));
         l.on_signal(now, StopBy::Signal("SIGTERM"));

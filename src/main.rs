@@ -4,8 +4,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use dbgproxy::config::{Action, Invocation};
-use dbgproxy::{attach, commands, config, daemon, logging, proxy};
+use dbgproxy::config::{Command, Invocation};
+use dbgproxy::control::commands;
+use dbgproxy::process::{daemon, logging};
+use dbgproxy::{attach, config, proxy};
 
 /// How long the last log lines (and the error line) get to reach stderr at
 /// exit; a stderr nobody reads ends the wait much sooner (see `logging`).
@@ -14,7 +16,7 @@ const EXIT_FLUSH: Duration = Duration::from_secs(2);
 fn main() -> ExitCode {
     let config = match config::Config::from_args() {
         Invocation::Proxy(config) => *config,
-        Invocation::Control(Action::Attach { args }) => return ExitCode::from(attach::main(args)),
+        Invocation::Control(Command::Attach { args }) => return ExitCode::from(attach::main(args)),
         Invocation::Control(action) => return control(action),
     };
     // Logs go to stderr only: stdout carries the ready marker and nothing else.
@@ -36,20 +38,20 @@ fn main() -> ExitCode {
     code
 }
 
-fn control(action: Action) -> ExitCode {
-    let result = match action {
-        Action::Status {
+fn control(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Status {
             port,
             client_port,
             pretty,
         } => commands::status(port, client_port, pretty),
-        Action::List { json } => commands::list(json),
-        Action::Stop {
+        Command::List { json } => commands::list(json),
+        Command::Stop {
             port,
             client_port,
             timeout,
         } => commands::stop(port, client_port, Duration::from_secs(timeout)),
-        Action::Attach { .. } => unreachable!("attach is run before control actions"),
+        Command::Attach { .. } => unreachable!("attach is run before control actions"),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -155,7 +155,7 @@ impl View<'_> {
             "refused_token_timeout": r.token_timeout,
             "refused_too_many_waiting": r.too_many_waiting,
             "admitted_by_token": r.admitted_by_token,
-            "log_lines_dropped": crate::logging::dropped(),
+            "log_lines_dropped": crate::process::logging::dropped(),
         });
         if let (Value::Object(m), Some(first)) = (&mut counters, first) {
             if let Value::Object(row) = first.counters() {
@@ -185,7 +185,7 @@ impl View<'_> {
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_secs": self.started.elapsed().as_secs(),
             "started_at": epoch(self.started.elapsed()),
-            "mode": format!("{:?}", config.mode).to_lowercase(),
+            "mode": config.mode.name(),
             "protocol": config.protocol.name(),
             "debug_port": config.debug_port,
             "client_addr": listen.first(),

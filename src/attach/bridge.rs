@@ -23,9 +23,10 @@ use signal_hook_mio::v1_0::Signals;
 
 use self::outgoing::Outgoing;
 use super::cli::Options;
-use super::dialect::{Dialect, Out};
+use super::dialect::Dialect;
 use super::launch::Joined;
 use super::link::{self, Away, Conn, Link};
+use super::out::Out;
 use super::stdio::{self, End};
 use super::stream::Target;
 use crate::framing::{Assembler, Direction, Message, Protocol};
@@ -120,7 +121,7 @@ impl Bridge {
                 (Link::Up(Conn::new(stream, now, true)), None)
             }
             None => {
-                crate::logging::line(&format!(
+                crate::process::logging::line(&format!(
                     "dbgproxy attach: waiting for a proxy on {} (--no-start)",
                     options.target
                 ));
@@ -275,7 +276,7 @@ impl Bridge {
             return;
         }
         if let Some(m) = message {
-            crate::logging::line(&format!("dbgproxy attach: {m}"));
+            crate::process::logging::line(&format!("dbgproxy attach: {m}"));
         }
         self.ending = Some(Ending {
             code,

@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use self::ids::{Slot, slot};
-use super::dialect::Out;
+use super::out::Out;
 use crate::framing::Message;
-use crate::session::DAP_RESUMING;
-use crate::session::json::{self, Until};
+use crate::protocol::dap::{RESUMING, is_goodbye};
+use crate::protocol::json::{self, Until};
 
 /// attach's own requests (the replay) and messages are numbered from here,
 /// far above any IDE's.
@@ -170,7 +170,7 @@ impl Rejoin {
                     );
                 }
             }
-            "disconnect" => self.goodbye = true,
+            c if is_goodbye(c) => self.goodbye = true,
             other => {
                 if let Some(&kind) = KINDS.iter().find(|&&k| k == other) {
                     self.kinds.insert(kind, kept());
@@ -197,7 +197,7 @@ impl Rejoin {
         self.replayed.clear();
         let kept: HashSet<i64> = self.kept().map(|k| k.seq).collect();
         for (seq, command) in std::mem::take(&mut self.in_flight) {
-            if command == "disconnect" {
+            if is_goodbye(&command) {
                 // It asked to leave, and it has.
                 out.to_ide.push(self.response(seq, &command, None));
             } else if kept.contains(&seq) {
@@ -276,7 +276,7 @@ impl Rejoin {
                 }
                 let asked = self.in_flight.remove(&rs);
                 let resumed = json::plain_str(body, &command)
-                    .is_some_and(|c| DAP_RESUMING.iter().any(|r| r.as_bytes() == c));
+                    .is_some_and(|c| RESUMING.iter().any(|r| r.as_bytes() == c));
                 if resumed && json::boolean(body, &success) == Some(true) {
                     self.stopped = None;
                 }
@@ -321,7 +321,7 @@ impl Rejoin {
         let Some(r) = request(message) else {
             return false;
         };
-        if r["command"] != "disconnect" {
+        if !r["command"].as_str().is_some_and(is_goodbye) {
             return false;
         }
         self.goodbye = true;

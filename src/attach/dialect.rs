@@ -7,19 +7,14 @@
 use std::time::{Duration, Instant};
 
 use super::dap::Rejoin;
+use super::out::Out;
 use crate::framing::{Message, Protocol};
+use crate::protocol;
 
 /// A goodbye followed by the proxy closing the connection within this long
 /// is the end, not a drop. (DBGp's `stop` ends a PHP request, not the
 /// connection: a close much later is a drop.)
 const GOODBYE_GRACE: Duration = Duration::from_secs(5);
-
-/// Messages a dialect wants sent, besides the ones passing through.
-#[derive(Default)]
-pub struct Out {
-    pub to_proxy: Vec<Message>,
-    pub to_ide: Vec<Message>,
-}
 
 pub struct Dialect {
     protocol: Protocol,
@@ -108,34 +103,10 @@ impl Dialect {
 /// it and closes the connection).
 fn is_goodbye(protocol: Protocol, message: &[u8]) -> bool {
     match protocol {
-        Protocol::GdbMi => {
-            let line = message.trim_ascii();
-            let line = &line[line.iter().take_while(|b| b.is_ascii_digit()).count()..];
-            let mut words = line
-                .split(|b| b.is_ascii_whitespace())
-                .filter(|w| !w.is_empty());
-            let first = words.next().unwrap_or_default();
-            match first {
-                b"-gdb-exit" | b"quit" | b"q" => true,
-                b"-target-detach" => words.next().is_none(),
-                _ => false,
-            }
-        }
-        Protocol::Dbgp => {
-            let name = message
-                .split(|b| b.is_ascii_whitespace() || *b == 0)
-                .next()
-                .unwrap_or_default();
-            matches!(name, b"stop" | b"detach")
-        }
-        Protocol::V8 => {
-            let body = message
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map_or(&[][..], |at| &message[at + 4..]);
-            serde_json::from_slice::<serde_json::Value>(body)
-                .is_ok_and(|v| v["type"] == "request" && v["command"] == "disconnect")
-        }
+        Protocol::GdbMi => protocol::gdb_mi::says_goodbye(message),
+        Protocol::Dbgp => protocol::dbgp::says_goodbye(message),
+        Protocol::V8 => protocol::v8::says_goodbye(message),
+        // DAP's goodbye is read by its rejoin (`dap.rs`).
         Protocol::Dap | Protocol::Raw => false,
     }
 }

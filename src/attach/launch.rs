@@ -22,8 +22,8 @@ use serde_json::Value;
 use super::cli::Options;
 use super::holder;
 use super::stream::{StdStream, Target};
+use crate::control::{self, commands};
 use crate::framing::Protocol;
-use crate::{commands, control};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A proxy binds its client port a moment before its control socket: a
@@ -185,7 +185,7 @@ fn start(options: &Options) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    crate::logging::line(&format!(
+    crate::process::logging::line(&format!(
         "dbgproxy attach: no proxy on {}; starting one{}",
         options.target,
         if options.has_log_file {

@@ -16,6 +16,7 @@ mod dialect;
 mod holder;
 mod launch;
 mod link;
+mod out;
 mod stdio;
 mod stream;
 
@@ -30,7 +31,7 @@ pub fn main(args: Vec<String>) -> u8 {
         Err(e) => e.exit(),
     };
     keep_stdio_slots();
-    crate::logging::init(options.proxy.log_level);
+    crate::process::logging::init(options.proxy.log_level);
     let result = launch::join(&options).and_then(|joined| {
         let asked = options.proxy.protocol;
         if asked != crate::framing::Protocol::Raw && asked != joined.protocol {
@@ -47,11 +48,11 @@ pub fn main(args: Vec<String>) -> u8 {
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            crate::logging::line(&format!("dbgproxy attach: error: {e:#}"));
+            crate::process::logging::line(&format!("dbgproxy attach: error: {e:#}"));
             1
         }
     };
-    crate::logging::flush(Duration::from_secs(2));
+    crate::process::logging::flush(Duration::from_secs(2));
     code
 }
 

@@ -34,7 +34,9 @@ const MAX_WAITING: usize = 16;
 const STORM: u32 = 10;
 const STORM_WINDOW: Duration = Duration::from_secs(1);
 
-pub struct Acceptor {
+/// The `--backend listen` socket, where debuggers (engines) connect in.
+/// (Not the clients' acceptor, `accept::Acceptor`.)
+pub struct EngineListener {
     addr: SocketAddr,
     listener: TcpListener,
     waiting: VecDeque<(TcpStream, SocketAddr)>,
@@ -58,14 +60,14 @@ struct Rate {
     quiet: u64,
 }
 
-impl Acceptor {
+impl EngineListener {
     /// Binds `--host:--port`, or takes the socket systemd passed.
     pub fn bind(
         config: &Config,
         registry: &Registry,
         passed: Option<std::net::TcpListener>,
         tokens: RowTokens,
-    ) -> Result<Acceptor> {
+    ) -> Result<EngineListener> {
         let mut listener = match passed {
             Some(listener) => {
                 listener.set_nonblocking(true)?;
@@ -86,7 +88,7 @@ impl Acceptor {
             Interest::READABLE,
         )?;
         log::info!("listening for the debugger on {addr}");
-        Ok(Acceptor {
+        Ok(EngineListener {
             addr,
             listener,
             waiting: VecDeque::new(),

@@ -27,7 +27,7 @@ use crate::config::{BackendKind, Config};
 use crate::tokens::RowTokens;
 pub use backoff::human;
 pub use connect::Connector;
-pub use listen::Acceptor;
+pub use listen::EngineListener;
 pub use spawn::Spawner;
 
 /// The outcome of an event or timer handled by a backend.
@@ -48,7 +48,7 @@ pub enum Progress {
 
 pub enum Backend {
     Connect(Connector),
-    Listen(Acceptor),
+    Listen(EngineListener),
     Spawn(Spawner),
 }
 
@@ -66,7 +66,7 @@ impl Backend {
         Ok(match config.backend {
             BackendKind::Connect => Backend::Connect(Connector::new(config, tokens)),
             BackendKind::Listen => {
-                Backend::Listen(Acceptor::bind(config, registry, passed, tokens)?)
+                Backend::Listen(EngineListener::bind(config, registry, passed, tokens)?)
             }
             BackendKind::Spawn => Backend::Spawn(Spawner::new(config, tokens)),
         })

@@ -1,5 +1,5 @@
 //! Letting clients in. Each accepted connection is judged by the access
-//! rules (`access.rs`) before it can join the session: let in, refused
+//! rules (`access/`) before it can join the session: let in, refused
 //! (closed at once, one throttled `warn` line, counted by reason), or asked
 //! for the token. A client asked for the token sits in the table as
 //! `Waiting`: what it sends is read into its handshake buffer, never

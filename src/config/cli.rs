@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use super::LastGoodbye;
 use super::size::{self, Bytes};
 use super::{BackendKind, Mode};
 use crate::framing::Protocol;
-use crate::session::LastGoodbye;
 
 /// `--backend`: a kind, or a Cloud9 preset that sets the protocol too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -59,7 +59,7 @@ impl BackendArg {
 )]
 pub(super) struct Cli {
     #[command(subcommand)]
-    pub(super) action: Option<Action>,
+    pub(super) action: Option<Command>,
 
     /// The debugger's port ("debugport"). Clients are served on PORT+1 unless --client-port is given.
     #[arg(long, value_name = "N", required = true, value_parser = clap::value_parser!(u16).range(1..))]
@@ -232,7 +232,7 @@ pub(super) const ATTACH_USAGE: &str = "dbgproxy attach --port N [--reconnect-tim
 
 /// Talking to running proxies of this user, through their control sockets.
 #[derive(Subcommand, Debug, Clone)]
-pub enum Action {
+pub enum Command {
     /// Print a running proxy's state as one JSON object.
     Status {
         /// Its debug port.

@@ -11,15 +11,14 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::access::{self, Policy};
-use crate::daemon;
 use crate::framing::Protocol;
-use crate::session::LastGoodbye;
+use crate::process::daemon;
 
 mod cli;
 mod size;
 
-pub use cli::Action;
 use cli::Cli;
+pub use cli::Command;
 
 /// `--retries` in session mode: 100 tries, 30 s at the default interval.
 const DEFAULT_RETRIES: u32 = 100;
@@ -49,9 +48,38 @@ impl BackendKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
     /// One proxy per debug session: flush to clients, close them, exit.
-    Session,
+    /// (`OneSession` in code, beside the trait `session::Session`.)
+    #[value(name = "session")]
+    OneSession,
     /// Stay up, keep clients connected, wait for the next debugger.
     Persistent,
+}
+
+impl Mode {
+    /// As `--mode` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::OneSession => "session",
+            Mode::Persistent => "persistent",
+        }
+    }
+}
+
+/// What the last client's goodbye does in persistent mode (SESSIONS.md rule 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LastGoodbye {
+    /// Keep the session for the next client: drop the leaver's breakpoints,
+    /// resume a stopped debuggee, answer locally. Only an explicit "terminate
+    /// the debuggee" is forwarded.
+    Keep,
+    /// Forward the last goodbye to the debugger, as if the client were alone.
+    Forward,
+}
+
+/// Whether the last client's goodbye goes to the debugger: in session mode
+/// always, in persistent mode with `--last-goodbye forward`.
+pub fn forwards_last_goodbye(mode: Mode, last_goodbye: LastGoodbye) -> bool {
+    mode == Mode::OneSession || last_goodbye == LastGoodbye::Forward
 }
 
 /// Where clients are served.
@@ -101,7 +129,7 @@ impl Usage {
 /// What the command line asks for.
 pub enum Invocation {
     Proxy(Box<Config>),
-    Control(Action),
+    Control(Command),
 }
 
 /// A validated configuration: everything the proxy needs, nothing left to parse.
@@ -229,7 +257,7 @@ impl Config {
         }
         let mode = cli.mode.unwrap_or(match backend {
             BackendKind::Listen => Mode::Persistent,
-            BackendKind::Connect | BackendKind::Spawn => Mode::Session,
+            BackendKind::Connect | BackendKind::Spawn => Mode::OneSession,
         });
         let absolute = |p: &Option<PathBuf>| {
             p.as_deref()
@@ -268,7 +296,7 @@ impl Config {
             // An explicit limit is honoured in either mode (the user asked).
             retries: match (cli.retries, mode) {
                 (Some(n), _) => (n > 0).then_some(n),
-                (None, Mode::Session) => Some(DEFAULT_RETRIES),
+                (None, Mode::OneSession) => Some(DEFAULT_RETRIES),
                 (None, Mode::Persistent) => None,
             },
             mode,

@@ -19,7 +19,7 @@ fn defaults_follow_the_cloud9_conventions() {
     assert!(c.access.token.is_none() && !c.access.insecure_open);
     assert_eq!(c.retry_interval, Duration::from_millis(300));
     assert_eq!(c.retries, Some(100));
-    assert_eq!(c.mode, Mode::Session);
+    assert_eq!(c.mode, Mode::OneSession);
     assert_eq!(c.idle_timeout, None);
     assert_eq!(c.max_clients, 64);
     assert_eq!(c.backlog_bytes, 1 << 20);

@@ -183,7 +183,7 @@ impl Proxy {
             return;
         };
         // In session mode this is the end: one line says so.
-        let end = if self.config.mode == Mode::Session && self.lifecycle.running() {
+        let end = if self.config.mode == Mode::OneSession && self.lifecycle.running() {
             "; session mode: shutting down"
         } else {
             ""

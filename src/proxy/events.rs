@@ -16,8 +16,8 @@ use crate::config::{Config, ListenAddr};
 use crate::control::{self, Request};
 use crate::lifecycle::{Phase, StopBy};
 use crate::net;
+use crate::process::systemd::PassedListener;
 use crate::status::View;
-use crate::systemd::PassedListener;
 
 impl Proxy {
     pub(super) fn after_turn(&mut self, now: Instant) {
@@ -136,7 +136,7 @@ impl Proxy {
 
     /// SIGHUP: reopen the log file (logrotate), then say how things stand.
     pub(super) fn on_hangup(&mut self) {
-        match crate::daemon::reopen_log() {
+        match crate::process::daemon::reopen_log() {
             Ok(true) => log::info!("SIGHUP: log file reopened"),
             Ok(false) => {}
             Err(e) => log::warn!("SIGHUP: {e:#}"),
@@ -181,9 +181,9 @@ impl Proxy {
 /// line's `--listen` is not bound), else one per `--listen`.
 pub(super) fn client_listeners(
     config: &Config,
-    passed: &mut Vec<crate::systemd::Passed>,
+    passed: &mut Vec<crate::process::systemd::Passed>,
 ) -> Result<Vec<Listener>> {
-    let from_systemd = crate::systemd::take_clients(passed);
+    let from_systemd = crate::process::systemd::take_clients(passed);
     if !from_systemd.is_empty() {
         return from_systemd
             .into_iter()

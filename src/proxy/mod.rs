@@ -35,9 +35,9 @@ use crate::config::Config;
 use crate::control;
 use crate::framing::Message;
 use crate::lifecycle::{Lifecycle, Phase};
+use crate::process::tuning;
 use crate::session::{Action, To};
 use crate::tokens::SIGNALS;
-use crate::tuning;
 use rows::{Row, Rows};
 
 mod client_side;
@@ -58,7 +58,7 @@ pub fn run(config: Config) -> Result<u8> {
     let mut proxy = Proxy::new(config)?;
     // Listeners are bound: a port clash has been reported on the terminal.
     if let Some(options) = proxy.config.daemon.clone() {
-        let sink = crate::daemon::detach(&options)?;
+        let sink = crate::process::daemon::detach(&options)?;
         proxy.lifecycle.send_marker_to(sink);
     }
     log::info!("{}", proxy.listening);
@@ -91,7 +91,7 @@ struct Proxy {
 impl Proxy {
     fn new(config: Config) -> Result<Proxy> {
         let poll = Poll::new().context("creating the event poller")?;
-        let mut passed = crate::systemd::listen_fds();
+        let mut passed = crate::process::systemd::listen_fds();
         let listeners = events::client_listeners(&config, &mut passed)?;
         // The control socket is named after the client port; with Unix
         // sockets only, after the debug port (see README).
@@ -108,7 +108,7 @@ impl Proxy {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .context("registering signal handlers")?;
-        let debugger_socket = crate::systemd::take_debugger(&mut passed);
+        let debugger_socket = crate::process::systemd::take_debugger(&mut passed);
         // The one row of today: the debugger the command line names.
         let mut rows = Rows::default();
         let row = Row::new(
@@ -128,10 +128,10 @@ impl Proxy {
             described.join(", "),
             config.backend.name(),
             config.protocol.name(),
-            format!("{:?}", config.mode).to_lowercase()
+            config.mode.name()
         );
         let mut lifecycle = Lifecycle::new(config.mode, config.drain_timeout, config.idle_timeout);
-        if let Some(notifier) = crate::systemd::Notifier::from_env() {
+        if let Some(notifier) = crate::process::systemd::Notifier::from_env() {
             lifecycle.notify_systemd(notifier);
         }
         Ok(Proxy {

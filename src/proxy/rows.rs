@@ -46,7 +46,10 @@ impl Row {
         let session = session::new(&session::Settings {
             protocol: config.protocol,
             mode: config.mode,
-            last_goodbye: config.last_goodbye,
+            forwards_last_goodbye: crate::config::forwards_last_goodbye(
+                config.mode,
+                config.last_goodbye,
+            ),
             backlog_bytes: config.backlog_bytes,
             passthrough: config.passthrough,
             dbgp_hold: config.dbgp_hold,

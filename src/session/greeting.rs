@@ -6,6 +6,7 @@
 
 use super::{ClientId, Outbox, To};
 use crate::framing::{Message, Protocol};
+use crate::protocol::{greeting_ends, has_greeting};
 
 /// A greeting that has not ended by this size stops being collected.
 const MAX_GREETING: usize = 1 << 20;
@@ -35,10 +36,7 @@ impl Greeting {
         }
         self.messages.push(message.clone());
         self.len += message.len;
-        let complete = match self.protocol {
-            Protocol::GdbMi => message.prompt,
-            _ => true,
-        };
+        let complete = greeting_ends(self.protocol, message);
         if complete || self.len > MAX_GREETING {
             self.open = false;
             if !complete {
@@ -88,12 +86,6 @@ impl Greeting {
         self.len = 0;
         self.open = has_greeting(self.protocol);
     }
-}
-
-/// Whether the protocol's debugger opens with a greeting worth replaying.
-/// DAP clients open the conversation themselves.
-fn has_greeting(protocol: Protocol) -> bool {
-    matches!(protocol, Protocol::V8 | Protocol::Dbgp | Protocol::GdbMi)
 }
 
 #[cfg(test)]

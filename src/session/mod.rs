@@ -32,17 +32,12 @@ mod backlog;
 // client, beside its upstream inspector session.
 pub mod cdp;
 mod dap;
-// Its packet and command scanners serve the DBGp proxy registrar too
-// (`protocol::dbgp_proxy`).
-pub(crate) mod dbgp;
+mod dbgp;
 mod gdb_mi;
 mod greeting;
 mod history;
 mod kit;
-pub(crate) use self::dap::RESUMING as DAP_RESUMING;
-pub(crate) mod json;
 mod passthrough;
-mod plain;
 #[cfg(test)]
 mod testkit;
 mod v8;
@@ -114,24 +109,14 @@ impl Outbox {
     }
 }
 
-/// What the last client's goodbye does in persistent mode (SESSIONS.md rule 6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LastGoodbye {
-    /// Keep the session for the next client: drop the leaver's breakpoints,
-    /// resume a stopped debuggee, answer locally. Only an explicit "terminate
-    /// the debuggee" is forwarded.
-    Keep,
-    /// Forward the last goodbye to the debugger, as if the client were alone.
-    Forward,
-}
-
 /// What a session needs to know of the proxy's configuration.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub protocol: Protocol,
     pub mode: Mode,
-    /// In session mode the last goodbye is always forwarded.
-    pub last_goodbye: LastGoodbye,
+    /// Whether the last client's goodbye goes to the debugger
+    /// (`config::forwards_last_goodbye`).
+    pub forwards_last_goodbye: bool,
     /// Debugger output kept for the next client while none is connected.
     pub backlog_bytes: usize,
     /// Whole messages, but no sharing: every client gets every message and
@@ -140,13 +125,6 @@ pub struct Settings {
     /// How long a finished PHP request that no client is left to end is
     /// held before the proxy ends it (`--dbgp-hold`).
     pub dbgp_hold: Duration,
-}
-
-impl Settings {
-    /// Whether the last client's goodbye goes to the debugger.
-    pub fn forwards_last_goodbye(&self) -> bool {
-        self.mode == Mode::Session || self.last_goodbye == LastGoodbye::Forward
-    }
 }
 
 /// One protocol's rules for sharing a debug session among clients.

@@ -103,7 +103,7 @@ impl Bridge {
             // A connection that never settled was one more failed try.
             (Some(away), false) => away.failed(now, why),
             _ => {
-                crate::logging::line(&format!(
+                crate::process::logging::line(&format!(
                     "dbgproxy attach: proxy on {} away ({why}); retrying",
                     self.addr
                 ));
@@ -120,7 +120,7 @@ impl Bridge {
     /// The proxy answers again.
     pub(super) fn back(&mut self, now: Instant) {
         if let Some(away) = self.away.take() {
-            crate::logging::line(&format!(
+            crate::process::logging::line(&format!(
                 "dbgproxy attach: proxy on {} {} after {:.1}s",
                 self.addr,
                 if away.first { "up" } else { "back" },

@@ -1,7 +1,7 @@
 //! The least a client's CDP text message must be before it reaches node or
 //! the session: one JSON object (strictly valid, checked through) with an
 //! integer `id` and a string `method`. Read with the project's JSON
-//! scanner (`session::json`), which gives where the values lie so the
+//! scanner (`protocol::json`), which gives where the values lie so the
 //! session can splice a new id in without re-serialising.
 //!
 //! A message that fails the check but has an integer `id` gets CDP's error
@@ -11,7 +11,7 @@
 
 use std::ops::Range;
 
-use crate::session::json::{self, Until};
+use crate::protocol::json::{self, Until};
 
 /// JSON-RPC's "Invalid Request", which V8 answers such messages with.
 pub const INVALID_REQUEST: i64 = -32600;

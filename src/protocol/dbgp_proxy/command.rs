@@ -18,7 +18,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::framing::escape;
-use crate::session::dbgp::command::parse_args;
+use crate::protocol::dbgp::command::parse_args;
 
 /// After the last byte of a command with no NUL: long enough for a client
 /// that writes one command in a few segments, shorter than php-debug's
@@ -247,7 +247,7 @@ impl Reader {
 }
 
 /// One command, its terminator gone; options in any order, values quoted or
-/// not, as DBGp's own commands (`session::dbgp::command`).
+/// not, as DBGp's own commands (`protocol::dbgp::command`).
 pub fn parse(text: &[u8]) -> Read {
     let text = text.trim_ascii();
     let name_end = text.iter().position(|&b| b == b' ').unwrap_or(text.len());

@@ -13,8 +13,8 @@
 use std::net::IpAddr;
 
 use crate::framing::Message;
-use crate::session::dbgp::command::build;
-use crate::session::dbgp::packet::{Packet, Root};
+use crate::protocol::dbgp::command::build;
+use crate::protocol::dbgp::packet::{Packet, Root};
 
 /// An engine's first packet, known to be its `<init>`.
 #[derive(Debug, Clone)]

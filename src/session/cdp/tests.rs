@@ -290,7 +290,7 @@ fn losing_a_paused_debuggee_resumes_clears_and_fails_what_is_in_flight() {
 fn at_the_program_end_a_session_mode_client_is_closed_too() {
     let lines = lines(RESTART);
     let end = event_at(&lines, "NodeRuntime.waitingForDisconnect", 0);
-    let mut rig = Rig::new(Mode::Session);
+    let mut rig = Rig::new(Mode::OneSession);
     let extra = rig.play(&lines[..=end]);
     assert_eq!(
         extra[end][1..],

@@ -112,7 +112,7 @@ impl CdpClient {
         log::info!("CDP client {}: {PROGRAM_ENDED}", self.description);
         out.push(Action::CloseUpstream(PROGRAM_ENDED.into()));
         self.gone(out);
-        if self.settings.mode == Mode::Session {
+        if self.settings.mode == Mode::OneSession {
             self.close_client("the program ended".into(), out);
         }
     }
@@ -242,7 +242,7 @@ impl CdpClient {
             return;
         }
         self.gone(out);
-        if self.settings.mode == Mode::Session {
+        if self.settings.mode == Mode::OneSession {
             self.close_client("the debuggee went away".into(), out);
         }
     }

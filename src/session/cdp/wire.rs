@@ -4,14 +4,14 @@
 //! node's messages are trusted and read only as far as their `id` or
 //! `method`, so that a megabyte of `Debugger.paused` or `getScriptSource`
 //! costs a few bytes of scanning. Both use the session layer's JSON scanner
-//! (`session::json`); only the messages whose contents matter are parsed.
+//! (`protocol::json`); only the messages whose contents matter are parsed.
 
 use std::ops::{Range, RangeInclusive};
 
 use serde_json::Value;
 
+use crate::protocol::json::{self, Until, Values};
 use crate::queue::Chunk;
-use crate::session::json::{self, Until, Values};
 
 /// The ids of dbgproxy's own requests upstream. Node's inspector takes only
 /// ids that fit an i32 (others get an answer without an id, then a second,

@@ -10,7 +10,7 @@ use super::pending::{Kind, Pending};
 use super::wire::{self, Head};
 use super::{Client, Dap, Handshake, MAX_REVERSE, RESUMING, Reverse};
 use crate::framing::{Message, escape};
-use crate::session::json;
+use crate::protocol::json;
 use crate::session::kit::content_length::{Frame, framed};
 use crate::session::{ClientId, Outbox, To};
 

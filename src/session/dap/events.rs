@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{Dap, wire};
 use crate::framing::Message;
-use crate::session::json::{self, Values};
+use crate::protocol::json::{self, Values};
 use crate::session::kit::content_length::Frame;
 use crate::session::{ClientId, Outbox, To};
 

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use super::Dap;
 use super::pending::Kind;
 use super::requests::Request;
+use crate::protocol::dap;
 use crate::session::{ClientId, Outbox};
 
 impl Dap {
@@ -42,7 +43,7 @@ impl Dap {
             );
             // `terminate` asks debugpy to end the program; the client stays
             // for the `terminated` everyone hears, and its own disconnect.
-            if r.command == "disconnect" {
+            if dap::is_goodbye(r.command) {
                 if let Some(c) = self.clients.get_mut(&r.client) {
                     c.said_goodbye = true;
                 }

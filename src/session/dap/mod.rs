@@ -9,7 +9,7 @@
 //! it left; breakpoints are merged (`breakpoints.rs`); goodbyes are personal
 //! except the last (`goodbye.rs`); joiners are told the state they missed
 //! (`memory.rs`); a run that is over makes way for the next (`runs.rs`). The hot path reads a message's few routing fields with the
-//! session layer's JSON scanner (`wire.rs`, over `session::json`) and splices
+//! session layer's JSON scanner (`wire.rs`, over `protocol::json`) and splices
 //! numbers into the original bytes (`frame.rs`); only the few messages whose
 //! contents matter are parsed.
 
@@ -37,19 +37,8 @@ use self::memory::Memory;
 use self::pending::{InFlight, Kind, Pending};
 use super::{ClientId, Outbox, Session, Settings, To};
 use crate::framing::Message;
+use crate::protocol::dap::RESUMING;
 use crate::session::kit::content_length::framed;
-
-/// Commands that resume the debuggee when they succeed (also read by
-/// `attach`, which forgets the last stop on them).
-pub(crate) const RESUMING: &[&str] = &[
-    "continue",
-    "next",
-    "stepIn",
-    "stepOut",
-    "stepBack",
-    "reverseContinue",
-    "goto",
-];
 
 pub struct Dap {
     forwards_last_goodbye: bool,
@@ -156,8 +145,8 @@ const MAX_REVERSE: usize = 256;
 impl Dap {
     pub fn new(settings: &Settings) -> Dap {
         Dap {
-            forwards_last_goodbye: settings.forwards_last_goodbye(),
-            one_session: settings.mode == crate::config::Mode::Session,
+            forwards_last_goodbye: settings.forwards_last_goodbye,
+            one_session: settings.mode == crate::config::Mode::OneSession,
             initialize_args: None,
             restarting: false,
             clients: BTreeMap::new(),

@@ -9,7 +9,7 @@ use super::pending::Kind;
 use super::wire::{self, Head};
 use super::{Dap, Handshake, MAX_HELD_INITIALIZE, pending};
 use crate::framing::{Message, escape};
-use crate::session::json::{self, Fault};
+use crate::protocol::json::{self, Fault};
 use crate::session::kit::content_length::Frame;
 use crate::session::{ClientId, Outbox, To};
 

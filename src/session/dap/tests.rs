@@ -4,11 +4,11 @@
 use serde_json::{Value, json};
 
 use super::{Dap, wire};
-use crate::config::Mode;
+use crate::config::{self, LastGoodbye, Mode};
 use crate::framing::{Assembler, Direction, Message, Protocol};
 use crate::queue::Chunk;
 use crate::session::kit::content_length::Frame;
-use crate::session::{Action, ClientId, LastGoodbye, Outbox, Session, Settings, To};
+use crate::session::{Action, ClientId, Outbox, Session, Settings, To};
 
 mod handshake;
 mod ids;
@@ -39,7 +39,7 @@ fn settings(last_goodbye: LastGoodbye) -> Settings {
     Settings {
         protocol: Protocol::Dap,
         mode: Mode::Persistent,
-        last_goodbye,
+        forwards_last_goodbye: config::forwards_last_goodbye(Mode::Persistent, last_goodbye),
         backlog_bytes: 1 << 20,
         passthrough: false,
         dbgp_hold: std::time::Duration::from_secs(2),

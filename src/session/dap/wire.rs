@@ -3,7 +3,7 @@
 //! Routing a DAP message needs a handful of its top-level fields (`seq`,
 //! `type`, `command`, `request_seq`, `event`, `success`). [`head`] walks the
 //! top-level members with the session layer's JSON scanner
-//! (`session::json`) and stops as soon as it has what that message's type
+//! (`protocol::json`) and stops as soon as it has what that message's type
 //! routes by: debugpy writes `body` last, so a big body (a 64 KiB `output`
 //! event, a `variables` answer) is never looked at. Values it passes over
 //! are read only for their extent, so that a client's request with a
@@ -12,7 +12,7 @@
 
 use std::ops::Range;
 
-use crate::session::json::{self, Fault, Values};
+use crate::protocol::json::{self, Fault, Values};
 
 /// The routing fields of a DAP message: where each value is in the body.
 #[derive(Debug, Default, Clone)]

@@ -1,10 +1,10 @@
 //! `head`: the DAP routing fields, and where it stops. The scanner under it
-//! is tested in `session::json`.
+//! is tested in `protocol::json`.
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::session::json::{members, text};
+use crate::protocol::json::{members, text};
 
 #[test]
 fn escaped_keys_are_decoded() {

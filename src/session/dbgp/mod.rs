@@ -27,13 +27,11 @@
 //!   to each new engine connection ahead of any client command.
 
 mod breakpoints;
-pub(crate) mod command;
 mod dispatch;
 mod engine;
 mod features;
 mod goodbye;
 mod hold;
-pub(crate) mod packet;
 #[cfg(test)]
 mod tests;
 
@@ -45,6 +43,7 @@ use serde_json::{Map, Value};
 use super::kit::{Roster, WarnOnce};
 use super::{ClientId, Outbox, Session, Settings, To};
 use crate::framing::Message;
+use crate::protocol::dbgp::{self as protocol, command, packet};
 use breakpoints::Breakpoints;
 use command::{Bad, Command};
 use features::Features;
@@ -158,7 +157,7 @@ struct Counters {
 impl Dbgp {
     pub fn new(settings: &Settings) -> Dbgp {
         Dbgp {
-            forwards_last_goodbye: settings.forwards_last_goodbye(),
+            forwards_last_goodbye: settings.forwards_last_goodbye,
             hold: settings.dbgp_hold,
             hold_until: None,
             clients: Roster::default(),
@@ -287,7 +286,7 @@ impl Session for Dbgp {
                 let answer = packet::error(b"break", Some(cmd.txn()), 4, "unimplemented command");
                 return self.answer(client, answer, out);
             }
-            b"stop" | b"detach" => return self.goodbye(client, cmd, out),
+            name if protocol::is_goodbye(name) => return self.goodbye(client, cmd, out),
             _ => {}
         }
         if self.engine.is_none() {

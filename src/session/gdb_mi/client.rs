@@ -5,10 +5,10 @@
 
 use super::GdbMi;
 use super::breakpoints::Selection;
-use super::goodbye::Goodbye;
 use super::inflight::Effect;
 use super::mi::{self, Op};
 use crate::framing::Message;
+use crate::protocol::gdb_mi::{self, Goodbye};
 use crate::queue::Chunk;
 use crate::session::{ClientId, Outbox};
 
@@ -21,12 +21,12 @@ enum Line {
 }
 
 fn classify(op: &Op) -> Line {
+    if let Some(kind) = gdb_mi::goodbye(op) {
+        return Line::Goodbye(kind);
+    }
     match *op {
         Op::Empty => Line::Empty,
         Op::Mi { name, args } => Line::Forward(match name {
-            b"gdb-exit" => return Line::Goodbye(Goodbye::Exit),
-            // With an argument it detaches one inferior of several.
-            b"target-detach" if args.is_empty() => return Line::Goodbye(Goodbye::Detach),
             b"break-insert" | b"dprintf-insert" | b"break-watch" => Effect::Created,
             n if n.starts_with(b"catch-") => Effect::Created,
             b"break-delete" => Effect::Deleted(Selection::parse(args)),
@@ -37,11 +37,7 @@ fn classify(op: &Op) -> Line {
             _ => Effect::None,
         }),
         // gdb announces what CLI commands change itself.
-        Op::Cli { word, args } => match word {
-            b"quit" | b"q" => Line::Goodbye(Goodbye::Exit),
-            b"detach" if args.is_empty() => Line::Goodbye(Goodbye::Detach),
-            _ => Line::Forward(Effect::None),
-        },
+        Op::Cli { .. } => Line::Forward(Effect::None),
     }
 }
 

@@ -7,13 +7,8 @@ use super::GdbMi;
 use super::client::answer;
 use super::inflight::Effect;
 use crate::framing::Message;
+use crate::protocol::gdb_mi::Goodbye;
 use crate::session::{ClientId, Outbox, To};
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Goodbye {
-    Exit,
-    Detach,
-}
 
 impl GdbMi {
     pub(super) fn goodbye(

@@ -21,7 +21,6 @@ mod debugger;
 mod goodbye;
 mod inflight;
 mod joiners;
-mod mi;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +34,7 @@ use super::history::History;
 use super::kit::{Roster, WarnOnce};
 use super::{ClientId, Outbox, Session, Settings};
 use crate::framing::{Message, Protocol};
+use crate::protocol::gdb_mi::mi;
 
 /// Inferiors remembered for joiners.
 const MAX_GROUPS: usize = 256;
@@ -77,7 +77,7 @@ struct Run {
 impl GdbMi {
     pub fn new(settings: &Settings) -> GdbMi {
         GdbMi {
-            forwards_last_goodbye: settings.forwards_last_goodbye(),
+            forwards_last_goodbye: settings.forwards_last_goodbye,
             history: History::new(Protocol::GdbMi, settings.backlog_bytes),
             clients: Roster::default(),
             fifo: Fifo::default(),

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::protocol::json::{self, Until};
 use crate::session::ClientId;
-use crate::session::json::{self, Until};
 
 /// Breakpoint owners remembered.
 const MAX_BREAKPOINTS: usize = 4096;

@@ -6,8 +6,9 @@
 use super::V8;
 use super::inflight::Request;
 use crate::framing::{Message, escape};
+use crate::protocol::json::{self, Until};
+use crate::protocol::v8;
 use crate::queue::Chunk;
-use crate::session::json::{self, Until};
 use crate::session::kit::Waiter;
 use crate::session::kit::content_length::{Frame, framed_parts};
 use crate::session::{ClientId, Outbox, To};
@@ -52,7 +53,7 @@ impl V8 {
         };
         let command = command.map_or(&[][..], |r| &body[r]);
         log::debug!("client #{client}: {}", escape(name, 40));
-        if name == b"disconnect" && self.goodbye(client, &body[seq.clone()], command, out) {
+        if v8::is_goodbye(name) && self.goodbye(client, &body[seq.clone()], command, out) {
             return;
         }
         let request = Request {

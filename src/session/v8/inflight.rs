@@ -90,9 +90,11 @@ impl V8 {
         let Some(frame) = Frame::of(&message) else {
             return;
         };
-        let Ok([Some(seq)]) =
-            crate::session::json::fields(frame.body(), ["seq"], crate::session::json::Until::Found)
-        else {
+        let Ok([Some(seq)]) = crate::protocol::json::fields(
+            frame.body(),
+            ["seq"],
+            crate::protocol::json::Until::Found,
+        ) else {
             return;
         };
         log::debug!("to V8, for the proxy: {body}");

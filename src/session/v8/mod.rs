@@ -63,7 +63,7 @@ struct Run {
 impl V8 {
     pub fn new(settings: &Settings) -> V8 {
         V8 {
-            forwards_last_goodbye: settings.forwards_last_goodbye(),
+            forwards_last_goodbye: settings.forwards_last_goodbye,
             history: History::new(Protocol::V8, settings.backlog_bytes),
             clients: Roster::default(),
             requests: Requests::default(),

@@ -19,7 +19,7 @@ fn a_client_that_leaves_takes_its_upstream_session_and_nothing_else() {
 
 #[test]
 fn a_crash_in_session_mode_closes_the_client() {
-    let mut rig = enabled(Mode::Session);
+    let mut rig = enabled(Mode::OneSession);
     rig.client(r#"{"id":2,"method":"Runtime.evaluate"}"#);
     assert_eq!(
         rig.lost(),

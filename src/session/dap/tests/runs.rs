@@ -94,7 +94,7 @@ fn a_client_still_there_launches_again() {
 fn one_session_mode_starts_no_second_run() {
     let mut r = Rig::new(ATTACH, LastGoodbye::Keep);
     r.dap = Dap::new(&Settings {
-        mode: Mode::Session,
+        mode: Mode::OneSession,
         ..settings(LastGoodbye::Keep)
     });
     run_to_the_end(&mut r);

@@ -54,7 +54,7 @@ fn a_goodbye_once_the_script_finished_goes_to_xdebug_once() {
 #[test]
 fn the_last_goodbye_while_live() {
     // One-session mode: forwarded, answered by Xdebug.
-    let mut h = H::new(Mode::Session, LastGoodbye::Keep);
+    let mut h = H::new(Mode::OneSession, LastGoodbye::Keep);
     h.join(1);
     h.up();
     h.engine(packets(CONN2)[0]);

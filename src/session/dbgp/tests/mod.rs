@@ -23,9 +23,9 @@ mod routing;
 
 use super::Dbgp;
 use super::packet::Packet;
-use crate::config::Mode;
+use crate::config::{self, LastGoodbye, Mode};
 use crate::framing::{Message, Protocol};
-use crate::session::{Action, ClientId, LastGoodbye, Outbox, Session, Settings, To};
+use crate::session::{Action, ClientId, Outbox, Session, Settings, To};
 
 pub const CONN1: &[u8] = include_bytes!("../transcripts/conn1.bin");
 pub const CONN2: &[u8] = include_bytes!("../transcripts/conn2.bin");
@@ -117,7 +117,7 @@ impl H {
         let settings = Settings {
             protocol: Protocol::Dbgp,
             mode,
-            last_goodbye,
+            forwards_last_goodbye: config::forwards_last_goodbye(mode, last_goodbye),
             backlog_bytes: 1 << 20,
             passthrough: false,
             dbgp_hold: std::time::Duration::from_secs(2),

@@ -3,10 +3,10 @@
 //! reads (see `session::testkit`).
 
 use super::GdbMi;
-use crate::config::Mode;
+use crate::config::{self, LastGoodbye, Mode};
 use crate::framing::{Message, Protocol};
+use crate::session::Settings;
 use crate::session::testkit::{Run, count};
-use crate::session::{LastGoodbye, Settings};
 
 const SHARED: &str = include_str!("../transcripts/shared.mi");
 const MI2_QUIT: &str = include_str!("../transcripts/mi2_quit.mi");
@@ -16,7 +16,7 @@ fn settings(mode: Mode, last_goodbye: LastGoodbye) -> Settings {
     Settings {
         protocol: Protocol::GdbMi,
         mode,
-        last_goodbye,
+        forwards_last_goodbye: config::forwards_last_goodbye(mode, last_goodbye),
         backlog_bytes: 1 << 16,
         passthrough: false,
         dbgp_hold: std::time::Duration::from_secs(2),
@@ -245,7 +245,7 @@ fn losing_gdb_fails_what_is_in_flight_and_the_next_greeting_comes_live() {
 #[test]
 fn the_last_goodbye_is_forwarded_in_session_mode_and_with_forward() {
     for (mode, last) in [
-        (Mode::Session, LastGoodbye::Keep),
+        (Mode::OneSession, LastGoodbye::Keep),
         (Mode::Persistent, LastGoodbye::Forward),
     ] {
         let r = played(EXIT, mode, last);

@@ -4,10 +4,10 @@
 //! V8 got instead.
 
 use super::V8;
-use crate::config::Mode;
+use crate::config::{self, LastGoodbye, Mode};
 use crate::framing::Protocol;
+use crate::session::Settings;
 use crate::session::testkit::{Run, count};
-use crate::session::{LastGoodbye, Settings};
 
 const SHARED: &str = include_str!("../transcripts/shared.v8");
 const FORWARD: &str = include_str!("../transcripts/forward.v8");
@@ -34,7 +34,7 @@ fn run(mode: Mode, last_goodbye: LastGoodbye, backlog_bytes: usize) -> Run {
     let settings = Settings {
         protocol: Protocol::V8,
         mode,
-        last_goodbye,
+        forwards_last_goodbye: config::forwards_last_goodbye(mode, last_goodbye),
         backlog_bytes,
         passthrough: false,
         dbgp_hold: std::time::Duration::from_secs(2),
@@ -153,7 +153,7 @@ fn the_last_disconnect_in_a_kept_session_clears_its_breakpoints_and_resumes() {
 fn the_last_disconnect_is_forwarded_with_forward_and_in_session_mode() {
     for (mode, last) in [
         (Mode::Persistent, LastGoodbye::Forward),
-        (Mode::Session, LastGoodbye::Keep),
+        (Mode::OneSession, LastGoodbye::Keep),
     ] {
         let r = played(FORWARD, mode, last);
         assert!(r.text("A").ends_with("{\"seq\":2,\"request_seq\":3,\"type\":\"response\",\"command\":\"disconnect\",\"success\":true,\"running\":true}"));

@@ -18,7 +18,12 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, anyhow, bail};
 use daemonize::{Daemonize, Outcome};
 
-use crate::lifecycle::ReadySink;
+/// Where the ready marker goes: stdout, or (for `--daemon`) the pipe the
+/// waiting foreground process reads.
+pub enum ReadySink {
+    Stdout,
+    Pipe(File),
+}
 
 /// What `--daemon`, `--pidfile` and `--log-file` asked for, paths absolute.
 #[derive(Clone, Debug)]
@@ -54,7 +59,7 @@ pub fn detach(options: &Options) -> Result<ReadySink> {
         daemon = daemon.pid_file(path).chown_pid_file(false);
     }
     // The log writer thread does not survive a fork: the child needs its own.
-    match crate::logging::around_fork(|| daemon.execute()) {
+    match crate::process::logging::around_fork(|| daemon.execute()) {
         Outcome::Parent(result) => {
             drop(to_parent);
             drop(errors);

@@ -1,5 +1,5 @@
 //! `dbgproxy status`, `list` and `stop`: clients of the running proxies'
-//! control sockets (see `control.rs`).
+//! control sockets (see `mod.rs`).
 
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::os::unix::fs::MetadataExt;

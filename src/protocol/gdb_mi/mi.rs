@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use crate::session::plain;
+use crate::protocol::plain;
 
 /// A line without its `\n` or `\r\n`.
 pub fn trim_eol(line: &[u8]) -> &[u8] {

@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use super::{Fault, Values};
-use crate::session::plain;
+use crate::protocol::plain;
 
 pub(super) struct Scanner<'a> {
     pub b: &'a [u8],

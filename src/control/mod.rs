@@ -14,6 +14,12 @@
 //! new connection takes the place of the oldest idle one. Before choosing,
 //! every idle connection is read, so a request already sent is never lost to
 //! an eviction.
+//!
+//! The server side is this file; the client side, what `dbgproxy status`,
+//! `list` and `stop` do, is `commands.rs`. (What `status` reports is put
+//! together by the loop's `status.rs`.)
+
+pub mod commands;
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
