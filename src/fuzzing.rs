@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, LastGoodbye, Mode};
 use crate::framing::{Assembler, Direction, MAX_HEADERS, Message, Protocol};
+use crate::net::queue::Chunk;
 use crate::protocol::cdp::ws;
 use crate::protocol::dbgp_proxy::answer;
 use crate::protocol::dbgp_proxy::command::{Limits, Read, Reader};
 use crate::protocol::dbgp_proxy::engine::{EngineInit, detach};
 use crate::protocol::dbgp_proxy::registry::{Owner, Registry};
-use crate::queue::Chunk;
 use crate::session::{self, Action, ClientId, Outbox, Settings, To};
 
 const MAX_MESSAGE: usize = 4096;

@@ -2,25 +2,17 @@
 //! `proxy::run`. The framing scanners are public so that fuzz targets and
 //! property tests can drive them without sockets.
 
-pub mod accept;
 pub mod access;
 pub mod attach;
 pub mod backends;
-pub mod client;
-pub mod clients;
 pub mod config;
 pub mod control;
-pub mod debugger;
 pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod io_result;
-pub mod lifecycle;
 pub mod net;
 pub mod process;
 pub mod protocol;
 pub mod proxy;
-pub mod queue;
 pub mod session;
-pub mod status;
 pub mod tokens;

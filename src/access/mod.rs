@@ -14,7 +14,7 @@
 //!
 //! `--allow-users any` without a token skips the lookup: everyone who can
 //! reach the listener is let in. The event loop never sees any of this: the
-//! client table (`clients/admit.rs`) asks `Policy::decide` and acts on it.
+//! client table (`proxy/clients/admit.rs`) asks `Policy::decide` and acts on it.
 
 pub mod diag;
 mod peer;

@@ -30,7 +30,7 @@ use super::out::Out;
 use super::stdio::{self, End};
 use super::stream::Target;
 use crate::framing::{Assembler, Direction, Message, Protocol};
-use crate::queue::{Chunk, ChunkQueue};
+use crate::net::queue::{Chunk, ChunkQueue};
 use crate::tokens::attach::PROXY;
 
 use crate::tokens::attach::{SIGNALS, STDIN, STDOUT};

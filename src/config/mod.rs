@@ -351,10 +351,10 @@ fn listen_addrs(values: &[String], client_port: u16) -> Result<Vec<ListenAddr>, 
         }
         out.push(addr);
     }
-    if out.len() > crate::accept::MAX_LISTENERS {
+    if out.len() > crate::proxy::accept::MAX_LISTENERS {
         return Err(Usage::Line(format!(
             "at most {} --listen addresses",
-            crate::accept::MAX_LISTENERS
+            crate::proxy::accept::MAX_LISTENERS
         )));
     }
     Ok(out)

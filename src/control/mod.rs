@@ -17,7 +17,7 @@
 //!
 //! The server side is this file; the client side, what `dbgproxy status`,
 //! `list` and `stop` do, is `commands.rs`. (What `status` reports is put
-//! together by the loop's `status.rs`.)
+//! together by the loop's `proxy/status.rs`.)
 
 pub mod commands;
 

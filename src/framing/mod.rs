@@ -14,7 +14,7 @@ mod lines;
 
 use clap::ValueEnum;
 
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 
 /// A header line longer than this is malformed (V8, DAP).
 pub const MAX_HEADER_LINE: usize = 8 * 1024;

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use super::{CLIENT_READS_PER_TURN, Proxy};
-use crate::client::Client;
+use crate::proxy::clients::client::Client;
 use crate::tokens::RowId;
 
 impl Proxy {

@@ -10,8 +10,8 @@ use mio::event::Event;
 use super::Proxy;
 use crate::backends::{Link, Progress};
 use crate::config::Mode;
-use crate::debugger;
-use crate::lifecycle::AfterLoss;
+use crate::proxy::debugger;
+use crate::proxy::lifecycle::AfterLoss;
 use crate::tokens::{RowId, Which};
 
 impl Proxy {

@@ -11,13 +11,13 @@ use mio::net::{TcpListener, UnixListener};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGTERM};
 
 use super::Proxy;
-use crate::accept::Listener;
 use crate::config::{Config, ListenAddr};
 use crate::control::{self, Request};
-use crate::lifecycle::{Phase, StopBy};
 use crate::net;
 use crate::process::systemd::PassedListener;
-use crate::status::View;
+use crate::proxy::accept::Listener;
+use crate::proxy::lifecycle::{Phase, StopBy};
+use crate::proxy::status::View;
 
 impl Proxy {
     pub(super) fn after_turn(&mut self, now: Instant) {

@@ -29,21 +29,26 @@ use mio::{Events, Interest, Poll};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
-use crate::accept::Listener;
-use crate::clients::Clients;
 use crate::config::Config;
 use crate::control;
 use crate::framing::Message;
-use crate::lifecycle::{Lifecycle, Phase};
 use crate::process::tuning;
+use crate::proxy::accept::Listener;
+use crate::proxy::clients::Clients;
+use crate::proxy::lifecycle::{Lifecycle, Phase};
 use crate::session::{Action, To};
 use crate::tokens::SIGNALS;
 use rows::{Row, Rows};
 
+pub mod accept;
 mod client_side;
+pub mod clients;
+pub mod debugger;
 mod debugger_side;
 mod events;
+pub mod lifecycle;
 mod rows;
+pub mod status;
 
 /// One read buffer, reused for every read: a 256 KiB read moves a bulk
 /// transfer in few syscalls, and only what was read is copied out of it.
@@ -239,7 +244,7 @@ impl Proxy {
     fn pump(&mut self, now: Instant) -> bool {
         if self.lifecycle.running() {
             let rows = &self.rows;
-            let place = |_: &crate::client::Client| rows.row_for_new_client();
+            let place = |_: &crate::proxy::clients::client::Client| rows.row_for_new_client();
             self.clients.accept(self.poll.registry(), now, &place);
             self.apply(now);
         }

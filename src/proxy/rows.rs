@@ -14,9 +14,9 @@ use slab::Slab;
 
 use crate::backends::Backend;
 use crate::config::Config;
-use crate::debugger::Debugger;
+use crate::proxy::debugger::Debugger;
+use crate::proxy::status::{RowView, Stats};
 use crate::session::{self, Outbox, Session};
-use crate::status::{RowView, Stats};
 use crate::tokens::{self, RowId, RowTokens, Which};
 
 pub struct Row {

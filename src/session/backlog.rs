@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::{ClientId, Outbox, To};
 use crate::framing::Message;
-use crate::queue::ChunkQueue;
+use crate::net::queue::ChunkQueue;
 
 pub struct Backlog {
     bound: usize,

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use super::{Action, ClientId, Outbox, Session, To};
 use crate::framing::{Assembler, Direction, Message, Protocol};
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 
 pub struct Run {
     pub session: Box<dyn Session>,

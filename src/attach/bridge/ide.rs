@@ -7,8 +7,8 @@ use std::time::Instant;
 use super::{Bridge, EXIT_FLUSH, HOLD_LIMIT, READS_PER_TURN};
 use crate::attach::link::Link;
 use crate::framing::Message;
-use crate::io_result::SocketResult;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
+use crate::net::result::SocketResult;
 
 impl Bridge {
     pub(super) fn read_stdin(&mut self, now: Instant) -> bool {

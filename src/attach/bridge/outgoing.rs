@@ -67,7 +67,7 @@ impl Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::Chunk;
+    use crate::net::queue::Chunk;
 
     fn concat(iov: &[IoSlice<'_>]) -> Vec<u8> {
         iov.iter().flat_map(|s| s.iter().copied()).collect()

@@ -26,7 +26,7 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use super::mask::unmask_into;
 use crate::framing::Message;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 
 /// RFC 6455 §7.4.1 close codes the proxy sends or reports.
 pub mod code {

@@ -9,7 +9,7 @@
 use std::ops::Range;
 
 use crate::framing::Message;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 
 /// More options than any DBGp command has.
 const MAX_ARGS: usize = 32;

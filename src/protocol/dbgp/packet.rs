@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use crate::framing::Message;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 
 const XML_HEAD: &str = "<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\n";
 const XMLNS: &str =

@@ -34,7 +34,7 @@ use serde_json::{Map, Value, json};
 use self::setup::Setup;
 use self::wire::{OWN_IDS, SERVER_ERROR};
 use crate::config::Mode;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 
 /// What the client's commands in flight are answered when the debuggee goes.
 pub const WENT_AWAY: &str = "the debuggee went away; dbgproxy is waiting for it to come back";

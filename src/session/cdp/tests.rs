@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::wire::OWN_IDS;
 use super::{Action, CdpClient, Outbox, Settings, WENT_AWAY};
 use crate::config::Mode;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 
 mod ending;
 mod rules;

@@ -9,7 +9,7 @@ use super::setup::Recorded;
 use super::wire::{self, Incoming, OWN_IDS, SERVER_ERROR};
 use super::{Action, CdpClient, Outbox, Own, PROGRAM_ENDED, Pending, WENT_AWAY};
 use crate::config::Mode;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 
 pub(super) const NOTIFY: &str = "NodeRuntime.notifyWhenWaitingForDisconnect";
 pub(super) const RELEASE: &str = "Runtime.runIfWaitingForDebugger";

@@ -10,8 +10,8 @@ use std::ops::{Range, RangeInclusive};
 
 use serde_json::Value;
 
+use crate::net::queue::Chunk;
 use crate::protocol::json::{self, Until, Values};
-use crate::queue::Chunk;
 
 /// The ids of dbgproxy's own requests upstream. Node's inspector takes only
 /// ids that fit an i32 (others get an answer without an id, then a second,

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{Dap, wire};
 use crate::config::{self, LastGoodbye, Mode};
 use crate::framing::{Assembler, Direction, Message, Protocol};
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 use crate::session::kit::content_length::Frame;
 use crate::session::{Action, ClientId, Outbox, Session, Settings, To};
 

@@ -11,7 +11,7 @@ use super::client::prefixed;
 use super::inflight::{Announce, Effect};
 use super::mi;
 use crate::framing::Message;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 use crate::session::{ClientId, Outbox, To};
 
 /// Breakpoints tracked; more are still routed and announced, not remembered.

@@ -8,8 +8,8 @@ use super::breakpoints::Selection;
 use super::inflight::Effect;
 use super::mi::{self, Op};
 use crate::framing::Message;
+use crate::net::queue::Chunk;
 use crate::protocol::gdb_mi::{self, Goodbye};
-use crate::queue::Chunk;
 use crate::session::{ClientId, Outbox};
 
 /// What a client's line is, for the session.

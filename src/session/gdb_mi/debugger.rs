@@ -10,7 +10,7 @@ use super::inflight::{Job, Prompt};
 use super::mi::{self, Kind};
 use super::{GdbMi, Run};
 use crate::framing::Message;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 use crate::session::kit::Waiter;
 use crate::session::kit::inflight::Entry;
 use crate::session::{Outbox, To};

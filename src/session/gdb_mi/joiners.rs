@@ -7,7 +7,7 @@ use super::client::prefixed;
 use super::mi::{self, Kind};
 use super::{GdbMi, MAX_GROUPS};
 use crate::framing::Message;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 use crate::session::{ClientId, Outbox, To};
 
 impl GdbMi {

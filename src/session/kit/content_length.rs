@@ -16,7 +16,7 @@ use std::ops::Range;
 use serde_json::Value;
 
 use crate::framing::Message;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 
 /// Original bytes shorter than this are copied rather than sliced: a slice
 /// costs a queue entry and an iovec.

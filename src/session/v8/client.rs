@@ -6,9 +6,9 @@
 use super::V8;
 use super::inflight::Request;
 use crate::framing::{Message, escape};
+use crate::net::queue::Chunk;
 use crate::protocol::json::{self, Until};
 use crate::protocol::v8;
-use crate::queue::Chunk;
 use crate::session::kit::Waiter;
 use crate::session::kit::content_length::{Frame, framed_parts};
 use crate::session::{ClientId, Outbox, To};

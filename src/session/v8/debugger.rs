@@ -5,8 +5,8 @@
 
 use super::{Run, V8};
 use crate::framing::Message;
+use crate::net::queue::Chunk;
 use crate::protocol::json::{self, Until};
-use crate::queue::Chunk;
 use crate::session::kit::Waiter;
 use crate::session::kit::content_length::{Frame, framed_parts};
 use crate::session::{Outbox, To};

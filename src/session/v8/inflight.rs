@@ -85,7 +85,7 @@ impl V8 {
     /// A request of the proxy's own (`body` with `"seq":0` first).
     pub(super) fn ask(&mut self, body: &str, out: &mut Outbox) {
         let message = crate::session::kit::content_length::framed_parts(vec![
-            crate::queue::Chunk::copy_from(body.as_bytes()),
+            crate::net::queue::Chunk::copy_from(body.as_bytes()),
         ]);
         let Some(frame) = Frame::of(&message) else {
             return;

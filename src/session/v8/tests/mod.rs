@@ -214,8 +214,8 @@ fn a_request_split_across_reads_is_rewritten_and_broken_json_with_a_seq_is_answe
     let bytes = frame("{\"seq\":41,\"type\":\"request\",\"command\":\"version\"}");
     let (one, two) = bytes.split_at(30);
     let parts = vec![
-        crate::queue::Chunk::copy_from(one),
-        crate::queue::Chunk::copy_from(two),
+        crate::net::queue::Chunk::copy_from(one),
+        crate::net::queue::Chunk::copy_from(two),
     ];
     r.client_sends("A", crate::framing::Message::from_parts(parts));
     assert_eq!(

@@ -10,9 +10,9 @@ use mio::Registry;
 
 use super::Clients;
 use super::backpressure::Pace;
-use crate::client;
 use crate::framing::Message;
-use crate::io_result::SocketResult;
+use crate::net::result::SocketResult;
+use crate::proxy::clients::client;
 use crate::session::To;
 use crate::tokens::RowId;
 

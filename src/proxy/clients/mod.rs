@@ -25,6 +25,7 @@
 
 mod admit;
 mod backpressure;
+pub mod client;
 mod deliver;
 mod leave;
 
@@ -35,13 +36,13 @@ use std::time::Instant;
 use mio::{Registry, Token};
 use slab::Slab;
 
-use crate::accept::{Acceptor, Listener};
 use crate::access::{self, Lookup, Policy, RefusalLog};
-use crate::client::Client;
 use crate::config::Config;
 use crate::framing::{Message, Protocol};
-use crate::io_result::SocketResult;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
+use crate::net::result::SocketResult;
+use crate::proxy::accept::{Acceptor, Listener};
+use crate::proxy::clients::client::Client;
 use crate::session::ClientId;
 use crate::tokens::RowId;
 use backpressure::{Backpressure, Limits};

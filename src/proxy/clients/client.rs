@@ -13,9 +13,9 @@ use mio::{Interest, Registry, Token};
 
 use crate::access::Via;
 use crate::framing::{Assembler, Direction, Protocol};
-use crate::io_result::{self, SocketResult};
 pub use crate::net::Stream;
-use crate::queue::{Chunk, ChunkQueue};
+use crate::net::queue::{Chunk, ChunkQueue};
+use crate::net::result::{self, SocketResult};
 use crate::tokens::RowId;
 
 /// The other end, as logs and `status` show it.
@@ -133,7 +133,7 @@ impl Client {
         let _ = self.stream.shutdown(Shutdown::Write);
         let mut sink = [0u8; 4096];
         for _ in 0..16 {
-            if !io_result::read_once(&mut self.stream, &mut sink)
+            if !result::read_once(&mut self.stream, &mut sink)
                 .1
                 .is_continue()
             {
@@ -145,7 +145,7 @@ impl Client {
 
     /// Reads once into `buf`.
     pub fn read(&mut self, buf: &mut [u8]) -> (usize, SocketResult) {
-        let (n, result) = io_result::read_once(&mut self.stream, buf);
+        let (n, result) = result::read_once(&mut self.stream, buf);
         self.bytes_in += n as u64;
         (n, result)
     }

@@ -1,6 +1,9 @@
 //! Socket set-up shared by the client side and the backends: listeners built with
 //! socket2, and the options every interactive socket gets.
 
+pub mod queue;
+pub mod result;
+
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
@@ -166,7 +169,7 @@ pub fn accept_error_is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// A connection of the loop's, TCP or Unix: clients' (`client.rs`) and
+/// A connection of the loop's, TCP or Unix: clients' (`proxy/clients/client.rs`) and
 /// `attach`'s to its proxy. Bytes move through it the same way whichever
 /// kind it is.
 pub enum Stream {

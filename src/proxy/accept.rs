@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, UnixListener};
 use mio::{Interest, Registry, Token};
 
-use crate::client::{Peer, Stream};
 use crate::net;
+use crate::proxy::clients::client::{Peer, Stream};
 
 // Listener tokens: `FIRST_LISTENER..FIRST_LISTENER + MAX_LISTENERS` (`tokens.rs`).
 use crate::tokens::FIRST_LISTENER;

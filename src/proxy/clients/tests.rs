@@ -6,11 +6,11 @@ use std::time::Instant;
 use mio::Poll;
 
 use super::Clients;
-use crate::accept::Accepted;
 use crate::access::Owner;
-use crate::client::{Client, Peer, Stream};
 use crate::config::Config;
 use crate::framing::Message;
+use crate::proxy::accept::Accepted;
+use crate::proxy::clients::client::{Client, Peer, Stream};
 use crate::session::{ClientId, To};
 use crate::tokens::RowId;
 

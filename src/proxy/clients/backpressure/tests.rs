@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::framing::{Assembler, Direction, Protocol};
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
 
 const MIB: usize = 1 << 20;
 const STALL: Duration = Duration::from_secs(5);

@@ -12,7 +12,7 @@ use std::io::{IoSlice, Write};
 use std::ops::Deref;
 use std::rc::Rc;
 
-use crate::io_result::{self, SocketResult};
+use crate::net::result::{self, SocketResult};
 
 /// Chunks handed to one `writev`: enough to batch a burst, few enough to stay on the stack.
 const MAX_IOV: usize = 64;
@@ -188,7 +188,7 @@ impl ChunkQueue {
                 *slot = IoSlice::new(chunk);
                 count += 1;
             }
-            match io_result::write_once(sink, &iov[..count]) {
+            match result::write_once(sink, &iov[..count]) {
                 (n, SocketResult::Continue) => {
                     self.consume(n);
                     written += n;

@@ -17,8 +17,8 @@ use mio::Registry;
 use crate::backends::{Backend, Link};
 use crate::config::Config;
 use crate::framing::{Assembler, Direction, Message, Protocol};
-use crate::io_result::{self, SocketResult};
-use crate::queue::{Chunk, ChunkQueue};
+use crate::net::queue::{Chunk, ChunkQueue};
+use crate::net::result::{self, SocketResult};
 
 /// The kind of the `Error` a read gives for output that breaks the
 /// protocol's framing; no read or write of a socket or pipe gives it.
@@ -137,7 +137,7 @@ impl Debugger {
         let Some(link) = self.link.as_mut() else {
             return (0, SocketResult::WouldBlock);
         };
-        let (n, result) = io_result::read_once(link, buf);
+        let (n, result) = result::read_once(link, buf);
         match result {
             SocketResult::Continue => {}
             SocketResult::WouldBlock => {

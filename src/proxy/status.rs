@@ -11,10 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::access::{Allowed, Via};
-use crate::client::Client;
-use crate::clients::Clients;
 use crate::config::{BackendKind, Config};
-use crate::debugger::Debugger;
+use crate::proxy::clients::Clients;
+use crate::proxy::clients::client::Client;
+use crate::proxy::debugger::Debugger;
 use crate::session::Session;
 use crate::tokens::RowId;
 

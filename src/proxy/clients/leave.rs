@@ -8,7 +8,7 @@ use std::time::Instant;
 use mio::Registry;
 
 use super::Clients;
-use crate::client;
+use crate::proxy::clients::client;
 use crate::session::ClientId;
 use crate::tokens::RowId;
 

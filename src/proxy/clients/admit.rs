@@ -16,13 +16,13 @@ use std::time::Instant;
 use mio::{Registry, Token};
 
 use super::{Clients, Place};
-use crate::accept::Accepted;
 use crate::access::token::{self, Handshake};
 use crate::access::{Owner, Query, Refusal, Verdict, Via};
-use crate::client::{Admission, Client, Peer, State, Stream};
-use crate::io_result::SocketResult;
 use crate::net;
-use crate::queue::Chunk;
+use crate::net::queue::Chunk;
+use crate::net::result::SocketResult;
+use crate::proxy::accept::Accepted;
+use crate::proxy::clients::client::{Admission, Client, Peer, State, Stream};
 use crate::session::ClientId;
 use crate::tokens::FIRST_CLIENT;
 
