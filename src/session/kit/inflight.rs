@@ -141,6 +141,11 @@ impl<K: Ord + Copy, T, P> InFlight<K, T, P> {
         self.entries.first_key_value().map(|(&k, e)| (k, e))
     }
 
+    /// The oldest entry, to change what is kept of it.
+    pub fn first_mut(&mut self) -> Option<(K, &mut Entry<T, P>)> {
+        self.entries.iter_mut().next().map(|(&k, e)| (k, e))
+    }
+
     pub fn pop_first(&mut self) -> Option<Entry<T, P>> {
         let (_, e) = self.entries.pop_first()?;
         self.uncount(&e);
