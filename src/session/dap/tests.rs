@@ -207,7 +207,7 @@ impl Rig {
         let mut sent = self.req(c, 1, "initialize", init_args(&format!("client{c}")));
         sent.extend(self.req(c, 2, "attach", json!({})));
         sent.extend(self.req(c, 3, "configurationDone", json!({})));
-        assert!(self.dap.clients[&c].live);
+        assert!(self.dap.clients.get(c).is_some_and(|c| c.live));
         sent
     }
 }

@@ -82,9 +82,6 @@ impl<K: Ord + Copy, T, P> InFlight<K, T, P> {
         self.entries.len() >= self.bound
     }
 
-    // dap's (its orphan bound, its reverse requests' client), which moves
-    // onto the kit after the other three (issue #19).
-    #[allow(dead_code)]
     /// Entries whose client left.
     pub fn departed(&self) -> usize {
         self.departed
@@ -168,9 +165,6 @@ impl<K: Ord + Copy, T, P> InFlight<K, T, P> {
         }
     }
 
-    // dap's (its orphan bound, its reverse requests' client), which moves
-    // onto the kit after the other three (issue #19).
-    #[allow(dead_code)]
     /// Forgets the entries of departed clients for which `forget` holds
     /// (counted); how many.
     pub fn forget_departed(&mut self, forget: impl Fn(&T) -> bool) -> usize {
