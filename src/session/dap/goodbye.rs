@@ -17,8 +17,8 @@
 use serde_json::{Value, json};
 
 use super::Dap;
+use super::client::Request;
 use super::inflight::Kind;
-use super::requests::Request;
 use crate::session::{ClientId, Outbox};
 
 impl Dap {

@@ -6,11 +6,18 @@
 //! A client that leaves leaves its entries behind, departed, so that the
 //! answer still updates the session's state (a `continue` that succeeded)
 //! before it is dropped and counted. Departed entries are bounded apart.
+//! Here too: the per-client bound (`admit`) and the requests the proxy
+//! writes itself (`request`).
 
+use serde_json::{Value, json};
+
+use super::Dap;
 use super::ids::Layout;
 use crate::session::ClientId;
+use crate::session::kit::content_length::framed;
 use crate::session::kit::inflight::Entry;
 use crate::session::kit::{InFlight, Waiter, WarnOnce};
+use crate::session::{Outbox, To};
 
 /// Requests one client may have in flight; past it the proxy answers.
 pub const MAX_PER_CLIENT: usize = 4096;
@@ -128,5 +135,69 @@ impl Requests {
     /// Everything in flight, in the order sent, leaving none.
     pub fn drain(&mut self) -> Vec<Entry<Pending, ()>> {
         self.table.drain()
+    }
+}
+
+impl Dap {
+    /// Whether `client` may send one more request; answers it if not.
+    pub(super) fn admit(
+        &mut self,
+        client: ClientId,
+        seq: i64,
+        command: &str,
+        out: &mut Outbox,
+    ) -> bool {
+        if self.in_flight.count(client) < MAX_PER_CLIENT {
+            return true;
+        }
+        self.counts.refused_in_flight_bound += 1;
+        if let Some(c) = self.clients.get_mut(client)
+            && c.warned.first("bound")
+        {
+            log::warn!(
+                "client #{client}: over {} requests in flight: answering more with an error",
+                MAX_PER_CLIENT
+            );
+        }
+        let why = "too many requests in flight through the proxy";
+        self.refuse(client, seq.into(), command, why, out);
+        false
+    }
+
+    /// Sends the debugger a request the proxy wrote on `client`'s behalf
+    /// (`None`: its own, whose answer is swallowed).
+    pub(super) fn request(
+        &mut self,
+        client: Option<(ClientId, i64)>,
+        command: &str,
+        arguments: Value,
+        kind: Kind,
+        out: &mut Outbox,
+    ) {
+        if let Some((c, seq)) = client
+            && !self.admit(c, seq, command, out)
+        {
+            return;
+        }
+        let proxy_seq = self.in_flight.next_seq();
+        let (owner, seq) = match client {
+            Some((c, s)) => (Some(c), s),
+            None => {
+                self.counts.internal_requests += 1;
+                (None, 0)
+            }
+        };
+        self.in_flight
+            .insert(proxy_seq, owner, pending(seq, command, kind));
+        let m = json!({"seq": proxy_seq, "type": "request", "command": command, "arguments": arguments});
+        out.send(To::Debugger, framed(&m));
+    }
+}
+
+pub fn pending(client_seq: i64, command: &str, kind: Kind) -> Pending {
+    Pending {
+        client_seq,
+        command: command.into(),
+        kind,
     }
 }

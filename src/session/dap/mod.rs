@@ -3,24 +3,26 @@
 //!
 //! It sits between framing (whole `Content-Length` messages) and the fan-out
 //! queues. Requests get a proxy-wide `seq` and responses go back to the
-//! asking client with its own `request_seq` (`requests.rs`, `debugger.rs`);
+//! asking client with its own `request_seq` (`client.rs`, `inflight.rs`,
+//! `debugger.rs`);
 //! the handshake (`initialize`, `attach`/`launch`, `configurationDone`)
 //! happens once per debugger session and later clients are answered from what
 //! it left; breakpoints are merged (`breakpoints.rs`); goodbyes are personal
 //! except the last (`goodbye.rs`); joiners are told the state they missed
-//! (`memory.rs`); a run that is over makes way for the next (`runs.rs`). The hot path reads a message's few routing fields with the
-//! session layer's JSON scanner (`wire.rs`, over `session::json`) and splices
-//! numbers into the original bytes (`frame.rs`); only the few messages whose
-//! contents matter are parsed.
+//! (`joiners.rs`); a run that is over makes way for the next (`runs.rs`).
+//! The hot path reads a message's few routing fields with the session
+//! layer's JSON scanner (`wire.rs`, over `session::json`) and splices
+//! numbers into the original bytes (`kit::content_length`); only the few
+//! messages whose contents matter are parsed.
 
 mod breakpoints;
+mod client;
 mod debugger;
 mod events;
 mod goodbye;
 mod ids;
 mod inflight;
-mod memory;
-mod requests;
+mod joiners;
 mod runs;
 mod wire;
 
@@ -29,12 +31,12 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use self::breakpoints::Breakpoints;
 use self::ids::Ids;
-use self::inflight::{Kind, Pending, Requests};
-use self::memory::Memory;
+use self::inflight::Requests;
+use self::joiners::Memory;
 use super::{ClientId, Outbox, Session, Settings, To};
 use crate::framing::Message;
 use crate::session::kit::content_length::framed;
@@ -237,62 +239,6 @@ impl Dap {
             }
         }
         audience
-    }
-
-    /// Whether `client` may send one more request; answers it if not.
-    fn admit(&mut self, client: ClientId, seq: i64, command: &str, out: &mut Outbox) -> bool {
-        if self.in_flight.count(client) < inflight::MAX_PER_CLIENT {
-            return true;
-        }
-        self.counts.refused_in_flight_bound += 1;
-        if let Some(c) = self.clients.get_mut(client)
-            && c.warned.first("bound")
-        {
-            log::warn!(
-                "client #{client}: over {} requests in flight: answering more with an error",
-                inflight::MAX_PER_CLIENT
-            );
-        }
-        let why = "too many requests in flight through the proxy";
-        self.refuse(client, seq.into(), command, why, out);
-        false
-    }
-
-    /// Sends the debugger a request the proxy wrote on `client`'s behalf
-    /// (`None`: its own, whose answer is swallowed).
-    fn request(
-        &mut self,
-        client: Option<(ClientId, i64)>,
-        command: &str,
-        arguments: Value,
-        kind: Kind,
-        out: &mut Outbox,
-    ) {
-        if let Some((c, seq)) = client
-            && !self.admit(c, seq, command, out)
-        {
-            return;
-        }
-        let proxy_seq = self.in_flight.next_seq();
-        let (owner, seq) = match client {
-            Some((c, s)) => (Some(c), s),
-            None => {
-                self.counts.internal_requests += 1;
-                (None, 0)
-            }
-        };
-        self.in_flight
-            .insert(proxy_seq, owner, pending(seq, command, kind));
-        let m = json!({"seq": proxy_seq, "type": "request", "command": command, "arguments": arguments});
-        out.send(To::Debugger, framed(&m));
-    }
-}
-
-fn pending(client_seq: i64, command: &str, kind: Kind) -> Pending {
-    Pending {
-        client_seq,
-        command: command.into(),
-        kind,
     }
 }
 

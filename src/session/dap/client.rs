@@ -5,9 +5,9 @@
 
 use serde_json::Value;
 
-use super::inflight::Kind;
+use super::inflight::{Kind, pending};
 use super::wire::{self, Head};
-use super::{Dap, Handshake, MAX_HELD_INITIALIZE, pending};
+use super::{Dap, Handshake, MAX_HELD_INITIALIZE};
 use crate::framing::{Message, escape};
 use crate::session::json::{self, Fault};
 use crate::session::kit::content_length::Frame;

@@ -16,8 +16,8 @@ mod routing;
 mod runs;
 mod state;
 
-const ATTACH: &[u8] = include_bytes!("transcripts/attach.bin");
-const LAUNCH: &[u8] = include_bytes!("transcripts/launch.bin");
+const ATTACH: &[u8] = include_bytes!("../transcripts/attach.bin");
+const LAUNCH: &[u8] = include_bytes!("../transcripts/launch.bin");
 const TARGET: &str = "/tmp/dbgproxy-dap/target.py";
 
 /// What the session asked for, decoded.
