@@ -6,9 +6,9 @@
 use serde_json::{Value, json};
 
 use super::ids::Layout;
-use super::pending::{Kind, Pending};
+use super::inflight::{Kind, Pending};
 use super::wire::{self, Head};
-use super::{Client, Dap, Handshake, MAX_REVERSE, RESUMING, Reverse};
+use super::{Dap, Handshake, MAX_REVERSE, RESUMING, Reverse};
 use crate::framing::{Message, escape};
 use crate::protocol::json;
 use crate::session::kit::content_length::{Frame, framed};
@@ -34,24 +34,24 @@ impl Dap {
     fn bad_debugger_message(&mut self, what: &str, message: &Message) {
         self.counts.bad_debugger_messages += 1;
         let excerpt = escape(&message.to_vec(), 80);
-        if self.counts.warned_bad_debugger {
-            log::debug!("dropping a debugger message: {what}: \"{excerpt}\"");
-        } else {
-            self.counts.warned_bad_debugger = true;
+        if self.warned.first("bad debugger message") {
             log::warn!(
                 "dropping a debugger message: {what}: \"{excerpt}\" (further ones logged at debug)"
             );
+        } else {
+            log::debug!("dropping a debugger message: {what}: \"{excerpt}\"");
         }
     }
 
     fn response(&mut self, frame: &Frame, head: &Head, out: &mut Outbox) {
         let body = frame.body();
         let request_seq = json::int(body, &head.request_seq);
-        let Some(p) = request_seq.and_then(|rs| self.in_flight.take(rs)) else {
+        let Some(entry) = request_seq.and_then(|rs| self.in_flight.take(rs)) else {
             self.counts.orphan_responses_dropped += 1;
             log::debug!("dropping a response to no request in flight ({request_seq:?})");
             return;
         };
+        let p = entry.job;
         let success = json::boolean(body, &head.success) == Some(true);
         if success && RESUMING.contains(&&*p.command) {
             self.debugger.memory.resumed();
@@ -64,7 +64,7 @@ impl Dap {
         if let Kind::Initialize = p.kind {
             self.capabilities(frame, success);
         }
-        let client = p.client.filter(|c| self.clients.contains_key(c));
+        let client = entry.waiter.client().filter(|&c| self.clients.contains(c));
         // Every client's breakpoints in the union have new debugger ids,
         // whoever asked and whether or not the asker is still there.
         let split = match &p.kind {
@@ -114,7 +114,7 @@ impl Dap {
     /// What follows a client's answer: its handshake progresses, and those
     /// that waited for the first `initialize` are answered.
     fn answered(&mut self, client: ClientId, p: &Pending, success: bool, out: &mut Outbox) {
-        if let Some(c) = self.clients.get_mut(&client) {
+        if let Some(c) = self.clients.get_mut(client) {
             match &*p.command {
                 "initialize" => c.initialize_answered = success,
                 "attach" | "launch" => c.attach_answered = true,
@@ -156,7 +156,7 @@ impl Dap {
                 let leaver = self
                     .debugger
                     .goodbye_from
-                    .filter(|c| self.clients.contains_key(c));
+                    .filter(|&c| self.clients.contains(c));
                 let heard = match leaver {
                     Some(c) => {
                         out.send(To::Client(c), message);
@@ -165,7 +165,7 @@ impl Dap {
                     None => self.broadcast(message, out),
                 };
                 for c in heard {
-                    if let Some(c) = self.clients.get_mut(&c) {
+                    if let Some(c) = self.clients.get_mut(c) {
                         c.heard_terminated = true;
                     }
                 }
@@ -183,7 +183,7 @@ impl Dap {
                 memory.exited(message.clone(), parse()["body"]["exitCode"].as_i64());
                 self.run_over();
                 for c in self.broadcast(message, out) {
-                    if let Some(c) = self.clients.get_mut(&c) {
+                    if let Some(c) = self.clients.get_mut(c) {
                         c.heard_exited = true;
                     }
                 }
@@ -200,8 +200,12 @@ impl Dap {
     fn initialized(&mut self, message: Message, out: &mut Outbox) {
         self.debugger.initialized_seen = true;
         self.resend_breakpoints(out);
-        for (&id, c) in &mut self.clients {
-            if c.initialize_answered && !c.initialized_sent && !c.leaving {
+        let present: Vec<ClientId> = self.clients.present().map(|(id, _)| id).collect();
+        for id in present {
+            if let Some(c) = self.clients.get_mut(id)
+                && c.initialize_answered
+                && !c.initialized_sent
+            {
                 c.initialized_sent = true;
                 out.send(To::Client(id), message.clone());
             }
@@ -260,17 +264,15 @@ impl Dap {
     /// The client that answers the debugger's reverse requests: the one whose
     /// `launch` started the session, else the longest-connected.
     fn reverse_target(&self) -> Option<ClientId> {
-        let usable = |c: &Client| !c.leaving;
         if let Some(l) = self.debugger.launcher
-            && self.clients.get(&l).is_some_and(usable)
+            && self.clients.is_present(l)
         {
             return Some(l);
         }
+        // One whose handshake is through, else any.
         self.clients
-            .iter()
-            .filter(|(_, c)| usable(c))
-            .min_by_key(|(_, c)| (!c.initialize_answered, c.joined))
-            .map(|(&id, _)| id)
+            .eldest(|_, c| c.initialize_answered)
+            .or_else(|| self.clients.eldest(|_, _| true))
     }
 
     fn refuse_debugger(&mut self, request_seq: i64, command: &str, why: &str, out: &mut Outbox) {
@@ -300,7 +302,7 @@ impl Dap {
         let clients: Vec<(ClientId, bool, bool)> = self
             .clients
             .iter()
-            .map(|(&id, c)| (id, c.heard_terminated, c.heard_exited))
+            .map(|(id, c)| (id, c.heard_terminated, c.heard_exited))
             .collect();
         for (c, heard_terminated, heard_exited) in clients {
             if !heard_terminated {
@@ -333,7 +335,7 @@ impl Dap {
         self.debugger.configured = old.configured && asked;
         self.debugger.launcher = old.launcher.filter(|_| asked);
         self.debugger.resend_breakpoints = old.resend_breakpoints && asked;
-        for c in self.clients.values_mut() {
+        for c in self.clients.iter_mut().map(|(_, c)| c) {
             c.live = true;
             c.initialized_sent = false;
             c.attach_answered = false;
@@ -363,7 +365,7 @@ impl Dap {
         let clients = &self.clients;
         let cids = self
             .ids
-            .learn(layout, &dids, asker, |c| clients.contains_key(&c));
+            .learn(layout, &dids, asker, |c| clients.contains(c));
         let asker = asker?;
         let own: Vec<Value> = layout
             .mine(asker)

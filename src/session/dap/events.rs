@@ -67,9 +67,9 @@ impl Dap {
     /// The clients that hear the debugger's events now.
     fn audience(&self) -> Vec<ClientId> {
         self.clients
-            .iter()
-            .filter(|(_, c)| c.live && !c.leaving)
-            .map(|(&id, _)| id)
+            .present()
+            .filter(|(_, c)| c.live)
+            .map(|(id, _)| id)
             .collect()
     }
 

@@ -17,8 +17,8 @@
 use serde_json::{Value, json};
 
 use super::Dap;
-use super::pending::Kind;
-use super::requests::Request;
+use super::client::Request;
+use super::inflight::Kind;
 use crate::protocol::dap;
 use crate::session::{ClientId, Outbox};
 
@@ -26,10 +26,7 @@ impl Dap {
     pub(super) fn goodbye(&mut self, r: &Request, args: &Value, out: &mut Outbox) {
         let ends_debuggee = r.command == "terminate"
             || args.get("terminateDebuggee").and_then(Value::as_bool) == Some(true);
-        let others = self
-            .clients
-            .iter()
-            .any(|(&id, c)| id != r.client && !c.leaving);
+        let others = self.clients.others_remain(r.client);
         if ends_debuggee || (!others && self.forwards_last_goodbye) {
             log::info!(
                 "client #{}: {} forwarded to the debugger ({})",
@@ -44,7 +41,7 @@ impl Dap {
             // `terminate` asks debugpy to end the program; the client stays
             // for the `terminated` everyone hears, and its own disconnect.
             if dap::is_goodbye(r.command) {
-                if let Some(c) = self.clients.get_mut(&r.client) {
+                if let Some(c) = self.clients.get_mut(r.client) {
                     c.said_goodbye = true;
                 }
                 if !others {
@@ -75,9 +72,7 @@ impl Dap {
             }
         );
         self.answer(r.client, r.seq, r.command, None, out);
-        if let Some(c) = self.clients.get_mut(&r.client) {
-            c.leaving = true;
-        }
+        self.clients.set_leaving(r.client);
         out.close(r.client, format!("said {}", r.command));
     }
 
@@ -96,11 +91,11 @@ impl Dap {
     }
 
     pub(super) fn left(&mut self, client: ClientId, out: &mut Outbox) {
-        let Some(c) = self.clients.remove(&client) else {
+        let Some(c) = self.clients.leave(client) else {
             return;
         };
         log::debug!("client #{client} left");
-        self.in_flight.orphan(client);
+        self.in_flight.depart(client, &mut self.warned);
         self.debugger.held.retain(|(c, _)| *c != client);
         // Its ids were its connection's.
         self.ids.left(client);

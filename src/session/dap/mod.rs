@@ -3,24 +3,26 @@
 //!
 //! It sits between framing (whole `Content-Length` messages) and the fan-out
 //! queues. Requests get a proxy-wide `seq` and responses go back to the
-//! asking client with its own `request_seq` (`requests.rs`, `debugger.rs`);
+//! asking client with its own `request_seq` (`client.rs`, `inflight.rs`,
+//! `debugger.rs`);
 //! the handshake (`initialize`, `attach`/`launch`, `configurationDone`)
 //! happens once per debugger session and later clients are answered from what
 //! it left; breakpoints are merged (`breakpoints.rs`); goodbyes are personal
 //! except the last (`goodbye.rs`); joiners are told the state they missed
-//! (`memory.rs`); a run that is over makes way for the next (`runs.rs`). The hot path reads a message's few routing fields with the
-//! session layer's JSON scanner (`wire.rs`, over `protocol::json`) and splices
-//! numbers into the original bytes (`frame.rs`); only the few messages whose
-//! contents matter are parsed.
+//! (`joiners.rs`); a run that is over makes way for the next (`runs.rs`).
+//! The hot path reads a message's few routing fields with the session
+//! layer's JSON scanner (`wire.rs`, over `protocol::json`) and splices
+//! numbers into the original bytes (`kit::content_length`); only the few
+//! messages whose contents matter are parsed.
 
 mod breakpoints;
+mod client;
 mod debugger;
 mod events;
 mod goodbye;
 mod ids;
-mod memory;
-mod pending;
-mod requests;
+mod inflight;
+mod joiners;
 mod runs;
 mod wire;
 
@@ -29,16 +31,17 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use self::breakpoints::Breakpoints;
 use self::ids::Ids;
-use self::memory::Memory;
-use self::pending::{InFlight, Kind, Pending};
+use self::inflight::Requests;
+use self::joiners::Memory;
 use super::{ClientId, Outbox, Session, Settings, To};
 use crate::framing::Message;
 use crate::protocol::dap::RESUMING;
 use crate::session::kit::content_length::framed;
+use crate::session::kit::{Roster, WarnOnce};
 
 pub struct Dap {
     forwards_last_goodbye: bool,
@@ -49,20 +52,18 @@ pub struct Dap {
     /// The proxy asked the loop for a new debugger session: the end of this
     /// one is no news to the clients.
     restarting: bool,
-    clients: BTreeMap<ClientId, Client>,
-    joins: u64,
-    in_flight: InFlight,
+    clients: Roster<Client>,
+    in_flight: Requests,
     debugger: DebuggerSession,
     breakpoints: Breakpoints,
     /// Each client's breakpoint ids (issue #18).
     ids: Ids,
     counts: Counts,
+    warned: WarnOnce,
 }
 
 /// One connected client.
 struct Client {
-    /// Join order: the longest-connected client has the smallest.
-    joined: u64,
     /// The `seq` of the next message the proxy itself writes to it.
     next_seq: i64,
     client_id: Option<String>,
@@ -70,8 +71,6 @@ struct Client {
     /// Hears the debugger's events. A joiner does from when it has been told
     /// the state it missed; a client there before the handshake, at once.
     live: bool,
-    /// Said a personal goodbye and is being closed: ignored from then on.
-    leaving: bool,
     /// Its goodbye went to the debugger: its breakpoints go when it does.
     said_goodbye: bool,
     /// Its debugger session ended under it (`runs.rs`).
@@ -82,7 +81,8 @@ struct Client {
     configuration_done_answered: bool,
     heard_terminated: bool,
     heard_exited: bool,
-    warned_bound: bool,
+    /// Its requests over the bound: warned once per client.
+    warned: WarnOnce,
 }
 
 /// What belongs to one debugger session and is forgotten with it.
@@ -135,7 +135,6 @@ struct Counts {
     reverse_answers_dropped: u64,
     bad_debugger_messages: u64,
     failed_debugger_lost: u64,
-    warned_bad_debugger: bool,
 }
 
 /// Bounds on what clients can make the proxy hold.
@@ -149,19 +148,19 @@ impl Dap {
             one_session: settings.mode == crate::config::Mode::OneSession,
             initialize_args: None,
             restarting: false,
-            clients: BTreeMap::new(),
-            joins: 0,
-            in_flight: InFlight::default(),
+            clients: Roster::default(),
+            in_flight: Requests::default(),
             debugger: DebuggerSession::default(),
             breakpoints: Breakpoints::default(),
             ids: Ids::default(),
             counts: Counts::default(),
+            warned: WarnOnce::default(),
         }
     }
 
     /// Sends `client` a message the proxy wrote, with its running `seq`.
     fn tell(&mut self, client: ClientId, mut message: Map<String, Value>, out: &mut Outbox) {
-        let Some(c) = self.clients.get_mut(&client) else {
+        let Some(c) = self.clients.get_mut(client) else {
             return;
         };
         c.next_seq += 1;
@@ -217,9 +216,9 @@ impl Dap {
     fn broadcast(&mut self, message: Message, out: &mut Outbox) -> Vec<ClientId> {
         let audience: Vec<ClientId> = self
             .clients
-            .iter()
-            .filter(|(_, c)| c.live && !c.leaving)
-            .map(|(&id, _)| id)
+            .present()
+            .filter(|(_, c)| c.live)
+            .map(|(id, _)| id)
             .collect();
         if audience.len() == self.clients.len() {
             out.send(To::All, message);
@@ -229,64 +228,6 @@ impl Dap {
             }
         }
         audience
-    }
-
-    /// Whether `client` may send one more request; answers it if not.
-    fn admit(&mut self, client: ClientId, seq: i64, command: &str, out: &mut Outbox) -> bool {
-        if self.in_flight.count(client) < pending::MAX_PER_CLIENT {
-            return true;
-        }
-        self.counts.refused_in_flight_bound += 1;
-        if let Some(c) = self.clients.get_mut(&client)
-            && !c.warned_bound
-        {
-            c.warned_bound = true;
-            log::warn!(
-                "client #{client}: over {} requests in flight: answering more with an error",
-                pending::MAX_PER_CLIENT
-            );
-        }
-        let why = "too many requests in flight through the proxy";
-        self.refuse(client, seq.into(), command, why, out);
-        false
-    }
-
-    /// Sends the debugger a request the proxy wrote on `client`'s behalf
-    /// (`None`: its own, whose answer is swallowed).
-    fn request(
-        &mut self,
-        client: Option<(ClientId, i64)>,
-        command: &str,
-        arguments: Value,
-        kind: Kind,
-        out: &mut Outbox,
-    ) {
-        if let Some((c, seq)) = client
-            && !self.admit(c, seq, command, out)
-        {
-            return;
-        }
-        let proxy_seq = self.in_flight.next_seq();
-        let (owner, seq) = match client {
-            Some((c, s)) => (Some(c), s),
-            None => {
-                self.counts.internal_requests += 1;
-                (None, 0)
-            }
-        };
-        self.in_flight
-            .insert(proxy_seq, pending(owner, seq, command, kind));
-        let m = json!({"seq": proxy_seq, "type": "request", "command": command, "arguments": arguments});
-        out.send(To::Debugger, framed(&m));
-    }
-}
-
-fn pending(client: Option<ClientId>, client_seq: i64, command: &str, kind: Kind) -> Pending {
-    Pending {
-        client,
-        client_seq,
-        command: command.into(),
-        kind,
     }
 }
 
@@ -302,7 +243,6 @@ fn response(request_seq: Value, command: &str, success: bool) -> Map<String, Val
 
 impl Session for Dap {
     fn client_joined(&mut self, client: ClientId, _out: &mut Outbox) {
-        self.joins += 1;
         // A client there before the handshake hears everything live; a
         // joiner is told the state once its own handshake is through.
         let live = !matches!(self.debugger.handshake, Handshake::Answered(_));
@@ -313,15 +253,13 @@ impl Session for Dap {
             "client #{client} joined ({})",
             if live { "live" } else { "joiner" }
         );
-        self.clients.insert(
+        self.clients.join(
             client,
             Client {
-                joined: self.joins,
                 next_seq: 0,
                 client_id: None,
                 client_name: None,
                 live,
-                leaving: false,
                 said_goodbye: false,
                 stale: false,
                 initialize_answered: false,
@@ -330,7 +268,7 @@ impl Session for Dap {
                 configuration_done_answered: false,
                 heard_terminated: false,
                 heard_exited: over,
-                warned_bound: false,
+                warned: WarnOnce::default(),
             },
         );
     }
@@ -358,7 +296,7 @@ impl Session for Dap {
 
     fn client_status(&self, client: ClientId) -> Map<String, Value> {
         let mut m = Map::new();
-        let Some(c) = self.clients.get(&client) else {
+        let Some(c) = self.clients.get(client) else {
             return m;
         };
         if let Some(id) = &c.client_id {
@@ -397,7 +335,7 @@ impl Session for Dap {
                 "output_events_forgotten",
                 self.debugger.memory.outputs_forgotten,
             ),
-            ("orphans_forgotten", self.in_flight.orphans_forgotten),
+            ("orphans_forgotten", self.in_flight.orphans_forgotten()),
         ] {
             m.insert(name.into(), n.into());
         }

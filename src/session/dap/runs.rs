@@ -22,7 +22,7 @@
 
 use serde_json::{Value, json};
 
-use super::pending::Kind;
+use super::inflight::Kind;
 use super::{Dap, Handshake};
 use crate::session::{ClientId, Outbox};
 
@@ -59,8 +59,9 @@ impl Dap {
     /// to answer them is gone.
     pub(super) fn fail_in_flight(&mut self, why: &str, out: &mut Outbox) {
         for p in self.in_flight.drain() {
-            if let Some(c) = p.client.filter(|c| self.clients.contains_key(c)) {
+            if let Some(c) = p.waiter.client().filter(|&c| self.clients.contains(c)) {
                 self.counts.failed_debugger_lost += 1;
+                let p = p.job;
                 self.refuse(c, p.client_seq.into(), &p.command, why, out);
             }
         }
@@ -69,7 +70,7 @@ impl Dap {
     /// The debugger session ends under the clients that had their handshake
     /// with it.
     pub(super) fn mark_stale(&mut self) {
-        for c in self.clients.values_mut() {
+        for c in self.clients.iter_mut().map(|(_, c)| c) {
             c.stale |= c.initialize_answered;
         }
     }
@@ -79,7 +80,7 @@ impl Dap {
     /// first client's `initialize` goes first, and the client hears this
     /// debugger's `initialized`.
     pub(super) fn initialize_for(&mut self, client: ClientId, out: &mut Outbox) {
-        let Some(c) = self.clients.get_mut(&client) else {
+        let Some(c) = self.clients.get_mut(client) else {
             return;
         };
         c.stale = false;
@@ -97,7 +98,7 @@ impl Dap {
                 self.request(None, "initialize", args, Kind::Initialize, out);
             }
             (Handshake::Answered(_), _) if self.debugger.initialized_seen => {
-                if let Some(c) = self.clients.get_mut(&client)
+                if let Some(c) = self.clients.get_mut(client)
                     && !c.initialized_sent
                 {
                     c.initialized_sent = true;
@@ -117,7 +118,7 @@ impl Dap {
         command: &str,
         out: &mut Outbox,
     ) -> bool {
-        let stale = self.clients.get(&client).is_some_and(|c| c.stale);
+        let stale = self.clients.get(client).is_some_and(|c| c.stale);
         if !stale || self.debugger.started {
             return false;
         }

@@ -91,5 +91,5 @@ fn slot<'h>(head: &'h mut Head, name: &[u8]) -> Option<&'h mut Option<Range<usiz
 }
 
 #[cfg(test)]
-#[path = "wire_tests.rs"]
+#[path = "tests/wire.rs"]
 mod tests;

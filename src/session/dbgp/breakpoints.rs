@@ -12,6 +12,7 @@
 
 use super::command::Command;
 use crate::session::ClientId;
+use crate::session::kit::WarnOnce;
 
 /// Breakpoints remembered at most; more are set but not replayed.
 pub const MAX_REMEMBERED: usize = 512;
@@ -46,7 +47,6 @@ pub struct Breakpoints {
     list: Vec<Remembered>,
     next_serial: u64,
     next_proxy_id: u64,
-    warned_full: bool,
     pub not_remembered: u64,
 }
 
@@ -62,6 +62,7 @@ impl Breakpoints {
         owner: Option<ClientId>,
         cmd: &Command,
         engine_id: &[u8],
+        warned: &mut WarnOnce,
     ) -> Vec<u8> {
         // A temporary breakpoint is gone after its first hit, without a word
         // from the engine: replaying it would resurrect it.
@@ -70,8 +71,7 @@ impl Breakpoints {
         }
         if self.list.len() >= MAX_REMEMBERED {
             self.not_remembered += 1;
-            if !self.warned_full {
-                self.warned_full = true;
+            if warned.first("breakpoints full") {
                 log::warn!(
                     "{MAX_REMEMBERED} breakpoints remembered: later ones are set but not replayed to the next PHP request"
                 );

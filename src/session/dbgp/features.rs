@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::command::Command;
+use crate::session::kit::WarnOnce;
 
 /// More than Xdebug has features.
 const MAX_FEATURES: usize = 32;
@@ -19,12 +20,11 @@ fn plain(b: &u8) -> bool {
 pub struct Features {
     /// Name → (value as written, value).
     values: BTreeMap<Vec<u8>, (Vec<u8>, Vec<u8>)>,
-    warned_full: bool,
 }
 
 impl Features {
     /// A `feature_set` the engine accepted.
-    pub fn set(&mut self, cmd: &Command) {
+    pub fn set(&mut self, cmd: &Command, warned: &mut WarnOnce) {
         let (Some(name), Some(v)) = (cmd.value(b'n'), cmd.arg(b'v')) else {
             return;
         };
@@ -32,8 +32,7 @@ impl Features {
             return;
         }
         if !self.values.contains_key(name) && self.values.len() >= MAX_FEATURES {
-            if !self.warned_full {
-                self.warned_full = true;
+            if warned.first("features full") {
                 log::warn!("{MAX_FEATURES} features kept: not keeping more");
             }
             return;

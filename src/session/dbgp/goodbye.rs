@@ -6,7 +6,9 @@
 //! The last client's goodbye while the script is live depends on the mode.
 
 use super::command::{self, Command};
-use super::{Dbgp, Goodbye, Origin, Queued, State, packet};
+use super::inflight::{Own, Queued};
+use super::{Dbgp, Goodbye, State, packet};
+use crate::session::kit::Waiter;
 use crate::session::{ClientId, Outbox};
 
 impl Dbgp {
@@ -24,9 +26,9 @@ impl Dbgp {
         match live {
             // The script has finished: the goodbye ends the PHP request, so
             // that the next one can come in. It goes to Xdebug once.
-            Some(false) => self.enqueue(Origin::Client(client), cmd, out),
+            Some(false) => self.enqueue(Waiter::Client(client), cmd, out),
             Some(true) if last && self.forwards_last_goodbye => {
-                self.enqueue(Origin::Client(client), cmd, out)
+                self.enqueue(Waiter::Client(client), cmd, out)
             }
             Some(true) if last => {
                 // Keep the session: the leaver's breakpoints go. `stop` is
@@ -37,7 +39,7 @@ impl Dbgp {
                 // for the next request's `<init>`, as a persistent IDE does.
                 self.breakpoints.forget(client);
                 if cmd.name() == b"stop" {
-                    return self.enqueue(Origin::Client(client), cmd, out);
+                    return self.enqueue(Waiter::Client(client), cmd, out);
                 }
                 self.answer_goodbye(client, &cmd, out);
                 if let Some(e) = self.engine.as_mut() {
@@ -45,7 +47,7 @@ impl Dbgp {
                 }
                 if let Ok(detach) = Command::parse(&command::build(b"detach", 0, &[], None)) {
                     self.queue.push_back(Queued {
-                        origin: Origin::Internal,
+                        origin: Waiter::Proxy(Own::Internal),
                         cmd: detach,
                     });
                     self.pump(out);

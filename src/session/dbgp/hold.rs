@@ -13,8 +13,10 @@
 use std::time::Instant;
 
 use super::command::{self, Command};
-use super::{Dbgp, Goodbye, Origin, Queued, State};
+use super::inflight::{Own, Queued};
+use super::{Dbgp, Goodbye, State};
 use crate::session::Outbox;
+use crate::session::kit::Waiter;
 
 /// What the session sends to end a finished request: what IDEs send when
 /// Xdebug reports `stopping`; Xdebug then closes the connection and PHP
@@ -54,7 +56,7 @@ impl Dbgp {
             e.let_go = true;
         }
         self.queue.push_back(Queued {
-            origin: Origin::Internal,
+            origin: Waiter::Proxy(Own::Internal),
             cmd,
         });
         self.pump(out);

@@ -27,11 +27,13 @@
 //!   to each new engine connection ahead of any client command.
 
 mod breakpoints;
-mod dispatch;
-mod engine;
+mod client;
+mod debugger;
 mod features;
 mod goodbye;
 mod hold;
+mod inflight;
+mod joiners;
 #[cfg(test)]
 mod tests;
 
@@ -40,13 +42,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use super::kit::{Roster, WarnOnce};
+use super::kit::{InFlight, Roster, WarnOnce};
 use super::{ClientId, Outbox, Session, Settings, To};
 use crate::framing::Message;
-use crate::protocol::dbgp::{self as protocol, command, packet};
+use crate::protocol::dbgp::{command, packet};
 use breakpoints::Breakpoints;
-use command::{Bad, Command};
 use features::Features;
+use inflight::{ONE_AT_A_TIME, Own, Queued, Sent};
 use packet::Packet;
 
 /// Commands waiting for the engine, all clients together.
@@ -66,7 +68,7 @@ pub struct Dbgp {
     /// The current engine connection, from `debugger_up` to `debugger_lost`.
     engine: Option<Engine>,
     queue: VecDeque<Queued>,
-    in_flight: Option<InFlight>,
+    in_flight: InFlight<u64, Sent, Own>,
     next_txn: u64,
     features: Features,
     breakpoints: Breakpoints,
@@ -115,33 +117,6 @@ struct Engine {
     let_go: bool,
 }
 
-/// Who is waiting for a command's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    Client(ClientId),
-    /// Its client left: the answer is dropped.
-    Gone,
-    /// Replays to a new engine connection, and the session's own commands:
-    /// their answers are swallowed.
-    Feature,
-    Breakpoint(u64),
-    Internal,
-}
-
-struct Queued {
-    origin: Origin,
-    cmd: Command,
-}
-
-struct InFlight {
-    txn: u64,
-    origin: Origin,
-    cmd: Command,
-    /// `breakpoint_resolved` notifies that came before the answer to the
-    /// `breakpoint_set` in flight: their ids are known only from it.
-    held: Vec<Packet>,
-}
-
 #[derive(Default)]
 struct Counters {
     orphan_responses_dropped: u64,
@@ -163,7 +138,7 @@ impl Dbgp {
             clients: Roster::default(),
             engine: None,
             queue: VecDeque::new(),
-            in_flight: None,
+            in_flight: InFlight::new(ONE_AT_A_TIME),
             next_txn: 1,
             features: Features::default(),
             breakpoints: Breakpoints::default(),
@@ -176,134 +151,20 @@ impl Dbgp {
         self.clients.is_present(client)
     }
 
-    fn pending(&self, client: ClientId) -> usize {
-        let queued = self
-            .queue
-            .iter()
-            .filter(|q| q.origin == Origin::Client(client))
-            .count();
-        let in_flight = self
-            .in_flight
-            .as_ref()
-            .is_some_and(|f| f.origin == Origin::Client(client));
-        queued + usize::from(in_flight)
-    }
-
-    /// Forgets what a client that leaves was waiting for.
-    fn drop_commands_of(&mut self, client: ClientId) {
-        let before = self.queue.len();
-        self.queue.retain(|q| q.origin != Origin::Client(client));
-        let dropped = before - self.queue.len();
-        if dropped > 0 {
-            log::debug!("client #{client}: dropping its {dropped} queued command(s)");
-            self.n.queued_commands_dropped += dropped as u64;
-        }
-        if let Some(f) = self.in_flight.as_mut()
-            && f.origin == Origin::Client(client)
-        {
-            f.origin = Origin::Gone;
-        }
-        if let Some(e) = self.engine.as_mut() {
-            e.waiters.retain(|(c, _, _)| *c != client);
-        }
-    }
-
     fn answer(&mut self, client: ClientId, message: Message, out: &mut Outbox) {
         self.n.answered_locally += 1;
         out.send(To::Client(client), message);
-    }
-
-    fn enqueue(&mut self, origin: Origin, cmd: Command, out: &mut Outbox) {
-        if let Origin::Client(client) = origin
-            && (self.pending(client) >= MAX_QUEUED_PER_CLIENT || self.queue.len() >= MAX_QUEUED)
-        {
-            self.n.commands_refused_queue_full += 1;
-            if self.warned.first("queue full") {
-                log::warn!(
-                    "client #{client}: over {MAX_QUEUED_PER_CLIENT} commands of one client or {MAX_QUEUED} in all wait for Xdebug: refusing more with an error"
-                );
-            }
-            let why = "command not available (dbgproxy: too many commands wait for the engine)";
-            self.answer(
-                client,
-                packet::error(cmd.name(), Some(cmd.txn()), 5, why),
-                out,
-            );
-            return;
-        }
-        if matches!(origin, Origin::Client(_)) {
-            self.n.commands_queued += 1;
-        }
-        self.queue.push_back(Queued { origin, cmd });
-        self.pump(out);
     }
 }
 
 impl Session for Dbgp {
     fn client_joined(&mut self, client: ClientId, out: &mut Outbox) {
         self.clients.join(client, Client::default());
-        let Some(e) = &self.engine else { return };
-        if let Some(init) = &e.init {
-            out.send(To::Client(client), init.clone());
-        }
-        // Where the script is stopped, as Xdebug reports a stop nobody asked
-        // for; the client's first `run` is answered with the same.
-        if let (State::Break | State::Stopping, Some(stop)) = (e.state, &e.last_stop) {
-            out.send(To::Client(client), stop.readdressed(None, None));
-        }
+        self.welcome(client, out);
     }
 
     fn from_client(&mut self, client: ClientId, message: Message, out: &mut Outbox) {
-        if !self.is_present(client) {
-            log::debug!("client #{client}: ignoring a command after its goodbye");
-            return;
-        }
-        let cmd = match Command::parse(&message) {
-            Ok(cmd) => cmd,
-            Err(Bad::Garbage(text)) => {
-                self.n.bad_client_messages += 1;
-                log::warn!("client #{client}: not a DBGp command (\"{text}\"): closing it");
-                self.clients.set_leaving(client);
-                self.drop_commands_of(client);
-                out.close(client, "it sent something that is not a DBGp command");
-                return;
-            }
-            Err(Bad::Malformed { name, txn, what }) => {
-                self.n.bad_client_messages += 1;
-                log::warn!("client #{client}: malformed {name} command: {what}");
-                let why = format!("invalid or missing options (dbgproxy: {what})");
-                let txn = txn.as_deref().map(str::as_bytes);
-                self.answer(client, packet::error(name.as_bytes(), txn, 3, &why), out);
-                return;
-            }
-        };
-        log::debug!(
-            "client #{client}: {}",
-            crate::framing::escape(&cmd.bytes, 80)
-        );
-        match cmd.name() {
-            b"break" => {
-                let answer = packet::error(b"break", Some(cmd.txn()), 4, "unimplemented command");
-                return self.answer(client, answer, out);
-            }
-            name if protocol::is_goodbye(name) => return self.goodbye(client, cmd, out),
-            _ => {}
-        }
-        if self.engine.is_none() {
-            let why = "command not available (dbgproxy: no PHP request is being debugged)";
-            let answer = packet::error(cmd.name(), Some(cmd.txn()), 5, why);
-            return self.answer(client, answer, out);
-        }
-        if cmd.name() == b"status"
-            && self.pending(client) == 0
-            && self
-                .engine
-                .as_ref()
-                .is_some_and(|e| e.state == State::Running)
-        {
-            return self.answer(client, dispatch::running(&cmd), out);
-        }
-        self.enqueue(Origin::Client(client), cmd, out);
+        self.command(client, message, out);
     }
 
     fn client_left(&mut self, client: ClientId, _out: &mut Outbox) {
@@ -338,17 +199,15 @@ impl Session for Dbgp {
 
     fn client_status(&self, client: ClientId) -> Map<String, Value> {
         let mut m = Map::new();
-        let queued = self
-            .queue
-            .iter()
-            .filter(|q| q.origin == Origin::Client(client))
-            .count();
-        m.insert("dbgp_commands_queued".into(), queued.into());
+        m.insert(
+            "dbgp_commands_queued".into(),
+            self.queued(client).count().into(),
+        );
         let in_flight = self
             .in_flight
-            .as_ref()
-            .filter(|f| f.origin == Origin::Client(client))
-            .map(|f| String::from_utf8_lossy(f.cmd.name()).into_owned());
+            .iter()
+            .find(|(_, e)| e.waiter.client() == Some(client))
+            .map(|(_, e)| String::from_utf8_lossy(e.job.cmd.name()).into_owned());
         m.insert("dbgp_command_in_flight".into(), in_flight.into());
         m
     }

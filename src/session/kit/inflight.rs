@@ -82,9 +82,6 @@ impl<K: Ord + Copy, T, P> InFlight<K, T, P> {
         self.entries.len() >= self.bound
     }
 
-    // dap's (its orphan bound, its reverse requests' client), which moves
-    // onto the kit after the other three (issue #19).
-    #[allow(dead_code)]
     /// Entries whose client left.
     pub fn departed(&self) -> usize {
         self.departed
@@ -141,6 +138,11 @@ impl<K: Ord + Copy, T, P> InFlight<K, T, P> {
         self.entries.first_key_value().map(|(&k, e)| (k, e))
     }
 
+    /// The oldest entry, to change what is kept of it.
+    pub fn first_mut(&mut self) -> Option<(K, &mut Entry<T, P>)> {
+        self.entries.iter_mut().next().map(|(&k, e)| (k, e))
+    }
+
     pub fn pop_first(&mut self) -> Option<Entry<T, P>> {
         let (_, e) = self.entries.pop_first()?;
         self.uncount(&e);
@@ -163,9 +165,6 @@ impl<K: Ord + Copy, T, P> InFlight<K, T, P> {
         }
     }
 
-    // dap's (its orphan bound, its reverse requests' client), which moves
-    // onto the kit after the other three (issue #19).
-    #[allow(dead_code)]
     /// Forgets the entries of departed clients for which `forget` holds
     /// (counted); how many.
     pub fn forget_departed(&mut self, forget: impl Fn(&T) -> bool) -> usize {

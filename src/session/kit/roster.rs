@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use crate::session::ClientId;
 
 struct Member<P> {
-    #[allow(dead_code)] // read by `eldest`, for dap (below)
     joined: u64,
     leaving: bool,
     peer: P,
@@ -68,9 +67,6 @@ impl<P> Roster<P> {
         self.members.get(&client).is_some_and(|m| !m.leaving)
     }
 
-    // dap's (its orphan bound, its reverse requests' client), which moves
-    // onto the kit after the other three (issue #19).
-    #[allow(dead_code)]
     pub fn is_leaving(&self, client: ClientId) -> bool {
         self.members.get(&client).is_some_and(|m| m.leaving)
     }
@@ -88,16 +84,10 @@ impl<P> Roster<P> {
         self.members.is_empty()
     }
 
-    // dap's (its orphan bound, its reverse requests' client), which moves
-    // onto the kit after the other three (issue #19).
-    #[allow(dead_code)]
     pub fn len(&self) -> usize {
         self.members.len()
     }
 
-    // dap's (its orphan bound, its reverse requests' client), which moves
-    // onto the kit after the other three (issue #19).
-    #[allow(dead_code)]
     pub fn get(&self, client: ClientId) -> Option<&P> {
         self.members.get(&client).map(|m| &m.peer)
     }
@@ -123,9 +113,6 @@ impl<P> Roster<P> {
             .map(|(&id, m)| (id, &m.peer))
     }
 
-    // dap's (its orphan bound, its reverse requests' client), which moves
-    // onto the kit after the other three (issue #19).
-    #[allow(dead_code)]
     /// The longest-connected present client for which `fits` holds.
     pub fn eldest(&self, fits: impl Fn(ClientId, &P) -> bool) -> Option<ClientId> {
         self.members

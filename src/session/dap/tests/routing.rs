@@ -310,7 +310,7 @@ fn reverse_requests_go_to_the_launcher_then_to_another() {
 fn requests_in_flight_are_bounded_per_client() {
     let mut r = Rig::new(ATTACH, LastGoodbye::Keep);
     r.join(1);
-    for seq in 0..super::super::pending::MAX_PER_CLIENT as i64 {
+    for seq in 0..super::super::inflight::MAX_PER_CLIENT as i64 {
         let sent = r.req(1, seq, "threads", json!({}));
         assert_eq!(only(&sent).0, To::Debugger);
     }

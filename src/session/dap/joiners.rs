@@ -105,7 +105,7 @@ impl Dap {
     /// Tells a joiner what it missed, once its handshake is through.
     pub(super) fn maybe_replay(&mut self, client: ClientId, out: &mut Outbox) {
         let configuration_done = self.debugger.configuration_done;
-        let Some(c) = self.clients.get_mut(&client) else {
+        let Some(c) = self.clients.get_mut(client) else {
             return;
         };
         let through = c.attach_answered && (c.configuration_done_answered || !configuration_done);
@@ -126,7 +126,7 @@ impl Dap {
             let Some(seq_at) = wire::head(frame.body()).seq else {
                 continue;
             };
-            let Some(c) = self.clients.get_mut(&client) else {
+            let Some(c) = self.clients.get_mut(client) else {
                 return;
             };
             c.next_seq += 1;

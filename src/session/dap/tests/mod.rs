@@ -16,8 +16,8 @@ mod routing;
 mod runs;
 mod state;
 
-const ATTACH: &[u8] = include_bytes!("transcripts/attach.bin");
-const LAUNCH: &[u8] = include_bytes!("transcripts/launch.bin");
+const ATTACH: &[u8] = include_bytes!("../transcripts/attach.bin");
+const LAUNCH: &[u8] = include_bytes!("../transcripts/launch.bin");
 const TARGET: &str = "/tmp/dbgproxy-dap/target.py";
 
 /// What the session asked for, decoded.
@@ -207,7 +207,7 @@ impl Rig {
         let mut sent = self.req(c, 1, "initialize", init_args(&format!("client{c}")));
         sent.extend(self.req(c, 2, "attach", json!({})));
         sent.extend(self.req(c, 3, "configurationDone", json!({})));
-        assert!(self.dap.clients[&c].live);
+        assert!(self.dap.clients.get(c).is_some_and(|c| c.live));
         sent
     }
 }

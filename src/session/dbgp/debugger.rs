@@ -1,4 +1,4 @@
-//! What the engine says: the `<init>` of each engine connection (after
+//! What the debugger (the engine) says: the `<init>` of each engine connection (after
 //! which the remembered features and breakpoints are replayed), answers
 //! (back to the client that asked, with its own id), stops nobody asked
 //! for, `<stream>` and `<notify>` (to all), and the connection's end.
@@ -6,11 +6,14 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::ops::Range;
 
+use super::client::is_continuation;
 use super::command::{Command, build};
-use super::dispatch::is_continuation;
+use super::inflight::{Own, Queued, Sent};
 use super::packet::{self, Packet, Root};
-use super::{Dbgp, Goodbye, InFlight, MAX_HELD, Origin, Queued, State};
+use super::{Dbgp, Goodbye, MAX_HELD, State};
 use crate::framing::Message;
+use crate::session::kit::Waiter;
+use crate::session::kit::inflight::Entry;
 use crate::session::{Outbox, To};
 
 impl Dbgp {
@@ -22,9 +25,11 @@ impl Dbgp {
                 self.response(p, message, out);
                 self.pump(out);
             }
-            Root::Notify => match self.in_flight.as_mut() {
-                Some(f) if f.cmd.name() == b"breakpoint_set" && f.held.len() < MAX_HELD => {
-                    f.held.push(p)
+            Root::Notify => match self.in_flight.first_mut() {
+                Some((_, f))
+                    if f.job.cmd.name() == b"breakpoint_set" && f.job.held.len() < MAX_HELD =>
+                {
+                    f.job.held.push(p)
                 }
                 _ => self.to_all(&p, message, out),
             },
@@ -48,11 +53,11 @@ impl Dbgp {
         let mut replays = VecDeque::new();
         for (name, raw) in self.features.iter() {
             let args = [(b'n', name.to_vec()), (b'v', raw.to_vec())];
-            replays.extend(replay(Origin::Feature, b"feature_set", &args, None));
+            replays.extend(replay(Own::Feature, b"feature_set", &args, None));
         }
         for serial in self.breakpoints.new_connection() {
             if let Some(r) = self.breakpoints.get(serial) {
-                let origin = Origin::Breakpoint(serial);
+                let origin = Own::Breakpoint(serial);
                 replays.extend(replay(
                     origin,
                     b"breakpoint_set",
@@ -73,9 +78,7 @@ impl Dbgp {
     }
 
     fn response(&mut self, p: Packet, message: Message, out: &mut Outbox) {
-        let in_flight = self.in_flight.as_ref().map(|f| f.txn);
-        if p.txn().is_some() && p.txn() == in_flight {
-            let f = self.in_flight.take().expect("checked just above");
+        if let Some(f) = p.txn().and_then(|txn| self.in_flight.take(txn)) {
             return self.answered(f, p, out);
         }
         let closing = matches!(
@@ -99,26 +102,28 @@ impl Dbgp {
         }
     }
 
-    fn answered(&mut self, f: InFlight, p: Packet, out: &mut Outbox) {
-        let InFlight {
-            origin, cmd, held, ..
+    fn answered(&mut self, f: Entry<Sent, Own>, p: Packet, out: &mut Outbox) {
+        let Entry {
+            waiter: origin,
+            job: Sent { cmd, held },
         } = f;
         let name = cmd.name();
         let ok = p.error_code().is_none();
         let mut attrs: Vec<(&str, Option<Vec<u8>>)> = Vec::new();
         match name {
-            b"feature_set" if ok && p.attr("success") == Some(b"1") => self.features.set(&cmd),
+            b"feature_set" if ok && p.attr("success") == Some(b"1") => {
+                self.features.set(&cmd, &mut self.warned)
+            }
             b"breakpoint_set" if ok => {
                 if let Some(engine_id) = p.attr("id").map(<[u8]>::to_vec) {
-                    if let Origin::Breakpoint(serial) = origin {
+                    if let Waiter::Proxy(Own::Breakpoint(serial)) = origin {
                         self.n.breakpoints_replayed += 1;
                         self.breakpoints.replayed(serial, &engine_id, p.clone());
                     } else {
-                        let owner = match origin {
-                            Origin::Client(c) => Some(c),
-                            _ => None,
-                        };
-                        let facing = self.breakpoints.remember(owner, &cmd, &engine_id);
+                        let owner = origin.client();
+                        let facing =
+                            self.breakpoints
+                                .remember(owner, &cmd, &engine_id, &mut self.warned);
                         if facing != engine_id {
                             attrs.push(("id", Some(facing)));
                         }
@@ -147,16 +152,16 @@ impl Dbgp {
             self.to_all(&h, m, out);
         }
         match origin {
-            Origin::Feature | Origin::Breakpoint(_) if !ok => log::warn!(
+            Waiter::Proxy(Own::Feature | Own::Breakpoint(_)) if !ok => log::warn!(
                 "Xdebug refused a replayed {}: {}",
                 String::from_utf8_lossy(name),
                 crate::framing::escape(&cmd.bytes, 120)
             ),
-            Origin::Feature => self.n.features_replayed += 1,
-            Origin::Breakpoint(_) | Origin::Internal => {}
-            Origin::Client(_) | Origin::Gone => {
+            Waiter::Proxy(Own::Feature) => self.n.features_replayed += 1,
+            Waiter::Proxy(Own::Breakpoint(_) | Own::Internal) => {}
+            Waiter::Client(_) | Waiter::Departed(_) => {
                 let client = match origin {
-                    Origin::Client(c) if self.is_present(c) => Some(c),
+                    Waiter::Client(c) if self.is_present(c) => Some(c),
                     _ => None,
                 };
                 // A stop is everyone's news, whoever asked for it.
@@ -281,12 +286,12 @@ impl Dbgp {
         let reason = if finished { "ok" } else { "aborted" };
         let mut waiting: Vec<Queued> = self
             .in_flight
-            .take()
-            .map(|f| Queued {
-                origin: f.origin,
-                cmd: f.cmd,
-            })
+            .drain()
             .into_iter()
+            .map(|f| Queued {
+                origin: f.waiter,
+                cmd: f.job.cmd,
+            })
             .collect();
         waiting.extend(self.queue.drain(..));
         let mut told = e.said_goodbye;
@@ -296,7 +301,7 @@ impl Dbgp {
             told.insert(client);
         }
         for Queued { origin, cmd } in waiting {
-            let Origin::Client(client) = origin else {
+            let Waiter::Client(client) = origin else {
                 continue;
             };
             if !self.is_present(client) {
@@ -360,14 +365,12 @@ fn state(status: &[u8]) -> Option<State> {
 }
 
 /// A command the session replays; `None` (logged) if it cannot be read back.
-fn replay(
-    origin: Origin,
-    name: &[u8],
-    args: &[(u8, Vec<u8>)],
-    data: Option<&[u8]>,
-) -> Option<Queued> {
+fn replay(origin: Own, name: &[u8], args: &[(u8, Vec<u8>)], data: Option<&[u8]>) -> Option<Queued> {
     match Command::parse(&build(name, 0, args, data)) {
-        Ok(cmd) => Some(Queued { origin, cmd }),
+        Ok(cmd) => Some(Queued {
+            origin: Waiter::Proxy(origin),
+            cmd,
+        }),
         Err(e) => {
             log::error!(
                 "a remembered {} does not parse: {e:?}",

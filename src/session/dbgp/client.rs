@@ -1,11 +1,14 @@
-//! Sending queued commands to the engine, one at a time. A command is
-//! looked at when its turn comes, not when it arrives, so that what the
-//! session answers itself (a kept feature value, a breakpoint the replay
-//! already set, the current stop) follows the client's earlier commands.
+//! What a client sends: a command read, refused when it is not one, and
+//! either answered here (`break`, `status` while running, a kept feature
+//! value, a breakpoint the replay set already, a first continuation once
+//! another client started the script) or queued for the engine.
 
-use super::command::Command;
-use super::{Dbgp, Goodbye, InFlight, Origin, Queued, State, packet};
-use crate::session::{ClientId, Outbox, To};
+use super::command::{Bad, Command};
+use super::{Dbgp, Goodbye, State, packet};
+use crate::framing::Message;
+use crate::protocol::dbgp as protocol;
+use crate::session::kit::Waiter;
+use crate::session::{ClientId, Outbox};
 
 /// Commands Xdebug answers only when the script stops again.
 pub fn is_continuation(name: &[u8]) -> bool {
@@ -20,62 +23,67 @@ pub fn running(cmd: &Command) -> crate::framing::Message {
 }
 
 impl Dbgp {
-    /// Sends the next commands while none is in flight and the engine has
-    /// greeted.
-    pub(super) fn pump(&mut self, out: &mut Outbox) {
-        while self.in_flight.is_none()
-            && self.engine.as_ref().is_some_and(|e| e.init.is_some())
-            && let Some(q) = self.queue.pop_front()
-        {
-            self.dispatch(q, out);
-        }
-    }
-
-    fn dispatch(&mut self, q: Queued, out: &mut Outbox) {
-        let Queued { origin, cmd } = q;
-        if let Origin::Client(client) = origin
-            && self.answer_here(client, &cmd, out)
-        {
+    pub(super) fn command(&mut self, client: ClientId, message: Message, out: &mut Outbox) {
+        if !self.is_present(client) {
+            log::debug!("client #{client}: ignoring a command after its goodbye");
             return;
         }
-        let txn = self.next_txn;
-        self.next_txn += 1;
-        let name = cmd.name();
-        let mut replace: Vec<(u8, &[u8])> = Vec::new();
-        if matches!(
-            name,
-            b"breakpoint_get" | b"breakpoint_update" | b"breakpoint_remove"
-        ) && let Some(engine_id) = cmd.value(b'd').and_then(|d| self.breakpoints.engine_id(d))
-        {
-            replace.push((b'd', engine_id));
-        }
-        let message = cmd.rewritten(txn, &replace);
-        if let Some(e) = self.engine.as_mut() {
-            if is_continuation(name) {
-                e.state = State::Running;
+        let cmd = match Command::parse(&message) {
+            Ok(cmd) => cmd,
+            Err(Bad::Garbage(text)) => {
+                self.n.bad_client_messages += 1;
+                log::warn!("client #{client}: not a DBGp command (\"{text}\"): closing it");
+                self.clients.set_leaving(client);
+                self.drop_commands_of(client);
+                out.close(client, "it sent something that is not a DBGp command");
+                return;
             }
-            if matches!(name, b"stop" | b"detach") {
-                e.goodbye = Goodbye::Sent;
+            Err(Bad::Malformed { name, txn, what }) => {
+                self.n.bad_client_messages += 1;
+                log::warn!("client #{client}: malformed {name} command: {what}");
+                let why = format!("invalid or missing options (dbgproxy: {what})");
+                let txn = txn.as_deref().map(str::as_bytes);
+                self.answer(client, packet::error(name.as_bytes(), txn, 3, &why), out);
+                return;
             }
+        };
+        log::debug!(
+            "client #{client}: {}",
+            crate::framing::escape(&cmd.bytes, 80)
+        );
+        match cmd.name() {
+            b"break" => {
+                let answer = packet::error(b"break", Some(cmd.txn()), 4, "unimplemented command");
+                return self.answer(client, answer, out);
+            }
+            name if protocol::is_goodbye(name) => return self.goodbye(client, cmd, out),
+            _ => {}
         }
-        if let Origin::Client(client) = origin
-            && is_continuation(name)
-            && let Some(c) = self.clients.get_mut(client)
+        if self.engine.is_none() {
+            let why = "command not available (dbgproxy: no PHP request is being debugged)";
+            let answer = packet::error(cmd.name(), Some(cmd.txn()), 5, why);
+            return self.answer(client, answer, out);
+        }
+        if cmd.name() == b"status"
+            && self.pending(client) == 0
+            && self
+                .engine
+                .as_ref()
+                .is_some_and(|e| e.state == State::Running)
         {
-            c.started = true;
+            return self.answer(client, running(&cmd), out);
         }
-        self.in_flight = Some(InFlight {
-            txn,
-            origin,
-            cmd,
-            held: Vec::new(),
-        });
-        out.send(To::Debugger, message);
+        self.enqueue(Waiter::Client(client), cmd, out);
     }
 
     /// Answers a client's command without the engine when the session knows
     /// the answer; returns whether it did.
-    fn answer_here(&mut self, client: ClientId, cmd: &Command, out: &mut Outbox) -> bool {
+    pub(super) fn answer_here(
+        &mut self,
+        client: ClientId,
+        cmd: &Command,
+        out: &mut Outbox,
+    ) -> bool {
         let Some(e) = self.engine.as_mut() else {
             return false;
         };

@@ -5,9 +5,9 @@
 
 use serde_json::Value;
 
-use super::pending::Kind;
+use super::inflight::{Kind, pending};
 use super::wire::{self, Head};
-use super::{Dap, Handshake, MAX_HELD_INITIALIZE, pending};
+use super::{Dap, Handshake, MAX_HELD_INITIALIZE};
 use crate::framing::{Message, escape};
 use crate::protocol::json::{self, Fault};
 use crate::session::kit::content_length::Frame;
@@ -24,13 +24,12 @@ pub(super) struct Request<'a> {
 
 impl Dap {
     pub(super) fn client_message(&mut self, client: ClientId, message: Message, out: &mut Outbox) {
-        match self.clients.get(&client) {
-            None => return,
-            Some(c) if c.leaving => {
-                log::debug!("client #{client}: ignoring a message after its goodbye");
-                return;
-            }
-            Some(_) => {}
+        if !self.clients.contains(client) {
+            return;
+        }
+        if self.clients.is_leaving(client) {
+            log::debug!("client #{client}: ignoring a message after its goodbye");
+            return;
         }
         let Some(frame) = Frame::of(&message) else {
             return self.bad(client, "a message without a header end".into(), out);
@@ -74,9 +73,7 @@ impl Dap {
     fn bad(&mut self, client: ClientId, what: String, out: &mut Outbox) {
         self.counts.bad_client_messages += 1;
         log::warn!("client #{client} sent {what}: closing it");
-        if let Some(c) = self.clients.get_mut(&client) {
-            c.leaving = true;
-        }
+        self.clients.set_leaving(client);
         out.close(client, format!("sent {what}"));
     }
 
@@ -164,14 +161,14 @@ impl Dap {
         }
         let seq_at = r.head.seq.clone().unwrap_or_default();
         let proxy_seq = self.in_flight.next_seq();
-        let p = pending(Some(r.client), r.seq, r.command, kind);
-        self.in_flight.insert(proxy_seq, p);
+        let p = pending(r.seq, r.command, kind);
+        self.in_flight.insert(proxy_seq, Some(r.client), p);
         out.send(To::Debugger, r.frame.splice(&[(seq_at, proxy_seq)]));
     }
 
     fn initialize(&mut self, r: &Request, args: &Value, out: &mut Outbox) {
         self.start_new_run(r.client, r.command, out);
-        if let Some(c) = self.clients.get_mut(&r.client) {
+        if let Some(c) = self.clients.get_mut(r.client) {
             c.stale = false;
             let text = |k: &str| {
                 args.get(k)
@@ -217,7 +214,7 @@ impl Dap {
     ) {
         self.answer(client, seq, "initialize", Some(caps), out);
         let seen = self.debugger.initialized_seen;
-        let Some(c) = self.clients.get_mut(&client) else {
+        let Some(c) = self.clients.get_mut(client) else {
             return;
         };
         c.initialize_answered = true;
@@ -248,7 +245,7 @@ impl Dap {
             r.command
         );
         self.answer(r.client, r.seq, r.command, None, out);
-        if let Some(c) = self.clients.get_mut(&r.client) {
+        if let Some(c) = self.clients.get_mut(r.client) {
             c.attach_answered = true;
         }
         self.maybe_replay(r.client, out);
@@ -260,7 +257,7 @@ impl Dap {
             return self.forward_request(r, Kind::Plain, out);
         }
         self.answer(r.client, r.seq, r.command, None, out);
-        if let Some(c) = self.clients.get_mut(&r.client) {
+        if let Some(c) = self.clients.get_mut(r.client) {
             c.configuration_done_answered = true;
         }
         self.maybe_replay(r.client, out);
