@@ -24,7 +24,10 @@ impl Dap {
             return self.bad_debugger_message(&format!("malformed JSON ({fault})"), &message);
         }
         match json::text(frame.body(), &head.kind).as_deref() {
-            Some("response") => self.response(&frame, &head, out),
+            Some("response") => {
+                self.response(&frame, &head, out);
+                self.release_parked(out);
+            }
             Some("event") => self.debugger_event(message, &frame, &head, out),
             Some("request") => self.reverse_request(message, &frame, &head, out),
             _ => self.bad_debugger_message("no known type", &message),

@@ -18,13 +18,34 @@ use crate::protocol::json::{self, Values};
 use crate::session::kit::content_length::Frame;
 use crate::session::{ClientId, Outbox, To};
 
+/// `stopped` events held for breakpoint answers; past it they are told as
+/// they are (a debugger that never answers must not silence its stops).
+const MAX_PARKED: usize = 16;
+
 impl Dap {
     /// Sends a `stopped` event to every client that hears events.
+    ///
+    /// A debugger may report a stop at a breakpoint before it answers the
+    /// request that set it (debugpy does, when the program is running): the
+    /// hit id is then bound to no client yet, and each client would be told
+    /// a stop at none of its breakpoints. Such a stop waits for the
+    /// breakpoints answers in flight (`release_parked`).
     pub(super) fn stopped(&mut self, message: Message, frame: &Frame, out: &mut Outbox) {
         let Some((range, hit)) = hit_ids(frame.body()) else {
             self.broadcast(message, out);
             return;
         };
+        let unbound = hit.iter().any(|&did| !self.ids.owned(did));
+        if unbound && self.in_flight.binding() {
+            if self.debugger.parked.len() < MAX_PARKED {
+                log::debug!(
+                    "a stop at breakpoints {hit:?} waits for the breakpoints answers in flight"
+                );
+                self.debugger.parked.push(message);
+                return;
+            }
+            self.counts.stops_not_parked += 1;
+        }
         let audience = self.audience();
         let own: Vec<(ClientId, Vec<i64>)> = audience
             .iter()
@@ -41,6 +62,21 @@ impl Dap {
                 frame.replace(range.clone(), &array(&ids))
             };
             out.send(To::Client(c), m);
+        }
+    }
+
+    /// Tells the parked stops once no breakpoints answer is in flight.
+    pub(super) fn release_parked(&mut self, out: &mut Outbox) {
+        if self.debugger.parked.is_empty() || self.in_flight.binding() {
+            return;
+        }
+        for message in std::mem::take(&mut self.debugger.parked) {
+            match Frame::of(&message) {
+                Some(frame) => self.stopped(message.clone(), &frame, out),
+                None => {
+                    self.broadcast(message, out);
+                }
+            }
         }
     }
 

@@ -102,6 +102,14 @@ impl Requests {
             .map(|(seq, _)| seq)
     }
 
+    /// Whether a breakpoints request is in flight: its answer will bind
+    /// debugger ids that an event may already name.
+    pub fn binding(&self) -> bool {
+        self.table
+            .iter()
+            .any(|(_, e)| matches!(e.job.kind, Kind::Split(_) | Kind::Resync(_)))
+    }
+
     /// The commands `client` has in flight, oldest first, at most `max`.
     pub fn commands(&self, client: ClientId, max: usize) -> Vec<String> {
         self.table

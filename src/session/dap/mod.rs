@@ -107,6 +107,9 @@ struct DebuggerSession {
     /// Restarted for a new run: the clients' breakpoints go to the debugger
     /// on its `initialized`.
     resend_breakpoints: bool,
+    /// `stopped` events that named breakpoints whose ids are not bound yet
+    /// (`events.rs`): told once the breakpoints answers in flight are in.
+    parked: Vec<Message>,
 }
 
 #[derive(Default)]
@@ -135,6 +138,9 @@ struct Counts {
     reverse_answers_dropped: u64,
     bad_debugger_messages: u64,
     failed_debugger_lost: u64,
+    /// `stopped` events told before their breakpoints' ids were bound,
+    /// past the bound on those held.
+    stops_not_parked: u64,
 }
 
 /// Bounds on what clients can make the proxy hold.
@@ -329,6 +335,7 @@ impl Session for Dap {
             ("reverse_answers_dropped", c.reverse_answers_dropped),
             ("bad_debugger_messages", c.bad_debugger_messages),
             ("requests_failed_debugger_lost", c.failed_debugger_lost),
+            ("stops_not_parked", c.stops_not_parked),
             ("breakpoint_sources_refused", self.breakpoints.refused),
             ("breakpoint_ids_dropped", self.ids.dropped),
             (

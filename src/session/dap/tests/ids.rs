@@ -86,6 +86,44 @@ fn a_stop_names_each_clients_own_ids() {
     assert_eq!(t, To::All);
 }
 
+/// debugpy can report the stop at a breakpoint before it answers the
+/// `setBreakpoints` that set it (the program runs meanwhile): the stop waits
+/// for that answer, then names the setter's own id.
+#[test]
+fn a_stop_before_its_breakpoints_answer_waits_for_it() {
+    let mut r = two_clients_one_file();
+    let (_, req) = only(&r.req(
+        2,
+        5,
+        "setBreakpoints",
+        bp_args(TARGET, json!([{"line": 5}, {"line": 9}])),
+    ));
+    // The new breakpoint (debugger id 7) is hit before the answer comes.
+    assert!(
+        r.debugger(stopped(json!([7]))).is_empty(),
+        "told before its ids were bound"
+    );
+    let sent = r.debugger(answer(
+        &req,
+        json!([bp(5, 4), bp(6, 3), bp(8, 5), bp(7, 9)]),
+    ));
+    let (answered, stops): (Vec<_>, Vec<_>) = sent.into_iter().partition(|s| match s {
+        Sent::Msg(_, v) => v["type"] == "response",
+        _ => false,
+    });
+    assert_eq!(answered.len(), 1, "{answered:?}");
+    let Sent::Msg(_, mine) = &answered[0] else {
+        unreachable!()
+    };
+    let line9 = ids(mine)[1].clone();
+    assert_eq!(
+        hits(&stops),
+        vec![(To::Client(1), json!([])), (To::Client(2), json!([line9]))]
+    );
+    // With nothing in flight, a stop at an id nobody holds is told at once.
+    assert_eq!(hits(&r.debugger(stopped(json!([99])))).len(), 2);
+}
+
 /// A `breakpoint` event goes to the clients that hold it, in their ids; one
 /// nobody holds goes to all unchanged; `removed` ends the binding.
 #[test]
