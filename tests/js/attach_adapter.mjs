@@ -79,9 +79,10 @@ function next(dc, name) {
 }
 
 // `racing`: the stop comes while both IDEs' replays set their breakpoints
-// on a running program; debugpy then sometimes names no breakpoint of the
-// line's (seen about one run in five, not explained yet: see the closing
-// note of issue #18), so an empty list is taken there, never another's id.
+// on a running program; the IDE is then sometimes told no breakpoint of the
+// line's (about one run in five; whether debugpy names none or the ids are
+// lost on the way is not found yet: see the closing note of issue #18), so
+// an empty list is taken there, never another's id.
 async function stoppedAt(dc, lines, racing = false) {
   const event = await next(dc, 'stopped');
   const trace = await dc.stackTraceRequest({ threadId: event.body.threadId });
