@@ -531,9 +531,12 @@ fn two_debug_clients_through_attach_survive_a_proxy_restart() {
     let text = |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
     let log = std::fs::read_to_string(rt.dir.0.join(format!("dbgproxy/{}.log", port + 1)))
         .unwrap_or_default();
+    let replacement =
+        std::fs::read_to_string(rt.dir.0.join("dbgproxy/replacement.log")).unwrap_or_default();
     assert!(
         status.success(),
-        "node: {status}\n{}\n{}\n--- the first proxy's log ---\n{log}",
+        "node: {status}\n{}\n{}\n--- the first proxy's log ---\n{log}\n\
+         --- the replacement's log ---\n{replacement}",
         text(&out),
         text(&err)
     );

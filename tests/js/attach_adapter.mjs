@@ -78,21 +78,13 @@ function next(dc, name) {
   return new Promise((resolve) => dc.once(name, resolve));
 }
 
-// `racing`: the stop comes while both IDEs' replays set their breakpoints
-// on a running program; the IDE is then sometimes told no breakpoint of the
-// line's (about one run in five; whether debugpy names none or the ids are
-// lost on the way is not found yet: see the closing note of issue #18), so
-// an empty list is taken there, never another's id.
-async function stoppedAt(dc, lines, racing = false) {
+async function stoppedAt(dc, lines) {
   const event = await next(dc, 'stopped');
   const trace = await dc.stackTraceRequest({ threadId: event.body.threadId });
   const top = trace.body.stackFrames[0];
   assert.ok(lines.includes(top.line), `${dc.name} stopped at ${top.line}, not ${lines}`);
   if (dc.bpId !== undefined) {
     const own = top.line === dc.bpLine ? [dc.bpId] : [];
-    if (racing && event.body.hitBreakpointIds?.length === 0) {
-      return { threadId: event.body.threadId, frameId: top.id, line: top.line };
-    }
     assert.deepEqual(
       event.body.hitBreakpointIds,
       own,
@@ -161,7 +153,7 @@ async function main() {
 
   say('the proxy is stopped, and a new one started under them');
   const continued = [a, b].map((dc) => next(dc, 'continued'));
-  const stops = [a, b].map((dc) => stoppedAt(dc, [lineA, lineB], true));
+  const stops = [a, b].map((dc) => stoppedAt(dc, [lineA, lineB]));
   execFileSync(bin, ['stop', '--port', String(port)], { stdio: ['ignore', 'inherit', 'inherit'] });
   // Asked while the proxy is away: answered once it is back.
   const threads = [a, b].map((dc) => dc.threadsRequest());

@@ -14,6 +14,14 @@
 //! moment. A client id is the debugger's number when that is still free in
 //! the client's space, so one client alone sees the debugger's own ids.
 //!
+//! A debugger may name a breakpoint by the id it had before it was
+//! renumbered: debugpy reports a stop with the id of the first of two
+//! `setBreakpoints` answers when both came while the program ran. So the id
+//! a breakpoint was bound to before stays an alias of it (a debugger does
+//! not give one id to two breakpoints in one session), until the debugger
+//! goes, the breakpoint does, or `MAX_IDS` aliases have piled up (then the
+//! oldest are forgotten: they only serve events that raced a renumbering).
+//!
 //! Bounded per client by `MAX_IDS`: past it, identities left over from an
 //! old debugger session go first; then a new breakpoint's answer carries no
 //! `id` (the member is optional in DAP), counted in `dropped`.
@@ -62,6 +70,8 @@ struct Space {
     count: usize,
     to_client: HashMap<i64, i64>,
     to_debugger: HashMap<i64, i64>,
+    /// Debugger ids a breakpoint had before its current one → client id.
+    aliases: HashMap<i64, i64>,
     /// The client ids its identities hold.
     in_use: HashSet<i64>,
     /// Above every client id issued.
@@ -108,12 +118,12 @@ impl Ids {
 
     /// `client`'s id for the debugger's breakpoint `did`.
     pub fn own(&self, client: ClientId, did: i64) -> Option<i64> {
-        self.spaces.get(&client)?.to_client.get(&did).copied()
+        self.spaces.get(&client)?.own(did)
     }
 
     /// Whether some client holds the debugger's breakpoint `did`.
     pub fn owned(&self, did: i64) -> bool {
-        self.spaces.values().any(|s| s.to_client.contains_key(&did))
+        self.spaces.values().any(|s| s.own(did).is_some())
     }
 
     /// The debugger removed breakpoint `did`: no client's id stands for it.
@@ -122,6 +132,7 @@ impl Ids {
             if let Some(cid) = s.to_client.remove(&did) {
                 s.to_debugger.remove(&cid);
             }
+            s.aliases.remove(&did);
         }
     }
 
@@ -135,11 +146,23 @@ impl Ids {
         for s in self.spaces.values_mut() {
             s.to_client.clear();
             s.to_debugger.clear();
+            s.aliases.clear();
         }
     }
 }
 
 impl Space {
+    /// The client id for `did`: its current binding, else a breakpoint the
+    /// client still holds that had `did` before.
+    fn own(&self, did: i64) -> Option<i64> {
+        self.to_client.get(&did).copied().or_else(|| {
+            self.aliases
+                .get(&did)
+                .copied()
+                .filter(|cid| self.to_debugger.contains_key(cid))
+        })
+    }
+
     /// Replaces the client's identities in `scope` with `keys`, bound to
     /// `dids`; returns their client ids and how many found no room.
     fn assign(
@@ -210,7 +233,12 @@ impl Space {
             && self.to_client.get(&was) == Some(&cid)
         {
             self.to_client.remove(&was);
+            if self.aliases.len() >= MAX_IDS {
+                self.aliases.clear();
+            }
+            self.aliases.insert(was, cid);
         }
+        self.aliases.remove(&did);
         self.to_client.insert(did, cid);
     }
 

@@ -124,6 +124,30 @@ fn a_stop_before_its_breakpoints_answer_waits_for_it() {
     assert_eq!(hits(&r.debugger(stopped(json!([99])))).len(), 2);
 }
 
+/// debugpy, given two `setBreakpoints` for one file while the program runs,
+/// may stop at the breakpoint under the id of the first answer after the
+/// second renumbered it: the old id still names the client's breakpoint.
+#[test]
+fn a_stop_under_a_breakpoints_former_id_names_it() {
+    let mut r = two_clients_one_file();
+    // Client 1's line 4 was debugger id 2; a re-send renumbers it to 6.
+    let (_, req) = only(&r.req(
+        2,
+        5,
+        "setBreakpoints",
+        bp_args(TARGET, json!([{"line": 5}])),
+    ));
+    r.debugger(answer(&req, json!([bp(6, 4), bp(7, 3), bp(8, 5)])));
+    assert_eq!(
+        hits(&r.debugger(stopped(json!([2])))),
+        vec![(To::Client(1), json!([0])), (To::Client(2), json!([]))]
+    );
+    assert_eq!(
+        hits(&r.debugger(stopped(json!([6])))),
+        vec![(To::Client(1), json!([0])), (To::Client(2), json!([]))]
+    );
+}
+
 /// A `breakpoint` event goes to the clients that hold it, in their ids; one
 /// nobody holds goes to all unchanged; `removed` ends the binding.
 #[test]
