@@ -1,13 +1,16 @@
-//! The least a client's CDP text message must be before it reaches node or
-//! the session: one JSON object (strictly valid, checked through) with an
-//! integer `id` and a string `method`. Read with the project's JSON
-//! scanner (`protocol::json`), which gives where the values lie so the
-//! session can splice a new id in without re-serialising.
+//! The least a client's CDP text message must be before it reaches node:
+//! one JSON object (strictly valid, checked through) with an integer `id`
+//! that node's inspector takes (it fits 32 bits: node answers a larger one
+//! with an error without an id, then a second bogus one) and a string
+//! `method`. Read with the project's JSON scanner (`protocol::json`), which
+//! gives where the values lie so a session can splice without
+//! re-serialising. The one check, used by the CDP session (`session::cdp`).
 //!
-//! A message that fails the check but has an integer `id` gets CDP's error
-//! answer for that id (code -32600, with V8's own wording where V8 has
-//! one), and the client stays; one without an id cannot be answered, and
-//! the client is closed (1007: the data is not what the protocol carries).
+//! A message that fails the check but has an `id` gets CDP's error answer
+//! for that id as the client wrote it (code -32600, with V8's own wording
+//! where V8 has one), and the client stays; one without an id cannot be
+//! answered, and the client is closed (1007: the data is not what the
+//! protocol carries).
 
 use std::ops::Range;
 
@@ -27,57 +30,61 @@ pub struct Command {
 }
 
 impl Command {
-    /// The method's name (a plain string: CDP's names have no escapes).
-    pub fn method<'a>(&self, body: &'a [u8]) -> Option<&'a str> {
-        let inner = body.get(self.method_at.start + 1..self.method_at.end - 1)?;
-        std::str::from_utf8(inner).ok()
+    /// The method's name: CDP's names are plain ASCII, so one with escapes
+    /// matches no method anyone cares about and is read as "".
+    pub fn method<'a>(&self, body: &'a [u8]) -> &'a str {
+        json::plain_str(body, &Some(self.method_at.clone()))
+            .and_then(|m| std::str::from_utf8(m).ok())
+            .unwrap_or("")
     }
 }
 
-/// What to do with a client's text message.
+/// What to do with a client's text that is not a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Command(Command),
-    /// Answer the client with this message (a CDP error for its id); what
-    /// was wrong, for the log, is in it.
+pub enum Bad {
+    /// Answer it with this error (it had an id); the client stays.
     Answer(Vec<u8>),
-    /// Close the client (code 1007) and log why.
+    /// It cannot be answered: close the client (code 1007), saying why.
     Close(String),
 }
 
-pub fn check(body: &[u8]) -> Verdict {
-    let [id_at, method_at] = match json::fields(body, ["id", "method"], Until::End) {
-        Ok(found) => found,
-        Err(fault) => {
-            return Verdict::Close(format!("a message that is not a JSON object: {fault}"));
+/// Checks a client's text.
+pub fn check(body: &[u8]) -> Result<Command, Bad> {
+    let [id_at, method_at] = json::fields(body, ["id", "method"], Until::End)
+        .map_err(|fault| Bad::Close(format!("a message that is not a JSON object: {fault}")))?;
+    let Some(id_at) = id_at else {
+        return Err(Bad::Close("a message without an id".into()));
+    };
+    let refuse = |why: &str| Bad::Answer(error_raw(&body[id_at.clone()], INVALID_REQUEST, why));
+    let id = match json::int(body, &Some(id_at.clone())) {
+        None => return Err(refuse("Message must have integer 'id' property")),
+        Some(id) if i32::try_from(id).is_err() => {
+            return Err(refuse("node's inspector takes only ids that fit 32 bits"));
         }
+        Some(id) => id,
     };
-    let Some(id) = json::int(body, &id_at) else {
-        let why = match id_at {
-            None => "a message without an id",
-            Some(_) => "a message whose id is not an integer",
-        };
-        return Verdict::Close(why.into());
-    };
-    let is_string = method_at
-        .as_ref()
-        .is_some_and(|r| json::string(&body[r.clone()]).is_some());
-    match (id_at, method_at) {
-        (Some(id_at), Some(method_at)) if is_string => Verdict::Command(Command {
+    match method_at {
+        Some(at) if json::string(&body[at.clone()]).is_some() => Ok(Command {
             id,
             id_at,
-            method_at,
+            method_at: at,
         }),
-        _ => Verdict::Answer(error(id, "Message must have string 'method' property")),
+        _ => Err(refuse("Message must have string 'method' property")),
     }
 }
 
-/// CDP's error answer to the command `id`.
-pub fn error(id: i64, message: &str) -> Vec<u8> {
+/// CDP's error answer to the command whose id the client wrote as `id`
+/// (which may be no integer: it is echoed as written).
+pub fn error_raw(id: &[u8], code: i64, message: &str) -> Vec<u8> {
     // Serialising a str cannot fail.
     let message = serde_json::to_string(message).unwrap_or_default();
-    format!(r#"{{"id":{id},"error":{{"code":{INVALID_REQUEST},"message":{message}}}}}"#)
-        .into_bytes()
+    let mut text = Vec::with_capacity(64 + id.len() + message.len());
+    text.extend_from_slice(b"{\"id\":");
+    text.extend_from_slice(id);
+    text.extend_from_slice(
+        format!(",\"error\":{{\"code\":{code},\"message\":{message}}}}}").as_bytes(),
+    );
+    text
 }
 
 #[cfg(test)]
@@ -86,8 +93,8 @@ mod tests {
 
     fn command(body: &str) -> (i64, String) {
         match check(body.as_bytes()) {
-            Verdict::Command(c) => (c.id, c.method(body.as_bytes()).unwrap().to_owned()),
-            other => panic!("{body}: {other:?}"),
+            Ok(c) => (c.id, c.method(body.as_bytes()).to_owned()),
+            Err(bad) => panic!("{body}: {bad:?}"),
         }
     }
 
@@ -99,18 +106,20 @@ mod tests {
         );
         let body = r#" { "method" : "Debugger.resume", "params": {"x":[1,{}]}, "id" : 42 } "#;
         assert_eq!(command(body), (42, "Debugger.resume".into()));
-        let Verdict::Command(c) = check(body.as_bytes()) else {
-            unreachable!()
-        };
+        let c = check(body.as_bytes()).unwrap();
         assert_eq!(&body[c.id_at], "42");
         assert_eq!(&body[c.method_at], "\"Debugger.resume\"");
         // The last of a duplicated key counts, as with JSON.parse.
         assert_eq!(command(r#"{"id":1,"id":2,"method":"a"}"#).0, 2);
+        assert_eq!(
+            command(r#"{"id":-2147483648,"method":"a"}"#).0,
+            i32::MIN as i64
+        );
     }
 
     #[test]
-    fn with_an_id_it_is_answered() {
-        let want = br#"{"id":7,"error":{"code":-32600,"message":"Message must have string 'method' property"}}"#;
+    fn with_an_id_it_is_answered_with_that_id() {
+        let method = br#"{"id":7,"error":{"code":-32600,"message":"Message must have string 'method' property"}}"#;
         for body in [
             r#"{"id":7}"#,
             r#"{"id":7,"method":3}"#,
@@ -118,7 +127,26 @@ mod tests {
         ] {
             assert_eq!(
                 check(body.as_bytes()),
-                Verdict::Answer(want.to_vec()),
+                Err(Bad::Answer(method.to_vec())),
+                "{body}"
+            );
+        }
+        let integer = |id: &str| {
+            format!(r#"{{"id":{id},"error":{{"code":-32600,"message":"Message must have integer 'id' property"}}}}"#)
+                .into_bytes()
+        };
+        assert_eq!(
+            check(br#"{"id":"1","method":"a"}"#),
+            Err(Bad::Answer(integer("\"1\"")))
+        );
+        assert_eq!(
+            check(br#"{"id":1.5,"method":"a"}"#),
+            Err(Bad::Answer(integer("1.5")))
+        );
+        for big in ["2147483648", "9007199254740991", "99999999999999999999"] {
+            let body = format!(r#"{{"id":{big},"method":"a"}}"#);
+            assert!(
+                matches!(check(body.as_bytes()), Err(Bad::Answer(ref a)) if a.starts_with(format!("{{\"id\":{big},").as_bytes())),
                 "{body}"
             );
         }
@@ -128,9 +156,6 @@ mod tests {
     fn without_one_it_is_closed() {
         for body in [
             r#"{"method":"Runtime.enable"}"#,
-            r#"{"id":"1","method":"a"}"#,
-            r#"{"id":1.5,"method":"a"}"#,
-            r#"{"id":99999999999999999999,"method":"a"}"#,
             r#"[1]"#,
             r#"{"id":1,"method":"a"} x"#,
             r#"{"id":1,"method":"a""#,
@@ -138,7 +163,7 @@ mod tests {
             "null",
         ] {
             assert!(
-                matches!(check(body.as_bytes()), Verdict::Close(_)),
+                matches!(check(body.as_bytes()), Err(Bad::Close(_))),
                 "{body}"
             );
         }

@@ -6,12 +6,13 @@
 //! costs a few bytes of scanning. Both use the session layer's JSON scanner
 //! (`protocol::json`); only the messages whose contents matter are parsed.
 
-use std::ops::{Range, RangeInclusive};
+use std::ops::RangeInclusive;
 
 use serde_json::Value;
 
 use crate::net::queue::Chunk;
-use crate::protocol::json::{self, Until, Values};
+use crate::protocol::cdp::message;
+use crate::protocol::json::{self, Values};
 
 /// The ids of dbgproxy's own requests upstream. Node's inspector takes only
 /// ids that fit an i32 (others get an answer without an id, then a second,
@@ -19,28 +20,10 @@ use crate::protocol::json::{self, Until, Values};
 /// so the range lies inside, at the bottom, where no client counts.
 pub const OWN_IDS: RangeInclusive<i64> = (i32::MIN as i64)..=(i32::MIN as i64 + 0xffff);
 
-/// JSON-RPC's "Invalid Request", which V8 answers malformed commands with.
-pub const INVALID_REQUEST: i64 = -32600;
 /// V8's code for a command that failed (CDP's "server error").
 pub const SERVER_ERROR: i64 = -32000;
 
-/// A client's command that passed the check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
-    pub id: i64,
-    /// Where the method's string lies, quotes included.
-    pub method_at: Range<usize>,
-}
-
-impl Command {
-    /// The method's name: CDP's names are plain ASCII, so one with escapes
-    /// matches no method dbgproxy cares about and is read as "".
-    pub fn method<'a>(&self, body: &'a [u8]) -> &'a str {
-        json::plain_str(body, &Some(self.method_at.clone()))
-            .and_then(|m| std::str::from_utf8(m).ok())
-            .unwrap_or("")
-    }
-}
+pub use crate::protocol::cdp::message::{Command, INVALID_REQUEST};
 
 /// What to do with a client's text that is not a command.
 #[derive(Debug, Clone)]
@@ -51,33 +34,27 @@ pub enum Bad {
     Close(String),
 }
 
-/// Checks a client's text: one JSON object with an integer `id` in node's
-/// range (and outside dbgproxy's own) and a string `method`.
+/// Checks a client's text: a command node takes (`protocol::cdp::message`)
+/// whose id is not one of dbgproxy's own.
 pub fn command(body: &[u8]) -> Result<Command, Bad> {
-    let [id_at, method_at] = json::fields(body, ["id", "method"], Until::End)
-        .map_err(|fault| Bad::Close(format!("a message that is not a JSON object: {fault}")))?;
-    let Some(id_at) = id_at else {
-        return Err(Bad::Close("a message without an id".into()));
-    };
-    let refuse = |why: &str| Bad::Answer(error_raw(&body[id_at.clone()], INVALID_REQUEST, why));
-    let id = match json::int(body, &Some(id_at.clone())) {
-        None => return Err(refuse("Message must have integer 'id' property")),
-        Some(id) if OWN_IDS.contains(&id) => {
-            return Err(refuse(&format!(
-                "ids {} to {} are dbgproxy's own",
-                OWN_IDS.start(),
-                OWN_IDS.end()
-            )));
-        }
-        Some(id) if i32::try_from(id).is_err() => {
-            return Err(refuse("node's inspector takes only ids that fit 32 bits"));
-        }
-        Some(id) => id,
-    };
-    match method_at {
-        Some(at) if json::string(&body[at.clone()]).is_some() => Ok(Command { id, method_at: at }),
-        _ => Err(refuse("Message must have string 'method' property")),
+    let command = message::check(body).map_err(|bad| match bad {
+        message::Bad::Answer(text) => Bad::Answer(Chunk::copy_from(&text)),
+        message::Bad::Close(why) => Bad::Close(why),
+    })?;
+    if OWN_IDS.contains(&command.id) {
+        let why = format!(
+            "ids {} to {} are dbgproxy's own",
+            OWN_IDS.start(),
+            OWN_IDS.end()
+        );
+        let raw = &body[command.id_at.clone()];
+        return Err(Bad::Answer(Chunk::copy_from(&message::error_raw(
+            raw,
+            INVALID_REQUEST,
+            &why,
+        ))));
     }
+    Ok(command)
 }
 
 /// What node sent.
@@ -120,19 +97,11 @@ pub fn parse(body: &[u8]) -> Value {
 
 /// CDP's error answer to command `id`.
 pub fn error(id: i64, code: i64, message: &str) -> Chunk {
-    error_raw(id.to_string().as_bytes(), code, message)
-}
-
-/// The same, with the id as the client wrote it (which may be no integer).
-fn error_raw(id: &[u8], code: i64, message: &str) -> Chunk {
-    let message = Value::from(message);
-    let mut text = Vec::with_capacity(64 + id.len());
-    text.extend_from_slice(b"{\"id\":");
-    text.extend_from_slice(id);
-    text.extend_from_slice(
-        format!(",\"error\":{{\"code\":{code},\"message\":{message}}}}}").as_bytes(),
-    );
-    Chunk::copy_from(&text)
+    Chunk::copy_from(&message::error_raw(
+        id.to_string().as_bytes(),
+        code,
+        message,
+    ))
 }
 
 /// An empty success answer to command `id`.
