@@ -40,6 +40,24 @@ impl std::fmt::Display for SocketResult {
     }
 }
 
+/// A flush's outcome once interest has followed it: `want_write(true)` while
+/// the sink would block, `want_write(false)` once all is written; a failure
+/// to change interest fails the flush.
+pub fn follow_flush(
+    (n, result): (usize, SocketResult),
+    want_write: impl FnOnce(bool) -> io::Result<()>,
+) -> (usize, SocketResult) {
+    let blocked = match result {
+        SocketResult::Continue => false,
+        SocketResult::WouldBlock => true,
+        SocketResult::Closed | SocketResult::Error(_) => return (n, result),
+    };
+    match want_write(blocked) {
+        Ok(()) => (n, result),
+        Err(e) => (n, SocketResult::Error(e)),
+    }
+}
+
 /// Reads once into `buf`, retrying `Interrupted`.
 pub fn read_once(source: &mut impl Read, buf: &mut [u8]) -> (usize, SocketResult) {
     loop {

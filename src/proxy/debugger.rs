@@ -171,16 +171,8 @@ impl Debugger {
         let Some(link) = self.link.as_mut() else {
             return (0, SocketResult::Continue);
         };
-        let (n, result) = self.queue.flush_to(link);
-        let blocked = match result {
-            SocketResult::Continue => false,
-            SocketResult::WouldBlock => true,
-            SocketResult::Closed | SocketResult::Error(_) => return (n, result),
-        };
-        match link.want_write(registry, blocked) {
-            Ok(()) => (n, result),
-            Err(e) => (n, SocketResult::Error(e)),
-        }
+        let flushed = self.queue.flush_to(link);
+        result::follow_flush(flushed, |yes| link.want_write(registry, yes))
     }
 
     /// One last non-blocking try to deliver input already accepted, then

@@ -153,17 +153,9 @@ impl Client {
     /// Writes what is queued, and asks for WRITABLE only while something is
     /// left. Returns the bytes written, whatever the outcome.
     pub fn flush(&mut self, registry: &Registry) -> (usize, SocketResult) {
-        let (n, result) = self.out.flush_to(&mut self.stream);
-        self.bytes_out += n as u64;
-        let blocked = match result {
-            SocketResult::Continue => false,
-            SocketResult::WouldBlock => true,
-            SocketResult::Closed | SocketResult::Error(_) => return (n, result),
-        };
-        match self.want_write(registry, blocked) {
-            Ok(()) => (n, result),
-            Err(e) => (n, SocketResult::Error(e)),
-        }
+        let flushed = self.out.flush_to(&mut self.stream);
+        self.bytes_out += flushed.0 as u64;
+        result::follow_flush(flushed, |yes| self.want_write(registry, yes))
     }
 
     fn want_write(&mut self, registry: &Registry, yes: bool) -> io::Result<()> {
