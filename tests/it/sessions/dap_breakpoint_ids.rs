@@ -12,7 +12,7 @@ use crate::util::dap::Dap;
 use crate::util::debuggees::compile_c;
 use crate::util::debugpy::*;
 use crate::util::inbox::Framed;
-use crate::util::tools::{TempDir, lldb_dap};
+use crate::util::tools::TempDir;
 use crate::util::*;
 use serde_json::{Value, json};
 
@@ -216,20 +216,7 @@ fn lldb_two_clients_one_file() {
     let source = dir.0.join("prog.c");
     let source = source.to_str().expect("a UTF-8 path");
     let port = free_port_pair();
-    let mut cmd = Proxy::command();
-    cmd.current_dir(&dir.0)
-        .args([
-            "--backend",
-            "spawn",
-            "--protocol",
-            "dap",
-            "--mode",
-            "persistent",
-        ])
-        .args(["--port", &port.to_string(), "--"])
-        .arg(lldb_dap());
-    let mut proxy = Proxy::spawn(cmd);
-    proxy.wait_ready();
+    let _proxy = Proxy::lldb(&dir.0, port);
 
     let mut a = Client::new(port + 1, "A");
     a.lldb = true;

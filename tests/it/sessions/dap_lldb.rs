@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::util::dap::Dap;
 use crate::util::debuggees::{C_PROGRAM, compile_c};
 use crate::util::inbox::Framed;
-use crate::util::tools::{TempDir, lldb_dap};
+use crate::util::tools::TempDir;
 use crate::util::*;
 use serde_json::{Value, json};
 
@@ -28,20 +28,7 @@ impl Setup {
     fn new() -> Setup {
         let dir = compile_c("dap-lldb", C_PROGRAM);
         let port = free_port_pair();
-        let mut cmd = Proxy::command();
-        cmd.args([
-            "--backend",
-            "spawn",
-            "--protocol",
-            "dap",
-            "--mode",
-            "persistent",
-        ])
-        .args(["--port", &port.to_string(), "--"])
-        .arg(lldb_dap())
-        .current_dir(&dir.0);
-        let mut proxy = Proxy::spawn(cmd);
-        proxy.wait_ready();
+        let proxy = Proxy::lldb(&dir.0, port);
         Setup { proxy, dir, port }
     }
 

@@ -130,6 +130,26 @@ impl Proxy {
         proxy
     }
 
+    /// A persistent proxy over lldb's DAP adapter (stdio), run in `dir`
+    /// (where the tests compile their C program), ready.
+    pub fn lldb(dir: &std::path::Path, port: u16) -> Proxy {
+        let mut cmd = Proxy::command();
+        cmd.current_dir(dir)
+            .args([
+                "--backend",
+                "spawn",
+                "--protocol",
+                "dap",
+                "--mode",
+                "persistent",
+            ])
+            .args(["--port", &port.to_string(), "--"])
+            .arg(tools::lldb_dap());
+        let mut proxy = Proxy::spawn(cmd);
+        proxy.wait_ready();
+        proxy
+    }
+
     /// Starts the binary (`dbgproxy attach`, say) with a pipe to its stdin,
     /// returned with it; stdout and stderr are collected as by `spawn`.
     pub fn spawn_with_stdin(mut cmd: Command) -> (Proxy, ChildStdin) {
