@@ -12,6 +12,7 @@ use crate::backends::{Link, Progress};
 use crate::config::Mode;
 use crate::proxy::debugger;
 use crate::proxy::lifecycle::AfterLoss;
+use crate::proxy::rows::Row;
 use crate::tokens::{RowId, Which};
 
 impl Proxy {
@@ -231,14 +232,33 @@ impl Proxy {
         }
     }
 
+    /// Adds a row made while the proxy runs, built by `make` for the id it
+    /// will have (its tokens derive from it), and starts its backend.
+    #[allow(
+        dead_code,
+        reason = "first callers: the DBGp proxy and CDP rows (#20, #21)"
+    )]
+    pub(super) fn add_row(
+        &mut self,
+        make: impl FnOnce(RowId, &mio::Registry) -> anyhow::Result<Row>,
+        now: Instant,
+    ) -> anyhow::Result<RowId> {
+        let id = self.rows.vacant();
+        let row = make(id, self.poll.registry())?;
+        log::debug!("row {id} added ({})", row.name);
+        self.rows.insert(row);
+        self.start_backend(id, now);
+        self.report_status();
+        Ok(id)
+    }
+
     /// Takes `row` out of the table: its clients get what is queued for them
     /// and are closed with `why`, its link is closed (deregistered), and its
     /// backend dropped (a listener closed, a child stopped), so that none of
-    /// its tokens is registered any more. Nothing removes a row yet: the
-    /// DBGp proxy will, when an engine goes.
+    /// its tokens is registered any more.
     #[allow(
         dead_code,
-        reason = "the first caller is the DBGp proxy protocol (#19)"
+        reason = "first callers: the DBGp proxy and CDP rows (#20, #21)"
     )]
     pub(super) fn remove_row(&mut self, row: RowId, why: &str, now: Instant) {
         self.clients.close_row(row, why, self.poll.registry(), now);

@@ -54,15 +54,32 @@ impl Row {
             passthrough: config.passthrough,
             dbgp_hold: config.dbgp_hold,
         });
-        Ok(Row {
+        Ok(Row::from_parts(
             id,
             name,
-            debugger: Debugger::new(backend, config),
+            Debugger::new(backend, config),
+            session,
+        ))
+    }
+
+    /// A row from its parts, for rows made while the proxy runs (one per
+    /// DBGp engine key, one per CDP client): their backend and session are
+    /// not the command line's. `debugger`'s backend must use `id`'s tokens.
+    pub fn from_parts(
+        id: RowId,
+        name: String,
+        debugger: Debugger,
+        session: Box<dyn Session>,
+    ) -> Row {
+        Row {
+            id,
+            name,
+            debugger,
             session,
             outbox: Outbox::default(),
             input_paused: false,
             stats: Stats::default(),
-        })
+        }
     }
 }
 
