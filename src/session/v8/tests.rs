@@ -9,8 +9,8 @@ use crate::framing::Protocol;
 use crate::session::Settings;
 use crate::session::testkit::{Run, count};
 
-const SHARED: &str = include_str!("../transcripts/shared.v8");
-const FORWARD: &str = include_str!("../transcripts/forward.v8");
+const SHARED: &str = include_str!("transcripts/shared.v8");
+const FORWARD: &str = include_str!("transcripts/forward.v8");
 
 const GREETING: &str = "Type: connect\r\nV8-Version: 5.1.281.111\r\nProtocol-Version: 1\r\nEmbedding-Host: node v6.17.1\r\nContent-Length: 0\r\n\r\n";
 

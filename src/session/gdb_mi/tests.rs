@@ -8,9 +8,9 @@ use crate::framing::{Message, Protocol};
 use crate::session::Settings;
 use crate::session::testkit::{Run, count};
 
-const SHARED: &str = include_str!("../transcripts/shared.mi");
-const MI2_QUIT: &str = include_str!("../transcripts/mi2_quit.mi");
-const EXIT: &str = include_str!("../transcripts/exit.mi");
+const SHARED: &str = include_str!("transcripts/shared.mi");
+const MI2_QUIT: &str = include_str!("transcripts/mi2_quit.mi");
+const EXIT: &str = include_str!("transcripts/exit.mi");
 
 fn settings(mode: Mode, last_goodbye: LastGoodbye) -> Settings {
     Settings {
