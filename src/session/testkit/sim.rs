@@ -30,6 +30,9 @@ pub struct Sim<S> {
     pub restarts: Vec<String>,
 }
 
+// Named after `Session`'s methods, which say where a message comes from:
+// clippy's naming rule for conversions does not apply.
+#[allow(clippy::wrong_self_convention)]
 impl<S: Session> Sim<S> {
     /// No client and no debugger yet: `up` says one is there.
     pub fn new(session: S) -> Sim<S> {
