@@ -13,7 +13,7 @@
 //! answers are swallowed, the `initialized` event the IDE already had is
 //! swallowed, and the IDE's own requests wait until the replay is through.
 //! Nothing is rewritten in the normal flow; after a reconnect, breakpoint
-//! ids are (`dap_ids.rs`): the new connection numbers them afresh, and the
+//! ids are (`ids`): the new connection numbers them afresh, and the
 //! IDE keeps the ids it was told.
 //!
 //! Pure: messages in, messages out (`Out`), time passed in.
@@ -434,9 +434,7 @@ fn framed(v: &Value) -> Message {
     Message::from_bytes(&bytes)
 }
 
-#[path = "dap_ids.rs"]
 mod ids;
 
 #[cfg(test)]
-#[path = "dap_tests.rs"]
 mod tests;

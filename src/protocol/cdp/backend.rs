@@ -272,5 +272,4 @@ pub fn parse_upgrade_reply(
 }
 
 #[cfg(test)]
-#[path = "backend_tests.rs"]
 mod tests;

@@ -255,5 +255,4 @@ pub fn origin_allowed(origin: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "http_tests.rs"]
 mod tests;

@@ -410,5 +410,4 @@ pub fn close_frame(role: Role, code: Option<u16>, reason: &str) -> Chunk {
 }
 
 #[cfg(test)]
-#[path = "ws_tests.rs"]
 mod tests;

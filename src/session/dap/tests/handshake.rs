@@ -122,12 +122,13 @@ fn a_personal_goodbye_is_answered_and_closes_that_client_only() {
     r.first_client_attaches(1);
     r.join(2);
     r.req(2, 1, "initialize", init_args("b"));
-    let sent = r.req(
-        2,
+    // Its goodbye and a request after it, in one read.
+    let goodbye = request(
         2,
         "disconnect",
         json!({"restart": false, "terminateDebuggee": false}),
     );
+    let sent = r.read(2, &[goodbye, request(3, "threads", json!({}))]);
     assert_eq!(
         sent,
         vec![
@@ -136,15 +137,11 @@ fn a_personal_goodbye_is_answered_and_closes_that_client_only() {
                 json!({"seq": 3, "type": "response", "request_seq": 2, "success": true, "command": "disconnect"})
             ),
             Sent::Close(2),
-        ]
+        ],
+        "the request after its goodbye ignored"
     );
-    assert!(
-        r.req(2, 3, "threads", json!({})).is_empty(),
-        "ignored after its goodbye"
-    );
-    r.leave(2);
     // Client 1 carries on, stopped where it was.
-    assert_eq!(r.dap.debugger.memory.stopped_thread(), Some(Some(1)));
+    assert_eq!(r.dap().debugger.memory.stopped_thread(), Some(Some(1)));
     assert_eq!(only(&r.req(1, 7, "threads", json!({}))).0, To::Debugger);
 }
 
@@ -191,13 +188,12 @@ fn the_last_goodbye_keeps_the_session() {
     );
     assert_eq!(unseq(to(&sent, To::Client(1))[0].clone())["success"], true);
     assert_eq!(sent.last(), Some(&Sent::Close(1)));
-    r.leave(1);
     assert!(r.debugger(answering(&r.rec(29), 7)).is_empty());
     assert!(r.debugger(answering(&r.rec(9), 8)).is_empty());
     assert!(r.debugger(answering(&r.rec(26), 9)).is_empty());
     assert_eq!(r.counter("orphan_responses_dropped"), 0);
     assert_eq!(r.counter("internal_requests"), 3);
-    assert_eq!(r.dap.debugger.memory.stopped_thread(), None, "resumed");
+    assert_eq!(r.dap().debugger.memory.stopped_thread(), None, "resumed");
     // The next client: answered locally throughout, told the state.
     r.join(3);
     let mut sent = r.req(3, 1, "initialize", init_args("c"));
@@ -283,10 +279,10 @@ fn a_lost_debugger_fails_requests_and_the_next_one_starts_clean() {
         ]
     );
     assert_eq!(r.counter("requests_failed_debugger_lost"), 1);
-    assert_eq!(r.dap.debugger.memory.stopped_thread(), None);
+    assert_eq!(r.dap().debugger.memory.stopped_thread(), None);
     // Late answers of the old debugger are orphans.
     assert!(r.debugger(answering(&r.rec(16), 6)).is_empty());
-    r.dap.debugger_up(&mut r.out);
+    assert!(r.up().is_empty());
     let (t, v) = only(&r.req(2, 2, "initialize", init_args("b")));
     assert_eq!(
         (t, v["command"].clone()),
@@ -303,7 +299,7 @@ fn debugger_up_keeps_requests_queued_before_it() {
     let mut r = Rig::new(ATTACH, LastGoodbye::Keep);
     r.join(1);
     r.req(1, 1, "initialize", init_args("a"));
-    r.dap.debugger_up(&mut r.out);
+    r.up();
     r.play(1, 3);
     assert_eq!(only(&r.play(4, 4)).0, To::Client(1));
     r.join(2);

@@ -243,8 +243,7 @@ fn ids_survive_a_debugger_restart() {
     let mut r = Rig::new(ATTACH, LastGoodbye::Keep);
     r.first_client_attaches(1);
     r.lost();
-    r.dap.debugger_up(&mut r.out);
-    r.drain();
+    r.up();
     let list = json!([{"line": 3, "condition": "i > 1"}, {"line": 9}, {"line": 4}]);
     let (_, req) = only(&r.req(1, 20, "setBreakpoints", bp_args(TARGET, list)));
     let (_, mine) = only(&r.debugger(answer(&req, json!([bp(0, 3), bp(1, 9), bp(2, 4)]))));

@@ -4,11 +4,12 @@
 use serde_json::{Value, json};
 
 use super::{Dap, wire};
-use crate::config::{self, LastGoodbye, Mode};
+use crate::config::{LastGoodbye, Mode};
 use crate::framing::{Assembler, Direction, Message, Protocol};
 use crate::net::queue::Chunk;
 use crate::session::kit::content_length::Frame;
-use crate::session::{Action, ClientId, Outbox, Session, Settings, To};
+use crate::session::testkit::{self, Sim};
+use crate::session::{Action, ClientId, Session, Settings, To};
 
 mod handshake;
 mod ids;
@@ -28,22 +29,17 @@ enum Sent {
     Restart,
 }
 
+/// The DAP layer over the test kit's loop: requests written as JSON, what
+/// the session asked for read back as JSON, debugpy's recorded messages at
+/// hand by their `seq`.
 struct Rig {
-    dap: Dap,
-    out: Outbox,
+    sim: Sim<Dap>,
     /// What debugpy sent, in order.
     recorded: Vec<Message>,
 }
 
 fn settings(last_goodbye: LastGoodbye) -> Settings {
-    Settings {
-        protocol: Protocol::Dap,
-        mode: Mode::Persistent,
-        forwards_last_goodbye: config::forwards_last_goodbye(Mode::Persistent, last_goodbye),
-        backlog_bytes: 1 << 20,
-        passthrough: false,
-        dbgp_hold: std::time::Duration::from_secs(2),
-    }
+    testkit::settings(Protocol::Dap, Mode::Persistent, last_goodbye)
 }
 
 /// Splits a recorded stream into messages with the proxy's own framing.
@@ -81,59 +77,60 @@ fn answering(m: &Message, request_seq: i64) -> Message {
     f.splice(&[(at, request_seq)])
 }
 
+/// The actions, decoded.
+fn sent(actions: Vec<Action>) -> Vec<Sent> {
+    actions
+        .into_iter()
+        .map(|a| match a {
+            Action::Send(to, m) => Sent::Msg(to, decode(&m)),
+            Action::Close(c, _) => Sent::Close(c),
+            Action::RestartDebugger(_) => Sent::Restart,
+        })
+        .collect()
+}
+
 impl Rig {
+    /// No debugger up yet (`up`); nobody joined.
     fn new(recorded: &[u8], last_goodbye: LastGoodbye) -> Rig {
         Rig {
-            dap: Dap::new(&settings(last_goodbye)),
-            out: Outbox::default(),
+            sim: Sim::new(Dap::new(&settings(last_goodbye))),
             recorded: transcript(recorded),
         }
     }
 
-    fn drain(&mut self) -> Vec<Sent> {
-        self.out
-            .drain()
-            .map(|a| match a {
-                Action::Send(to, m) => Sent::Msg(to, decode(&m)),
-                Action::Close(c, _) => Sent::Close(c),
-                Action::RestartDebugger(_) => Sent::Restart,
-            })
-            .collect()
+    fn dap(&self) -> &Dap {
+        &self.sim.session
     }
 
     fn join(&mut self, c: ClientId) -> Vec<Sent> {
-        self.dap.client_joined(c, &mut self.out);
-        self.drain()
+        sent(self.sim.join(c))
     }
 
     fn leave(&mut self, c: ClientId) -> Vec<Sent> {
-        self.dap.client_left(c, &mut self.out);
-        self.drain()
+        sent(self.sim.leave(c))
     }
 
     fn send(&mut self, c: ClientId, v: Value) -> Vec<Sent> {
-        self.dap.from_client(c, framed(&v), &mut self.out);
-        self.drain()
+        sent(self.sim.from_client(c, framed(&v)))
+    }
+
+    /// Messages from `c` in one read.
+    fn read(&mut self, c: ClientId, vs: &[Value]) -> Vec<Sent> {
+        sent(self.sim.read(c, vs.iter().map(framed)))
     }
 
     fn raw(&mut self, c: ClientId, body: &str) -> Vec<Sent> {
         let m = format!("Content-Length: {}\r\n\r\n{body}", body.len());
-        self.dap
-            .from_client(c, Message::from_bytes(m.as_bytes()), &mut self.out);
-        self.drain()
+        sent(self.sim.from_client(c, Message::from_bytes(m.as_bytes())))
     }
 
     fn req(&mut self, c: ClientId, seq: i64, command: &str, args: Value) -> Vec<Sent> {
-        self.send(
-            c,
-            json!({"seq": seq, "type": "request", "command": command, "arguments": args}),
-        )
+        self.send(c, request(seq, command, args))
     }
 
     /// Feeds the debugger's message as it is.
     fn debugger(&mut self, m: Message) -> Vec<Sent> {
-        self.dap.from_debugger(m, &mut self.out);
-        self.drain()
+        sent(self.sim.from_debugger(m))
     }
 
     /// The recorded debugpy message with this `seq`.
@@ -150,13 +147,16 @@ impl Rig {
             .collect()
     }
 
+    fn up(&mut self) -> Vec<Sent> {
+        sent(self.sim.up())
+    }
+
     fn lost(&mut self) -> Vec<Sent> {
-        self.dap.debugger_lost(&mut self.out);
-        self.drain()
+        sent(self.sim.lost())
     }
 
     fn counter(&self, name: &str) -> u64 {
-        self.dap.counters()[name].as_u64().unwrap()
+        self.sim.counter(name)
     }
 
     /// A client that does the whole handshake first (recorded requests 1-6,
@@ -196,7 +196,7 @@ impl Rig {
         self.play(9, 9);
         self.req(c, 6, "configurationDone", json!({}));
         self.play(10, 14);
-        assert_eq!(self.dap.debugger.memory.stopped_thread(), Some(Some(1)));
+        assert_eq!(self.dap().debugger.memory.stopped_thread(), Some(Some(1)));
     }
 }
 
@@ -207,9 +207,13 @@ impl Rig {
         let mut sent = self.req(c, 1, "initialize", init_args(&format!("client{c}")));
         sent.extend(self.req(c, 2, "attach", json!({})));
         sent.extend(self.req(c, 3, "configurationDone", json!({})));
-        assert!(self.dap.clients.get(c).is_some_and(|c| c.live));
+        assert!(self.dap().clients.get(c).is_some_and(|c| c.live));
         sent
     }
+}
+
+fn request(seq: i64, command: &str, args: Value) -> Value {
+    json!({"seq": seq, "type": "request", "command": command, "arguments": args})
 }
 
 fn init_args(id: &str) -> Value {

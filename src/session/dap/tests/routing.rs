@@ -96,8 +96,9 @@ fn forwarding_does_not_reserialise() {
     let stack = r.rec(16);
     r.req(1, 500, "threads", json!({}));
     r.req(1, 501, "stackTrace", json!({"threadId": 1}));
-    r.dap.from_debugger(answering(&stack, 8), &mut r.out);
-    let Some(Action::Send(To::Client(1), m)) = r.out.drain().next() else {
+    let Some(Action::Send(To::Client(1), m)) =
+        r.sim.from_debugger(answering(&stack, 8)).into_iter().next()
+    else {
         panic!()
     };
     let want = String::from_utf8(stack.to_vec()).unwrap().replacen(
@@ -116,8 +117,8 @@ fn forwarding_does_not_reserialise() {
     // A new prefix up to the spliced number, then debugpy's own buffer.
     assert_eq!(m.parts().len(), 2);
     let event = r.rec(17);
-    r.dap.from_debugger(event.clone(), &mut r.out);
-    let Some(Action::Send(To::All, m)) = r.out.drain().next() else {
+    let Some(Action::Send(To::All, m)) = r.sim.from_debugger(event.clone()).into_iter().next()
+    else {
         panic!()
     };
     assert_eq!(m.to_vec(), event.to_vec());
@@ -179,7 +180,7 @@ fn orphan_answers_are_dropped_and_counted() {
     r.join(2);
     r.req(2, 1, "initialize", init_args("other"));
     r.req(2, 2, "threads", json!({}));
-    assert_eq!(r.dap.client_status(2)["requests_in_flight"], 1);
+    assert_eq!(r.dap().client_status(2)["requests_in_flight"], 1);
     r.leave(2);
     assert!(r.debugger(answering(&r.rec(15), 7)).is_empty());
     // Nonsense: no request 999 was ever sent.
@@ -325,6 +326,6 @@ fn requests_in_flight_are_bounded_per_client() {
     // Another client is not held back.
     r.join(2);
     assert_eq!(only(&r.req(2, 1, "threads", json!({}))).0, To::Debugger);
-    let status = r.dap.client_status(1);
+    let status = r.dap().client_status(1);
     assert_eq!(status["requests"].as_array().unwrap().len(), 8);
 }

@@ -27,7 +27,7 @@ fn asked(sent: &[Sent], command: &str) -> i64 {
 fn a_joiner_after_the_run_starts_a_new_one() {
     let mut r = Rig::new(ATTACH, LastGoodbye::Keep);
     run_to_the_end(&mut r);
-    assert_eq!(r.dap.debugger.memory.stopped_thread(), None);
+    assert_eq!(r.dap().debugger.memory.stopped_thread(), None);
     // Client 1 drops: its breakpoints stay for the next run.
     r.leave(1);
     assert!(r.join(2).is_empty(), "nothing of the finished run");
@@ -37,8 +37,7 @@ fn a_joiner_after_the_run_starts_a_new_one() {
     let init = asked(&sent, "initialize");
     // The loop ends this debugger session: no news for the clients.
     assert!(r.lost().is_empty());
-    r.dap.debugger_up(&mut r.out);
-    assert!(r.drain().is_empty());
+    assert!(r.up().is_empty());
     let (t, v) = only(&r.debugger(answering(&r.rec(4), init)));
     assert_eq!(
         (t, v["command"].clone()),
@@ -80,7 +79,7 @@ fn a_client_still_there_launches_again() {
     assert_eq!(commands, ["initialize", "attach"]);
     assert_eq!(to(&sent, To::Debugger)[0]["arguments"], init_args("vscode"));
     assert!(r.lost().is_empty());
-    r.dap.debugger_up(&mut r.out);
+    assert!(r.up().is_empty());
     let init = asked(&sent, "initialize");
     assert!(
         r.debugger(answering(&r.rec(4), init)).is_empty(),
@@ -93,7 +92,7 @@ fn a_client_still_there_launches_again() {
 #[test]
 fn one_session_mode_starts_no_second_run() {
     let mut r = Rig::new(ATTACH, LastGoodbye::Keep);
-    r.dap = Dap::new(&Settings {
+    r.sim.session = Dap::new(&Settings {
         mode: Mode::OneSession,
         ..settings(LastGoodbye::Keep)
     });
@@ -112,8 +111,7 @@ fn a_stale_client_is_told_until_a_run_starts() {
     let mut r = Rig::new(ATTACH, LastGoodbye::Keep);
     r.first_client_attaches(1);
     r.lost();
-    r.dap.debugger_up(&mut r.out);
-    r.drain();
+    r.up();
     let (t, v) = only(&r.req(1, 7, "threads", json!({})));
     assert_eq!(t, To::Client(1));
     assert_eq!(v["success"], false);

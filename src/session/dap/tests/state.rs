@@ -137,17 +137,17 @@ fn stopped_is_cleared_by_a_successful_step_or_continued() {
     );
     r.debugger(failed);
     assert_eq!(
-        r.dap.debugger.memory.stopped_thread(),
+        r.dap().debugger.memory.stopped_thread(),
         Some(Some(1)),
         "a failed step leaves it stopped"
     );
     r.req(1, 10, "next", json!({"threadId": 1}));
     r.debugger(answering(&r.rec(19), 11));
-    assert_eq!(r.dap.debugger.memory.stopped_thread(), None);
+    assert_eq!(r.dap().debugger.memory.stopped_thread(), None);
     r.play(20, 25);
-    assert_eq!(r.dap.debugger.memory.stopped_thread(), Some(Some(1)));
+    assert_eq!(r.dap().debugger.memory.stopped_thread(), Some(Some(1)));
     r.play(27, 27);
-    assert_eq!(r.dap.debugger.memory.stopped_thread(), None, "continued");
+    assert_eq!(r.dap().debugger.memory.stopped_thread(), None, "continued");
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn the_output_tail_is_bounded() {
     r.debugger(framed(
         &json!({"seq": 100, "type": "event", "event": "output", "body": {"output": big}}),
     ));
-    let kept = r.dap.debugger.memory.replay();
+    let kept = r.dap().debugger.memory.replay();
     let bytes: usize = kept.iter().map(|m| m.len).sum();
     assert!(
         kept.len() <= 64 && bytes <= 64 * 1024,
@@ -180,12 +180,12 @@ fn status_names_the_client_and_its_requests() {
     r.first_client_attaches(1);
     r.req(1, 7, "threads", json!({}));
     r.req(1, 8, "evaluate", json!({"expression": "1"}));
-    let s = r.dap.client_status(1);
+    let s = r.dap().client_status(1);
     assert_eq!(s["clientID"], "vscode");
     assert_eq!(s["clientName"], "vscode IDE");
     assert_eq!(s["requests_in_flight"], 2);
     assert_eq!(s["requests"], json!(["threads", "evaluate"]));
-    let counters = r.dap.counters();
+    let counters = r.dap().counters();
     for name in [
         "orphan_responses_dropped",
         "local_answers",

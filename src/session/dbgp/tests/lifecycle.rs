@@ -12,7 +12,6 @@ fn a_goodbye_while_the_script_is_live_is_personal() {
     // Byte for byte what Xdebug answers a detach.
     let xdebugs = find(CONN2, &["command=\"detach\""]);
     assert_eq!(sent, [Sent::Client(2, xdebugs), Sent::Close(2)]);
-    h.leave(2);
     h.join(3);
     let sent = h.client(3, "stop -i 3");
     let xdebugs = find(CONN3, &["command=\"stop\"", "status=\"stopped\""]);

@@ -23,9 +23,10 @@ mod routing;
 
 use super::Dbgp;
 use super::packet::Packet;
-use crate::config::{self, LastGoodbye, Mode};
+use crate::config::{LastGoodbye, Mode};
 use crate::framing::{Message, Protocol};
-use crate::session::{Action, ClientId, Outbox, Session, Settings, To};
+use crate::session::testkit::{self, Sim};
+use crate::session::{Action, ClientId, Session, To};
 
 pub const CONN1: &[u8] = include_bytes!("../transcripts/conn1.bin");
 pub const CONN2: &[u8] = include_bytes!("../transcripts/conn2.bin");
@@ -106,24 +107,20 @@ pub enum Sent {
     Close(ClientId),
 }
 
+/// The DBGp layer over the test kit's loop: commands written as text,
+/// packets checked for their length prefix, and the engine's answers taken
+/// from the recordings, addressed to the transaction the session sent.
 pub struct H {
-    pub s: Dbgp,
+    pub sim: Sim<Dbgp>,
     /// The transaction id of the last command sent to the engine.
     pub txn: Option<String>,
 }
 
 impl H {
     pub fn new(mode: Mode, last_goodbye: LastGoodbye) -> H {
-        let settings = Settings {
-            protocol: Protocol::Dbgp,
-            mode,
-            forwards_last_goodbye: config::forwards_last_goodbye(mode, last_goodbye),
-            backlog_bytes: 1 << 20,
-            passthrough: false,
-            dbgp_hold: std::time::Duration::from_secs(2),
-        };
+        let settings = testkit::settings(Protocol::Dbgp, mode, last_goodbye);
         H {
-            s: Dbgp::new(&settings),
+            sim: Sim::new(Dbgp::new(&settings)),
             txn: None,
         }
     }
@@ -145,9 +142,13 @@ impl H {
         h
     }
 
-    fn collect(&mut self, out: Outbox) -> Vec<Sent> {
+    pub fn dbgp(&self) -> &Dbgp {
+        &self.sim.session
+    }
+
+    fn collect(&mut self, actions: Vec<Action>) -> Vec<Sent> {
         let mut sent = Vec::new();
-        for a in out.actions() {
+        for a in actions {
             sent.push(match a {
                 Action::Send(To::Debugger, m) => {
                     let text = String::from_utf8(m.to_vec()).unwrap();
@@ -161,12 +162,12 @@ impl H {
                     let bytes = m.to_vec();
                     xml(&bytes);
                     match to {
-                        To::Client(c) => Sent::Client(*c, bytes),
+                        To::Client(c) => Sent::Client(c, bytes),
                         To::All => Sent::All(bytes),
                         other => panic!("unexpected {other:?}"),
                     }
                 }
-                Action::Close(c, _) => Sent::Close(*c),
+                Action::Close(c, _) => Sent::Close(c),
                 Action::RestartDebugger(why) => panic!("unexpected restart: {why}"),
             });
         }
@@ -174,39 +175,37 @@ impl H {
     }
 
     pub fn join(&mut self, c: ClientId) -> Vec<Sent> {
-        let mut out = Outbox::default();
-        self.s.client_joined(c, &mut out);
-        self.collect(out)
+        let actions = self.sim.join(c);
+        self.collect(actions)
     }
 
     pub fn leave(&mut self, c: ClientId) -> Vec<Sent> {
-        let mut out = Outbox::default();
-        self.s.client_left(c, &mut out);
-        self.collect(out)
+        let actions = self.sim.leave(c);
+        self.collect(actions)
     }
 
     pub fn client(&mut self, c: ClientId, command: &str) -> Vec<Sent> {
-        let mut bytes = command.as_bytes().to_vec();
-        bytes.push(0);
-        self.client_bytes(c, &bytes)
+        self.read(c, &[command])
     }
 
-    pub fn client_bytes(&mut self, c: ClientId, bytes: &[u8]) -> Vec<Sent> {
-        let mut out = Outbox::default();
-        self.s.from_client(c, Message::from_bytes(bytes), &mut out);
-        self.collect(out)
+    /// Commands from `c` in one read.
+    pub fn read(&mut self, c: ClientId, commands: &[&str]) -> Vec<Sent> {
+        let packets = commands.iter().map(|command| {
+            let mut bytes = command.as_bytes().to_vec();
+            bytes.push(0);
+            Message::from_bytes(&bytes)
+        });
+        let actions = self.sim.read(c, packets);
+        self.collect(actions)
     }
 
     pub fn up(&mut self) {
-        let mut out = Outbox::default();
-        self.s.debugger_up(&mut out);
-        assert!(out.is_empty());
+        assert!(self.sim.up().is_empty());
     }
 
     pub fn engine(&mut self, packet: &[u8]) -> Vec<Sent> {
-        let mut out = Outbox::default();
-        self.s.from_debugger(Message::from_bytes(packet), &mut out);
-        self.collect(out)
+        let actions = self.sim.from_debugger(Message::from_bytes(packet));
+        self.collect(actions)
     }
 
     /// The engine answers the last command sent with this recorded packet.
@@ -216,20 +215,18 @@ impl H {
     }
 
     pub fn lost(&mut self) -> Vec<Sent> {
-        let mut out = Outbox::default();
-        self.s.debugger_lost(&mut out);
-        self.collect(out)
+        let actions = self.sim.lost();
+        self.collect(actions)
     }
 
     /// A turn of the loop at `now`.
     pub fn tick(&mut self, now: std::time::Instant) -> Vec<Sent> {
-        let mut out = Outbox::default();
-        self.s.tick(now, &mut out);
-        self.collect(out)
+        let actions = self.sim.tick(now);
+        self.collect(actions)
     }
 
     pub fn counter(&self, name: &str) -> u64 {
-        self.s.counters()[name].as_u64().unwrap()
+        self.sim.counter(name)
     }
 }
 

@@ -3,31 +3,21 @@
 //! reads (see `session::testkit`).
 
 use super::GdbMi;
-use crate::config::{self, LastGoodbye, Mode};
+use crate::config::{LastGoodbye, Mode};
 use crate::framing::{Message, Protocol};
 use crate::session::Settings;
-use crate::session::testkit::{Run, count};
+use crate::session::testkit::{Run, count, settings};
 
-const SHARED: &str = include_str!("../transcripts/shared.mi");
-const MI2_QUIT: &str = include_str!("../transcripts/mi2_quit.mi");
-const EXIT: &str = include_str!("../transcripts/exit.mi");
+const SHARED: &str = include_str!("transcripts/shared.mi");
+const MI2_QUIT: &str = include_str!("transcripts/mi2_quit.mi");
+const EXIT: &str = include_str!("transcripts/exit.mi");
 
-fn settings(mode: Mode, last_goodbye: LastGoodbye) -> Settings {
-    Settings {
-        protocol: Protocol::GdbMi,
-        mode,
-        forwards_last_goodbye: config::forwards_last_goodbye(mode, last_goodbye),
+fn run(mode: Mode, last_goodbye: LastGoodbye) -> Run<GdbMi> {
+    let settings = Settings {
         backlog_bytes: 1 << 16,
-        passthrough: false,
-        dbgp_hold: std::time::Duration::from_secs(2),
-    }
-}
-
-fn run(mode: Mode, last_goodbye: LastGoodbye) -> Run {
-    Run::new(
-        Box::new(GdbMi::new(&settings(mode, last_goodbye))),
-        Protocol::GdbMi,
-    )
+        ..settings(Protocol::GdbMi, mode, last_goodbye)
+    };
+    Run::new(GdbMi::new(&settings), Protocol::GdbMi)
 }
 
 fn line(s: &str) -> (Vec<u8>, Vec<u8>) {
@@ -35,24 +25,14 @@ fn line(s: &str) -> (Vec<u8>, Vec<u8>) {
     (b.clone(), b)
 }
 
-fn played(transcript: &str, mode: Mode, last_goodbye: LastGoodbye) -> Run {
+fn played(transcript: &str, mode: Mode, last_goodbye: LastGoodbye) -> Run<GdbMi> {
     let mut r = run(mode, last_goodbye);
     r.play(transcript, line);
-    assert_eq!(
-        r.to_debugger
-            .iter()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .collect::<Vec<_>>(),
-        r.expected_to_debugger
-            .iter()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .collect::<Vec<_>>(),
-        "what reached gdb"
-    );
+    r.check_forwarded("gdb");
     r
 }
 
-fn shared() -> Run {
+fn shared() -> Run<GdbMi> {
     played(SHARED, Mode::Persistent, LastGoodbye::Keep)
 }
 
@@ -146,7 +126,7 @@ fn mi_breakpoint_changes_are_announced_to_the_others() {
 #[test]
 fn a_joiner_gets_the_greeting_then_the_state() {
     let r = shared();
-    let c = &r.messages["C"];
+    let c = r.messages("C");
     let text: Vec<String> = c
         .iter()
         .map(|m| String::from_utf8_lossy(m).into_owned())
@@ -171,7 +151,7 @@ fn a_joiner_gets_the_greeting_then_the_state() {
     assert!(d.contains("*stopped,reason=\"breakpoint-hit\",disp=\"keep\",bkptno=\"1\""));
     assert!(!d.contains("\n^running") && !d.contains("BreakpointTable"));
     // E joins while the debuggee runs.
-    let e = &r.messages["E"];
+    let e = r.messages("E");
     assert_eq!(
         String::from_utf8_lossy(&e[4]),
         "*running,thread-id=\"all\"\n"
@@ -184,10 +164,10 @@ fn goodbyes_while_others_remain_are_personal() {
     // B's -gdb-exit: answered here, B closed, nothing reached gdb (checked
     // by `played`), the others carry on.
     assert!(r.text("B").ends_with("9^exit\n"));
-    assert!(r.closed.contains(&"B".to_string()));
+    assert!(r.closed().contains(&"B"));
     // A's -target-detach: answered, A stays.
     assert!(r.text("A").ends_with("10^done\n(gdb) \n"));
-    assert!(!r.closed.contains(&"A".to_string()));
+    assert!(!r.closed().contains(&"A"));
     assert!(r.text("C").contains("=breakpoint-modified") && r.text("C").ends_with("11^exit\n"));
 }
 
@@ -196,7 +176,7 @@ fn the_last_goodbye_in_a_kept_session_drops_its_breakpoints_and_resumes() {
     let r = shared();
     // C was the last client: `-break-delete 3` (C's) and `-exec-continue
     // --all` went to gdb (checked by `played`), answered to nobody.
-    assert!(r.closed.contains(&"C".to_string()));
+    assert!(r.closed().contains(&"C"));
     assert!(r.text("C").ends_with("11^exit\n"));
     for who in ["A", "B", "C", "D", "E"] {
         assert!(!r.text(who).contains("\n^running"), "{who}");
@@ -235,7 +215,7 @@ fn losing_gdb_fails_what_is_in_flight_and_the_next_greeting_comes_live() {
     }
     assert_eq!(r.counter("commands_in_flight"), 0);
     let before = r.text("D").len();
-    r.session.debugger_up(&mut Default::default());
+    r.up();
     r.debugger_says(GREETING.as_bytes());
     assert_eq!(&r.text("D")[before..], GREETING);
     r.join("F");
@@ -250,7 +230,7 @@ fn the_last_goodbye_is_forwarded_in_session_mode_and_with_forward() {
     ] {
         let r = played(EXIT, mode, last);
         assert!(r.text("A").contains("3^exit\n"));
-        assert_eq!(r.closed, ["A"]);
+        assert_eq!(r.closed(), ["A"]);
     }
 }
 
@@ -271,7 +251,7 @@ fn mi2_multi_location_breakpoints_and_a_forwarded_quit() {
     let a = r.text("A");
     assert!(a.contains("&\"quit\\n\"") && a.contains("Quit anyway?"));
     assert!(!a.contains("went away"));
-    assert_eq!(r.closed, ["B", "A"]);
+    assert_eq!(r.closed(), ["B", "A"]);
 }
 
 #[test]
@@ -314,5 +294,8 @@ fn local_answers_keep_the_clients_order() {
             "{GREETING}1^done,value=\"1\"\n(gdb) \n2^error,msg=\"dbgproxy: not UTF-8 text\"\n(gdb) \n^done\n(gdb) \n"
         )
     );
-    assert_eq!(r.to_debugger, [b"1-data-evaluate-expression 1\n".to_vec()]);
+    assert_eq!(
+        r.sim.to_debugger,
+        [b"1-data-evaluate-expression 1\n".to_vec()]
+    );
 }

@@ -68,7 +68,7 @@ fn server(bytes: &[u8]) -> Vec<Seen> {
 
 #[test]
 fn node_frames_decode_to_its_answer_then_an_empty_close() {
-    let bytes = include_bytes!("transcripts/frames.bin");
+    let bytes = include_bytes!("../transcripts/frames.bin");
     let want = vec![
         Seen::Text(
             br#"{"id":1,"result":{"result":{"type":"number","value":3,"description":"3"}}}"#
@@ -87,7 +87,7 @@ fn node_frames_decode_to_its_answer_then_an_empty_close() {
 
 #[test]
 fn node_frames_are_slices_of_the_read_not_copies() {
-    let chunk = Chunk::copy_from(include_bytes!("transcripts/frames.bin"));
+    let chunk = Chunk::copy_from(include_bytes!("../transcripts/frames.bin"));
     let mut text = None;
     let _ = Decoder::new(Role::Client, MAX).feed(&chunk, |e| {
         if let Event::Text(c) = e {

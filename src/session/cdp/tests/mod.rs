@@ -12,8 +12,8 @@ use crate::net::queue::Chunk;
 mod ending;
 mod rules;
 
-const RESTART: &str = include_str!("transcripts/restart.cdp");
-const DISCONNECT: &str = include_str!("transcripts/disconnect.cdp");
+const RESTART: &str = include_str!("../transcripts/restart.cdp");
+const DISCONNECT: &str = include_str!("../transcripts/disconnect.cdp");
 const URL: &str = "file:///tmp/dbgproxy-cdp/target.js";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

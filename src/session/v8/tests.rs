@@ -4,13 +4,13 @@
 //! V8 got instead.
 
 use super::V8;
-use crate::config::{self, LastGoodbye, Mode};
+use crate::config::{LastGoodbye, Mode};
 use crate::framing::Protocol;
 use crate::session::Settings;
-use crate::session::testkit::{Run, count};
+use crate::session::testkit::{Run, count, settings};
 
-const SHARED: &str = include_str!("../transcripts/shared.v8");
-const FORWARD: &str = include_str!("../transcripts/forward.v8");
+const SHARED: &str = include_str!("transcripts/shared.v8");
+const FORWARD: &str = include_str!("transcripts/forward.v8");
 
 const GREETING: &str = "Type: connect\r\nV8-Version: 5.1.281.111\r\nProtocol-Version: 1\r\nEmbedding-Host: node v6.17.1\r\nContent-Length: 0\r\n\r\n";
 
@@ -30,35 +30,22 @@ fn line(text: &str) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// A V8 session under test.
-fn run(mode: Mode, last_goodbye: LastGoodbye, backlog_bytes: usize) -> Run {
+fn run(mode: Mode, last_goodbye: LastGoodbye, backlog_bytes: usize) -> Run<V8> {
     let settings = Settings {
-        protocol: Protocol::V8,
-        mode,
-        forwards_last_goodbye: config::forwards_last_goodbye(mode, last_goodbye),
         backlog_bytes,
-        passthrough: false,
-        dbgp_hold: std::time::Duration::from_secs(2),
+        ..settings(Protocol::V8, mode, last_goodbye)
     };
-    Run::new(Box::new(V8::new(&settings)), Protocol::V8)
+    Run::new(V8::new(&settings), Protocol::V8)
 }
 
-fn played(transcript: &str, mode: Mode, last_goodbye: LastGoodbye) -> Run {
+fn played(transcript: &str, mode: Mode, last_goodbye: LastGoodbye) -> Run<V8> {
     let mut r = run(mode, last_goodbye, 1 << 16);
     r.play(transcript, line);
-    let text = |v: &Vec<Vec<u8>>| {
-        v.iter()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        text(&r.to_debugger),
-        text(&r.expected_to_debugger),
-        "what reached V8"
-    );
+    r.check_forwarded("V8");
     r
 }
 
-fn shared() -> Run {
+fn shared() -> Run<V8> {
     played(SHARED, Mode::Persistent, LastGoodbye::Keep)
 }
 
@@ -94,7 +81,7 @@ fn colliding_seqs_each_get_only_their_own_answers() {
         "its backtrace and its refused request"
     );
     // Re-framed: every response's Content-Length is its body's length.
-    for m in &r.messages["A"] {
+    for m in r.messages("A") {
         let text = String::from_utf8_lossy(m);
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         if let Some(n) = head.strip_prefix("Content-Length: ") {
@@ -111,7 +98,7 @@ fn events_go_to_all_and_a_joiner_gets_the_greeting_then_the_break() {
         assert!(r.text(who).starts_with(GREETING), "{who}");
     }
     // C joined while stopped at the first break.
-    let c = &r.messages["C"];
+    let c = r.messages("C");
     assert_eq!(String::from_utf8_lossy(&c[0]), GREETING);
     assert!(
         String::from_utf8_lossy(&c[1])
@@ -123,7 +110,7 @@ fn events_go_to_all_and_a_joiner_gets_the_greeting_then_the_break() {
     assert!(d.contains("{\"seq\":8,\"type\":\"event\",\"event\":\"break\""));
     // E joined after the kept session resumed the debuggee: the greeting
     // only, and no event but the proxy's own when the debugger went away.
-    assert_eq!(String::from_utf8_lossy(&r.messages["E"][0]), GREETING);
+    assert_eq!(String::from_utf8_lossy(&r.messages("E")[0]), GREETING);
     assert_eq!(count(&r.text("E"), "\"type\":\"event\""), 1);
     assert!(r.text("E").contains("\"event\":\"dbgproxyDebuggerLost\""));
 }
@@ -132,9 +119,9 @@ fn events_go_to_all_and_a_joiner_gets_the_greeting_then_the_break() {
 fn a_disconnect_while_others_remain_is_personal() {
     let r = shared();
     assert!(r.text("B").ends_with("{\"seq\":0,\"request_seq\":3,\"type\":\"response\",\"command\":\"disconnect\",\"success\":true,\"running\":false}"));
-    assert!(r.closed.contains(&"B".to_string()));
+    assert!(r.closed().contains(&"B"));
     // Nothing of it reached V8 (checked by `played`); A carried on.
-    assert!(!r.closed.contains(&"C".to_string()));
+    assert!(!r.closed().contains(&"C"));
 }
 
 #[test]
@@ -143,7 +130,7 @@ fn the_last_disconnect_in_a_kept_session_clears_its_breakpoints_and_resumes() {
     // A was last (C left, B and D were closed): clearbreakpoint 1 (A's) and
     // continue went to V8 with proxy seqs, their answers to nobody.
     assert!(r.text("A").ends_with("\"request_seq\":1,\"type\":\"response\",\"command\":\"disconnect\",\"success\":true,\"running\":false}"));
-    assert!(r.closed.contains(&"A".to_string()));
+    assert!(r.closed().contains(&"A"));
     for who in ["A", "B", "C", "D", "E"] {
         assert!(!r.text(who).contains("clearbreakpoint"), "{who}");
     }
@@ -157,7 +144,7 @@ fn the_last_disconnect_is_forwarded_with_forward_and_in_session_mode() {
     ] {
         let r = played(FORWARD, mode, last);
         assert!(r.text("A").ends_with("{\"seq\":2,\"request_seq\":3,\"type\":\"response\",\"command\":\"disconnect\",\"success\":true,\"running\":true}"));
-        assert!(r.closed.is_empty());
+        assert!(r.closed().is_empty());
     }
 }
 
@@ -165,7 +152,7 @@ fn the_last_disconnect_is_forwarded_with_forward_and_in_session_mode() {
 fn bad_input_is_answered_or_closed_and_empty_messages_are_dropped() {
     let r = shared();
     assert!(r.text("C").contains("{\"seq\":0,\"request_seq\":8,\"type\":\"response\",\"command\":\"\",\"success\":false,\"message\":\"dbgproxy: no command\""));
-    assert!(r.closed.contains(&"D".to_string()));
+    assert!(r.closed().contains(&"D"));
     assert_eq!(r.counter("bad_client_messages"), 2);
     assert_eq!(r.counter("empty_v8_messages_dropped"), 1);
 }
@@ -183,7 +170,7 @@ fn losing_v8_fails_requests_in_flight_and_the_next_greeting_comes_live() {
     assert!(e.find(failed).is_some_and(|at| at < lost), "{e}");
     assert_eq!(r.counter("requests_in_flight"), 0);
     let before = e.len();
-    r.session.debugger_up(&mut Default::default());
+    r.up();
     r.debugger_says(GREETING.as_bytes());
     assert_eq!(&r.text("E")[before..], GREETING);
 }
@@ -219,7 +206,7 @@ fn a_request_split_across_reads_is_rewritten_and_broken_json_with_a_seq_is_answe
     ];
     r.client_sends("A", crate::framing::Message::from_parts(parts));
     assert_eq!(
-        r.to_debugger,
+        r.sim.to_debugger,
         [frame(
             "{\"seq\":1,\"type\":\"request\",\"command\":\"version\"}"
         )]
@@ -228,9 +215,9 @@ fn a_request_split_across_reads_is_rewritten_and_broken_json_with_a_seq_is_answe
         "A",
         &frame("{\"seq\":42,\"type\":\"request\",\"command\":\"evaluate\",\"arguments\":{"),
     );
-    assert_eq!(r.to_debugger.len(), 1);
+    assert_eq!(r.sim.to_debugger.len(), 1);
     assert!(r.text("A").contains("{\"seq\":0,\"request_seq\":42,\"type\":\"response\",\"command\":\"evaluate\",\"success\":false,\"message\":\"dbgproxy: not a JSON object"));
-    assert!(r.closed.is_empty());
+    assert!(r.closed().is_empty());
 }
 
 #[test]

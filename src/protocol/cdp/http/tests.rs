@@ -259,14 +259,14 @@ fn the_list_names_the_proxy_from_the_requests_host() {
 fn answers_match_node_byte_for_byte() {
     assert_eq!(
         discovery::NOT_SERVED,
-        include_bytes!("transcripts/refused.bin")
+        include_bytes!("../transcripts/refused.bin")
     );
     assert_eq!(
         discovery::upgrade("dGhlIHNhbXBsZSBub25jZQ=="),
-        include_bytes!("transcripts/upgrade.bin")
+        include_bytes!("../transcripts/upgrade.bin")
     );
     // Node's own /json/version passes through; Chrome's browser URL does not.
-    let node = include_bytes!("transcripts/version.bin");
+    let node = include_bytes!("../transcripts/version.bin");
     let body = &node[node.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
     let ours = discovery::version(Some(body));
     assert!(

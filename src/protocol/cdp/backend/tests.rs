@@ -34,7 +34,7 @@ fn the_request_names_node_by_ip() {
 
 #[test]
 fn nodes_list_is_read_in_any_split() {
-    let bytes = include_bytes!("transcripts/list.bin");
+    let bytes = include_bytes!("../transcripts/list.bin");
     let Ok(Some(whole)) = parse_reply(bytes, false, MAX_BODY) else {
         panic!("node's list does not parse");
     };
@@ -64,7 +64,7 @@ fn nodes_list_is_read_in_any_split() {
 #[test]
 fn other_replies_and_their_log_lines() {
     // Node's 400 has no Content-Length: its head is enough.
-    let refused = include_bytes!("transcripts/refused.bin");
+    let refused = include_bytes!("../transcripts/refused.bin");
     let r = parse_reply(refused, false, MAX_BODY);
     assert_eq!(
         r.as_ref().map(|r| r.as_ref().map(|r| r.status)),
@@ -145,7 +145,7 @@ fn the_upgrade_is_checked_against_its_key() {
     let key = "dGhlIHNhbXBsZSBub25jZQ==";
     let req = upgrade_request(addr(), "/abc", key);
     assert!(req.starts_with(b"GET /abc HTTP/1.1\r\nHost: 127.0.0.1:9229\r\n"));
-    let ok = include_bytes!("transcripts/upgrade.bin");
+    let ok = include_bytes!("../transcripts/upgrade.bin");
     for cut in 0..ok.len() {
         assert_eq!(
             parse_upgrade_reply(&ok[..cut], false, addr(), "/abc", key),
@@ -160,7 +160,7 @@ fn the_upgrade_is_checked_against_its_key() {
     );
     let other = parse_upgrade_reply(ok, false, addr(), "/abc", &new_key()).unwrap_err();
     assert!(other.contains("Sec-WebSocket-Accept"), "{other}");
-    let refused = include_bytes!("transcripts/refused.bin");
+    let refused = include_bytes!("../transcripts/refused.bin");
     let err = parse_upgrade_reply(refused, false, addr(), "/abc", key).unwrap_err();
     assert!(err.contains("refused its WebSocket upgrade (400)"), "{err}");
     assert_ne!(new_key(), new_key());

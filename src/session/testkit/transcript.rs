@@ -1,7 +1,5 @@
-//! Test support: a session driven by a recorded transcript of a real
-//! debugger, around simulated clients, doing what the event loop would do
-//! with the actions (deliver to whoever has joined and not left, call
-//! `client_left` after a `Close`).
+//! A session driven by a recorded transcript of a real debugger, around
+//! simulated clients named by letters, over a [`Sim`].
 //!
 //! A transcript is the debugger's output, verbatim, with scenario lines:
 //! - `### join X`, `### leave X`, `### lost`, `### up`;
@@ -18,40 +16,28 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, ClientId, Outbox, Session, To};
+use super::Sim;
 use crate::framing::{Assembler, Direction, Message, Protocol};
 use crate::net::queue::Chunk;
+use crate::session::{Action, ClientId, Session};
 
-pub struct Run {
-    pub session: Box<dyn Session>,
+pub struct Run<S> {
+    pub sim: Sim<S>,
     protocol: Protocol,
     ids: BTreeMap<String, ClientId>,
-    here: BTreeMap<ClientId, String>,
-    /// Every byte each client received, and each message separately.
-    pub got: BTreeMap<String, Vec<u8>>,
-    pub messages: BTreeMap<String, Vec<Vec<u8>>>,
-    pub closed: Vec<String>,
-    pub to_debugger: Vec<Vec<u8>>,
     pub expected_to_debugger: Vec<Vec<u8>>,
-    out: Outbox,
 }
 
-impl Run {
-    pub fn new(session: Box<dyn Session>, protocol: Protocol) -> Run {
+impl<S: Session> Run<S> {
+    /// The session, its debugger up.
+    pub fn new(session: S, protocol: Protocol) -> Run<S> {
         let mut run = Run {
-            session,
+            sim: Sim::new(session),
             protocol,
             ids: BTreeMap::new(),
-            here: BTreeMap::new(),
-            got: BTreeMap::new(),
-            messages: BTreeMap::new(),
-            closed: Vec::new(),
-            to_debugger: Vec::new(),
             expected_to_debugger: Vec::new(),
-            out: Outbox::default(),
         };
-        run.session.debugger_up(&mut run.out);
-        run.settle();
+        run.up();
         run
     }
 
@@ -62,41 +48,36 @@ impl Run {
 
     pub fn join(&mut self, name: &str) {
         let id = self.id(name);
-        self.here.insert(id, name.to_string());
-        self.got.entry(name.to_string()).or_default();
-        self.session.client_joined(id, &mut self.out);
-        self.settle();
+        no_restart(self.sim.join(id));
     }
 
     pub fn leave(&mut self, name: &str) {
         let id = self.id(name);
-        if self.here.remove(&id).is_some() {
-            self.session.client_left(id, &mut self.out);
-            self.settle();
-        }
+        no_restart(self.sim.leave(id));
+    }
+
+    pub fn up(&mut self) {
+        no_restart(self.sim.up());
     }
 
     pub fn lost(&mut self) {
-        self.session.debugger_lost(&mut self.out);
-        self.settle();
+        no_restart(self.sim.lost());
     }
 
-    /// A client's bytes, framed as the event loop frames them.
+    /// A client's bytes, framed as the event loop frames them: one read.
     pub fn client_sends_bytes(&mut self, name: &str, bytes: &[u8]) {
         let mut messages = Vec::new();
         let mut assembler = Assembler::new(self.protocol, Direction::ToDebugger, 1 << 24);
         assembler
             .feed(Chunk::copy_from(bytes), |m| messages.push(m))
             .expect("the client's message frames");
-        for m in messages {
-            self.client_sends(name, m);
-        }
+        let id = self.id(name);
+        no_restart(self.sim.read(id, messages));
     }
 
     pub fn client_sends(&mut self, name: &str, message: Message) {
         let id = self.id(name);
-        self.session.from_client(id, message, &mut self.out);
-        self.settle();
+        no_restart(self.sim.from_client(id, message));
     }
 
     /// Debugger output, framed as the event loop frames it.
@@ -114,53 +95,7 @@ impl Run {
             "a transcript part ends mid-message"
         );
         for m in messages {
-            self.session.from_debugger(m, &mut self.out);
-            self.settle();
-        }
-    }
-
-    fn deliver(&mut self, id: ClientId, m: &Message) {
-        if let Some(name) = self.here.get(&id) {
-            let bytes = m.to_vec();
-            self.got
-                .entry(name.clone())
-                .or_default()
-                .extend_from_slice(&bytes);
-            self.messages.entry(name.clone()).or_default().push(bytes);
-        }
-    }
-
-    fn settle(&mut self) {
-        loop {
-            let actions: Vec<Action> = self.out.drain().collect();
-            if actions.is_empty() {
-                return;
-            }
-            for a in actions {
-                match a {
-                    Action::Send(To::Debugger, m) => self.to_debugger.push(m.to_vec()),
-                    Action::Send(To::Client(id), m) => self.deliver(id, &m),
-                    Action::Send(To::All, m) => {
-                        for id in self.here.keys().copied().collect::<Vec<_>>() {
-                            self.deliver(id, &m);
-                        }
-                    }
-                    Action::Send(To::AllBut(x), m) => {
-                        for id in self.here.keys().copied().collect::<Vec<_>>() {
-                            if id != x {
-                                self.deliver(id, &m);
-                            }
-                        }
-                    }
-                    Action::RestartDebugger(why) => panic!("unexpected restart: {why}"),
-                    Action::Close(id, _) => {
-                        if let Some(name) = self.here.remove(&id) {
-                            self.closed.push(name);
-                            self.session.client_left(id, &mut self.out);
-                        }
-                    }
-                }
-            }
+            no_restart(self.sim.from_debugger(m));
         }
     }
 
@@ -187,10 +122,7 @@ impl Run {
                     "join" => self.join(who),
                     "leave" => self.leave(who),
                     "lost" => self.lost(),
-                    "up" => {
-                        self.session.debugger_up(&mut self.out);
-                        self.settle();
-                    }
+                    "up" => self.up(),
                     _ => panic!("unknown directive {d}"),
                 }
                 continue;
@@ -210,17 +142,56 @@ impl Run {
         self.debugger_says(pending.as_bytes());
     }
 
+    /// Checks that what reached the debugger is what the transcript's `>>>`
+    /// lines say it got; `debugger` names it in the message.
+    pub fn check_forwarded(&self, debugger: &str) {
+        let text = |v: &[Vec<u8>]| {
+            v.iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            text(&self.sim.to_debugger),
+            text(&self.expected_to_debugger),
+            "what reached {debugger}"
+        );
+    }
+
+    /// What `name` received, message by message.
+    pub fn messages(&self, name: &str) -> &[Vec<u8>] {
+        self.ids
+            .get(name)
+            .and_then(|id| self.sim.got.get(id))
+            .map_or(&[], |v| v)
+    }
+
     /// What `name` received, as text.
     pub fn text(&self, name: &str) -> String {
-        String::from_utf8_lossy(self.got.get(name).map_or(&[][..], |v| v)).into_owned()
+        String::from_utf8_lossy(&self.messages(name).concat()).into_owned()
+    }
+
+    /// The clients the session closed, by name, in order.
+    pub fn closed(&self) -> Vec<&str> {
+        let name = |id: &ClientId| {
+            self.ids
+                .iter()
+                .find(|(_, i)| *i == id)
+                .map(|(n, _)| n.as_str())
+        };
+        self.sim.closed.iter().filter_map(name).collect()
     }
 
     pub fn counter(&self, name: &str) -> u64 {
-        self.session
-            .counters()
-            .get(name)
-            .and_then(|v| v.as_u64())
-            .unwrap_or_else(|| panic!("no counter {name}"))
+        self.sim.counter(name)
+    }
+}
+
+/// These protocols' sessions never restart their debugger.
+fn no_restart(actions: Vec<Action>) {
+    for a in actions {
+        if let Action::RestartDebugger(why) = a {
+            panic!("unexpected restart: {why}");
+        }
     }
 }
 
