@@ -445,9 +445,11 @@ fn dbgp_proxy(
     let registrar = match value.parse::<u16>() {
         Ok(0) => return Err(Usage::Line("--dbgp-proxy 0 is no port".into())),
         Ok(port) => SocketAddr::from(([127, 0, 0, 1], port)),
-        Err(_) => value
-            .parse::<SocketAddr>()
-            .map_err(|e| Usage::Line(format!("--dbgp-proxy {value}: {e} (give ADDR:PORT or PORT)")))?,
+        Err(_) => value.parse::<SocketAddr>().map_err(|e| {
+            Usage::Line(format!(
+                "--dbgp-proxy {value}: {e} (give ADDR:PORT or PORT)"
+            ))
+        })?,
     };
     if registrar.port() == cli.port.unwrap_or(0) {
         return Err(Usage::Line(format!(

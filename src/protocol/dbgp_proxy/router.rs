@@ -54,7 +54,9 @@ struct Held {
 enum Wait {
     NoIde(NoIde),
     /// Its IDE takes one session at a time (`-m 0`) and has one.
-    Busy { key: String },
+    Busy {
+        key: String,
+    },
 }
 
 #[derive(Debug)]
@@ -208,13 +210,25 @@ mod tests {
         let now = Instant::now();
         let reg = reg(&[("alice", 1, true), ("bob", 2, true)], now);
         let mut r = Router::new(HOLD);
-        assert_eq!(row_of(r.arrived(1, Some("alice".into()), &reg, now)), "alice");
+        assert_eq!(
+            row_of(r.arrived(1, Some("alice".into()), &reg, now)),
+            "alice"
+        );
         assert_eq!(row_of(r.arrived(2, Some("bob".into()), &reg, now)), "bob");
         // -m 1: a second engine of a busy key gets a row of its own.
-        assert_eq!(row_of(r.arrived(3, Some("alice".into()), &reg, now)), "alice#2");
-        assert_eq!(row_of(r.arrived(4, Some("alice".into()), &reg, now)), "alice#3");
+        assert_eq!(
+            row_of(r.arrived(3, Some("alice".into()), &reg, now)),
+            "alice#2"
+        );
+        assert_eq!(
+            row_of(r.arrived(4, Some("alice".into()), &reg, now)),
+            "alice#3"
+        );
         r.ended("alice");
-        assert_eq!(row_of(r.arrived(5, Some("alice".into()), &reg, now)), "alice");
+        assert_eq!(
+            row_of(r.arrived(5, Some("alice".into()), &reg, now)),
+            "alice"
+        );
         assert_eq!(r.counters().routed, 5);
         assert_eq!(r.deadline(), None);
     }

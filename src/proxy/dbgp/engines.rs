@@ -109,7 +109,10 @@ impl Proxy {
                 }
                 Ok(n) => {
                     let mut messages = Vec::new();
-                    if let Err(bad) = p.input.feed(Chunk::copy_from(&buf[..n]), |m| messages.push(m)) {
+                    if let Err(bad) = p
+                        .input
+                        .feed(Chunk::copy_from(&buf[..n]), |m| messages.push(m))
+                    {
                         failed = Some(format!("malformed DBGp: {bad}"));
                         break;
                     }
@@ -160,7 +163,9 @@ impl Proxy {
             Some(decision) => self.dbgp_carry_out(decision, now),
             None => log::info!(
                 "engine from {peer} (idekey {}) held for up to {}ms (--dbgp-hold): {}",
-                idekey.as_deref().map_or("none".into(), |k| format!("'{k}'")),
+                idekey
+                    .as_deref()
+                    .map_or("none".into(), |k| format!("'{k}'")),
                 self.config.dbgp_hold.as_millis(),
                 mode.keys.lookup(idekey.as_deref()).err().map_or_else(
                     || "its IDE takes one session at a time (-m 0) and has one".into(),
@@ -224,7 +229,11 @@ impl Proxy {
     /// Lets a held engine go: `detach` with the reason, then close. PHP
     /// runs on, undebugged.
     fn dbgp_detach(&mut self, engine: usize, reason: &str) {
-        let Some(mut p) = self.dbgp.as_mut().and_then(|m| m.pending.try_remove(engine)) else {
+        let Some(mut p) = self
+            .dbgp
+            .as_mut()
+            .and_then(|m| m.pending.try_remove(engine))
+        else {
             return;
         };
         log::warn!("engine from {} let go: {reason}", p.peer);
@@ -246,7 +255,11 @@ impl Proxy {
         let Some((init, after)) = p.init.take() else {
             return;
         };
-        let existing = mode.rows.iter().find(|(_, r)| r.name == name).map(|(id, _)| *id);
+        let existing = mode
+            .rows
+            .iter()
+            .find(|(_, r)| r.name == name)
+            .map(|(id, _)| *id);
         let row = match existing {
             Some(row) => row,
             None => match self.dbgp_add_row(&name, to.ide, now) {
@@ -277,7 +290,8 @@ impl Proxy {
         };
         self.on_progress(row, progress, now);
         if let Some(r) = self.rows.get_mut(row) {
-            r.session.from_debugger(init.proxied(p.peer.ip()), &mut r.outbox);
+            r.session
+                .from_debugger(init.proxied(p.peer.ip()), &mut r.outbox);
             for m in after {
                 r.session.from_debugger(m, &mut r.outbox);
             }
@@ -336,7 +350,10 @@ impl Proxy {
             return;
         };
         if mode.dials.len() >= MAX_DIALS {
-            log::warn!("not dialling the IDE at {}: {MAX_DIALS} dials under way", to.ide);
+            log::warn!(
+                "not dialling the IDE at {}: {MAX_DIALS} dials under way",
+                to.ide
+            );
             return self.dbgp_unreachable(row, &to, "too many dials under way", now);
         }
         let key = mode.dials.vacant_key();
@@ -345,10 +362,10 @@ impl Proxy {
             Err(e) => return self.dbgp_unreachable(row, &to, &e.to_string(), now),
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, Token(dbgp::DIAL + key), interest)
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut stream, Token(dbgp::DIAL + key), interest)
         {
             return self.dbgp_unreachable(row, &to, &e.to_string(), now);
         }
@@ -415,9 +432,16 @@ impl Proxy {
             "the IDE for idekey '{}' at {} cannot be reached ({why}){}; its engine is let go",
             to.key,
             to.ide,
-            if dropped { "; registration dropped" } else { "" }
+            if dropped {
+                "; registration dropped"
+            } else {
+                ""
+            }
         );
-        let reason = format!("dbgproxy: the IDE registered for idekey '{}' cannot be reached", to.key);
+        let reason = format!(
+            "dbgproxy: the IDE registered for idekey '{}' cannot be reached",
+            to.key
+        );
         if let Some(r) = self.rows.get_mut(row) {
             r.debugger.send(&engine::detach(0, &reason));
         }

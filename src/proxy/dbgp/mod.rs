@@ -208,7 +208,12 @@ impl crate::proxy::Proxy {
     }
 
     pub(super) fn dbgp_on_timers(&mut self, now: Instant) {
-        if self.dbgp.as_ref().and_then(Mode::deadline).is_some_and(|d| d <= now) {
+        if self
+            .dbgp
+            .as_ref()
+            .and_then(Mode::deadline)
+            .is_some_and(|d| d <= now)
+        {
             self.dbgp_registration_timers(now);
             self.dbgp_engine_timers(now);
         }

@@ -58,10 +58,10 @@ impl Proxy {
                 owner,
             };
             let token = Token(dbgp::CONN + key);
-            if let Err(e) = self
-                .poll
-                .registry()
-                .register(&mut conn.stream, token, Interest::READABLE)
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut conn.stream, token, Interest::READABLE)
             {
                 log::warn!("registration port: cannot register {peer}: {e}");
                 continue;

@@ -60,7 +60,8 @@ impl Setup {
         s.set_read_timeout(Some(DEADLINE)).unwrap();
         s.write_all(bytes).unwrap();
         let mut out = Vec::new();
-        s.read_to_end(&mut out).expect("the proxy closes after its reply");
+        s.read_to_end(&mut out)
+            .expect("the proxy closes after its reply");
         String::from_utf8_lossy(&out).into_owned()
     }
 
@@ -139,7 +140,11 @@ impl Ide {
 fn to_the_break(s: &Setup, ide: &mut Dbgp, key: &str) -> u64 {
     let init = ide.init();
     assert_eq!(attr(&init, "idekey").as_deref(), Some(key), "{init}");
-    assert_eq!(attr(&init, "proxied").as_deref(), Some("127.0.0.1"), "{init}");
+    assert_eq!(
+        attr(&init, "proxied").as_deref(),
+        Some("127.0.0.1"),
+        "{init}"
+    );
     ide.request(&format!(
         "breakpoint_set -t line -f {} -n {PHP_LINE_ADD}",
         s.uri
@@ -171,17 +176,29 @@ fn two_keys_two_ides_both_stopped_at_once() {
     // Both stopped at once, each in its own session, before either goes on.
     let stop_a = a.ok(run_a);
     let stop_b = b.ok(run_b);
-    assert_eq!(attr(&stop_a, "status").as_deref(), Some("break"), "{stop_a}");
-    assert_eq!(attr(&stop_b, "status").as_deref(), Some("break"), "{stop_b}");
+    assert_eq!(
+        attr(&stop_a, "status").as_deref(),
+        Some("break"),
+        "{stop_a}"
+    );
+    assert_eq!(
+        attr(&stop_b, "status").as_deref(),
+        Some("break"),
+        "{stop_b}"
+    );
     let st = crate::util::cli::status(&s._runtime.0, s.port);
     let sessions = st["dbgp_proxy"]["sessions"].as_array().expect("sessions");
     let keys: Vec<&str> = sessions.iter().filter_map(|r| r["key"].as_str()).collect();
     assert!(keys.contains(&"alice") && keys.contains(&"bob"), "{st}");
     assert!(
-        sessions.iter().all(|r| r["file"].as_str() == Some(s.uri.as_str())),
+        sessions
+            .iter()
+            .all(|r| r["file"].as_str() == Some(s.uri.as_str())),
         "{st}"
     );
-    let regs = st["dbgp_proxy"]["registrations"].as_array().expect("registrations");
+    let regs = st["dbgp_proxy"]["registrations"]
+        .as_array()
+        .expect("registrations");
     assert_eq!(regs.len(), 2, "{st}");
     // Each IDE ends its own request.
     a.send("stop");
@@ -211,8 +228,12 @@ fn an_unknown_key_runs_on_undebugged() {
     let out = php.finish();
     assert!(out.contains("total 6"), "PHP printed {out:?}");
     // Never given to another key's IDE.
-    assert!(!alice.dialled(), "alice's IDE was dialled for mallory's engine");
-    s.proxy.wait_log("no IDE is registered for idekey 'mallory'");
+    assert!(
+        !alice.dialled(),
+        "alice's IDE was dialled for mallory's engine"
+    );
+    s.proxy
+        .wait_log("no IDE is registered for idekey 'mallory'");
 }
 
 #[test]
