@@ -287,3 +287,36 @@ fn bad_input_on_the_registration_port_is_answered_and_harmless() {
     run_to_the_end(&mut c);
     assert!(php.finish().contains("total 6"));
 }
+
+#[test]
+fn dbgp_proxy_mode_needs_a_dbgp_listen_backend() {
+    for args in [
+        &["--port", "9", "--dbgp-proxy", "10"][..],
+        &[
+            "--port",
+            "9",
+            "--backend",
+            "xdebug",
+            "--protocol",
+            "raw",
+            "--dbgp-proxy",
+            "10",
+        ],
+        &[
+            "--port",
+            "9",
+            "--backend",
+            "xdebug",
+            "--dbgp-default-key",
+            "k",
+        ],
+    ] {
+        let out = dbgproxy_command()
+            .args(args)
+            .output()
+            .expect("run dbgproxy");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--dbgp-"), "{args:?}: {err}");
+    }
+}
