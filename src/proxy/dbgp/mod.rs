@@ -1,6 +1,6 @@
 //! DBGp proxy mode in the loop (`--dbgp-proxy`, issue #21): the registration
 //! port (`registrar.rs`), the shared engine port and the engines not routed
-//! yet, and the dials to IDEs (`engines.rs`). What is decided — who may
+//! yet (`engines.rs`), and the dials to IDEs (`dials.rs`). What is decided — who may
 //! register which key, which row an engine goes to, how long it is held —
 //! is `protocol::dbgp_proxy`'s (sans-I/O); this only moves bytes, keeps
 //! the sockets and carries the decisions out.
@@ -9,6 +9,7 @@
 //! the session table named by the key (made on first use, with a `Handed`
 //! backend); the IDE the proxy dials for it is a client of that row.
 
+mod dials;
 mod engines;
 mod registrar;
 
@@ -29,7 +30,8 @@ use crate::protocol::dbgp_proxy::registry::{Age, Registration, Registry as Keys}
 use crate::protocol::dbgp_proxy::router::Router;
 use crate::session::ClientId;
 use crate::tokens::{RowId, dbgp};
-use engines::{Dial, Pending};
+use dials::Dial;
+use engines::Pending;
 use registrar::Conn;
 
 /// Registrations held at once (beyond: refused, `Refusal::Full`).
