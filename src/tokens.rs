@@ -7,6 +7,9 @@
 //! 8 .. 16               the control socket's connections
 //! 16 .. 24              the client listeners
 //! 32 ..                 clients: FIRST_CLIENT + slab key, counting up
+//! DBGP_BASE ..          DBGp proxy mode (`dbgp` below): its two listeners,
+//!                       registration connections, engines not routed yet,
+//!                       dials to IDEs
 //! ROW_BASE ..           the session table's rows: ROW_BASE + row * ROW_STRIDE + k,
 //!                       k one of a row's debugger-side sources (`RowTokens`)
 //! ```
@@ -36,6 +39,38 @@ pub const MAX_LISTENERS: usize = 8;
 
 /// Client tokens start here and count up (`FIRST_CLIENT + slab key`).
 pub const FIRST_CLIENT: usize = 32;
+
+/// DBGp proxy mode's block (`proxy/dbgp/`), just below the rows: clients,
+/// counting up from 32, never reach it.
+pub const DBGP_BASE: usize = ROW_BASE - (1 << 24);
+
+/// The tokens of DBGp proxy mode, each range bounded by its table's limit.
+pub mod dbgp {
+    use super::DBGP_BASE;
+    use mio::Token;
+
+    /// The registration port (`--dbgp-proxy`).
+    pub const REGISTRAR: Token = Token(DBGP_BASE);
+    /// The shared engine port (`--port`).
+    pub const ENGINES: Token = Token(DBGP_BASE + 1);
+    /// Registration connections: `CONN + slab key`.
+    pub const CONN: usize = DBGP_BASE + (1 << 16);
+    /// Engines not routed yet (reading `<init>`, or held): `PENDING + key`.
+    pub const PENDING: usize = DBGP_BASE + (2 << 16);
+    /// Connections to IDEs not yet up: `DIAL + key`.
+    pub const DIAL: usize = DBGP_BASE + (3 << 16);
+    /// Each range's size; the tables are bounded far below it.
+    pub const RANGE: usize = 1 << 16;
+
+    /// Which range `token` is in, and its key there.
+    pub fn which(token: Token) -> Option<(usize, usize)> {
+        let t = token.0;
+        [CONN, PENDING, DIAL]
+            .into_iter()
+            .find(|&base| (base..base + RANGE).contains(&t))
+            .map(|base| (base, t - base))
+    }
+}
 
 /// The first row's block: the top half of the token space.
 pub const ROW_BASE: usize = 1 << (usize::BITS - 1);
@@ -119,7 +154,8 @@ const _: () = {
     assert!(CONTROL_LISTENER.0 < FIRST_CONTROL_CONN);
     assert!(FIRST_CONTROL_CONN + MAX_CONTROL_CONNS <= FIRST_LISTENER);
     assert!(FIRST_LISTENER + MAX_LISTENERS <= FIRST_CLIENT);
-    assert!(FIRST_CLIENT < ROW_BASE);
+    assert!(FIRST_CLIENT < DBGP_BASE);
+    assert!(dbgp::DIAL + dbgp::RANGE <= ROW_BASE);
     assert!(Which::COUNT <= ROW_STRIDE);
 };
 
@@ -132,7 +168,7 @@ pub fn row_of(token: Token) -> Option<(RowId, Which)> {
 
 /// The client slab key a token names, if it is in the clients' range.
 pub fn client_key(token: Token) -> Option<usize> {
-    if token.0 >= ROW_BASE {
+    if token.0 >= DBGP_BASE {
         return None;
     }
     token.0.checked_sub(FIRST_CLIENT)

@@ -11,6 +11,7 @@ mod backoff;
 mod child;
 mod connect;
 mod group;
+mod handed;
 mod listen;
 mod spawn;
 
@@ -27,6 +28,7 @@ use crate::config::{BackendKind, Config};
 use crate::tokens::RowTokens;
 pub use backoff::human;
 pub use connect::Connector;
+pub use handed::Handed;
 pub use listen::EngineListener;
 pub use spawn::Spawner;
 
@@ -50,6 +52,8 @@ pub enum Backend {
     Connect(Connector),
     Listen(EngineListener),
     Spawn(Spawner),
+    /// DBGp proxy mode: engines are handed to it (`handed.rs`).
+    Handed(Handed),
 }
 
 impl Backend {
@@ -79,7 +83,7 @@ impl Backend {
         match self {
             Backend::Listen(_) => true,
             Backend::Connect(c) => c.ready_without_debugger(),
-            Backend::Spawn(_) => false,
+            Backend::Spawn(_) | Backend::Handed(_) => false,
         }
     }
 
@@ -88,7 +92,7 @@ impl Backend {
     pub fn waited(&mut self, now: Instant) -> Option<std::time::Duration> {
         match self {
             Backend::Connect(c) => c.waited(now),
-            Backend::Listen(_) | Backend::Spawn(_) => None,
+            Backend::Listen(_) | Backend::Spawn(_) | Backend::Handed(_) => None,
         }
     }
 
@@ -98,6 +102,7 @@ impl Backend {
             Backend::Connect(c) => c.start(registry, now),
             Backend::Listen(l) => l.start(registry),
             Backend::Spawn(s) => s.start(registry, now),
+            Backend::Handed(h) => h.start(registry),
         }
     }
 
@@ -109,6 +114,7 @@ impl Backend {
                 s.on_stderr();
                 Progress::Pending
             }
+            Backend::Handed(_) => Progress::Pending,
         }
     }
 
@@ -125,7 +131,7 @@ impl Backend {
     pub fn on_child_signal(&mut self) -> Progress {
         match self {
             Backend::Spawn(s) => s.on_child_signal(),
-            Backend::Connect(_) | Backend::Listen(_) => Progress::Pending,
+            Backend::Connect(_) | Backend::Listen(_) | Backend::Handed(_) => Progress::Pending,
         }
     }
 
@@ -135,7 +141,7 @@ impl Backend {
     pub fn stream_ended(&mut self, now: Instant) -> Option<u8> {
         match self {
             Backend::Spawn(s) => s.stream_ended(now),
-            Backend::Connect(_) | Backend::Listen(_) => Some(0),
+            Backend::Connect(_) | Backend::Listen(_) | Backend::Handed(_) => Some(0),
         }
     }
 
@@ -143,7 +149,7 @@ impl Backend {
         match self {
             Backend::Connect(c) => c.on_timer(registry, now),
             Backend::Spawn(s) => s.on_timer(registry, now),
-            Backend::Listen(_) => Progress::Pending,
+            Backend::Listen(_) | Backend::Handed(_) => Progress::Pending,
         }
     }
 
@@ -152,7 +158,7 @@ impl Backend {
         match self {
             Backend::Connect(c) => c.deadline(),
             Backend::Spawn(s) => s.deadline(),
-            Backend::Listen(_) => None,
+            Backend::Listen(_) | Backend::Handed(_) => None,
         }
     }
 
@@ -162,6 +168,8 @@ impl Backend {
             Backend::Connect(c) => token == c.tokens.link(),
             Backend::Listen(l) => token == l.tokens.debugger_listener(),
             Backend::Spawn(s) => token == s.tokens.child_stderr(),
+            // Its only token is its link's.
+            Backend::Handed(_) => false,
         }
     }
 
@@ -173,6 +181,7 @@ impl Backend {
             Backend::Connect(c) => c.flapping(),
             Backend::Listen(l) => l.flapping(),
             Backend::Spawn(s) => s.flapping(),
+            Backend::Handed(_) => false,
         }
     }
 
@@ -180,7 +189,7 @@ impl Backend {
     pub fn child_pid(&self) -> Option<u32> {
         match self {
             Backend::Spawn(s) => s.pid(),
-            Backend::Connect(_) | Backend::Listen(_) => None,
+            Backend::Connect(_) | Backend::Listen(_) | Backend::Handed(_) => None,
         }
     }
 
@@ -190,6 +199,7 @@ impl Backend {
             Backend::Connect(c) => c.describe(),
             Backend::Listen(l) => l.describe(),
             Backend::Spawn(s) => s.describe(),
+            Backend::Handed(h) => h.describe(),
         }
     }
 }

@@ -174,11 +174,23 @@ pub(super) struct Cli {
     #[arg(long, value_enum, default_value_t = LastGoodbye::Keep)]
     pub(super) last_goodbye: LastGoodbye,
 
-    /// DBGp: milliseconds a finished PHP request (Xdebug status `stopping`)
-    /// is held for a client once none is left; then the proxy ends it, so
-    /// that PHP (and a web server's worker) is let go.
+    /// DBGp: milliseconds an engine nobody can take is held: a finished PHP
+    /// request (Xdebug status `stopping`) once no client is left, then ended;
+    /// with --dbgp-proxy, an engine whose IDE has not registered (yet), then
+    /// detached. Either way PHP (and a web server's worker) is let go.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     pub(super) dbgp_hold: u64,
+
+    /// DBGp proxy mode: serve `proxyinit`/`proxystop` on ADDR:PORT (PORT
+    /// alone: on loopback), and route each engine on --port to the IDE
+    /// registered for its idekey. Needs --protocol dbgp on a listen backend
+    /// (--backend xdebug).
+    #[arg(long, value_name = "ADDR|PORT")]
+    pub(super) dbgp_proxy: Option<String>,
+
+    /// DBGp proxy mode: the idekey for engines whose `<init>` has none.
+    #[arg(long, value_name = "KEY")]
+    pub(super) dbgp_default_key: Option<String>,
 
     /// Frame whole messages but share nothing: every client gets every message
     /// and ids pass unchanged, as before sessions were shared.

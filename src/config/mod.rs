@@ -132,6 +132,15 @@ pub enum Invocation {
     Control(Command),
 }
 
+/// `--dbgp-proxy` and what goes with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbgpProxy {
+    /// The registration port (`proxyinit`/`proxystop`).
+    pub registrar: SocketAddr,
+    /// `--dbgp-default-key`: keyless engines go to it.
+    pub default_key: Option<String>,
+}
+
 /// A validated configuration: everything the proxy needs, nothing left to parse.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -158,6 +167,8 @@ pub struct Config {
     pub client_input_total: usize,
     pub last_goodbye: LastGoodbye,
     pub dbgp_hold: Duration,
+    /// `--dbgp-proxy`: DBGp proxy mode (`proxy/dbgp/`).
+    pub dbgp_proxy: Option<DbgpProxy>,
     pub hangup_clients: bool,
     pub passthrough: bool,
     pub drain_timeout: Duration,
@@ -255,6 +266,8 @@ impl Config {
             }
             _ => {}
         }
+        let protocol = cli.protocol.unwrap_or(preset_protocol);
+        let dbgp_proxy = dbgp_proxy(&cli, backend, protocol)?;
         let mode = cli.mode.unwrap_or(match backend {
             BackendKind::Listen => Mode::Persistent,
             BackendKind::Connect | BackendKind::Spawn => Mode::OneSession,
@@ -285,7 +298,7 @@ impl Config {
         };
         Ok(Config {
             backend,
-            protocol: cli.protocol.unwrap_or(preset_protocol),
+            protocol,
             max_message: cli.max_message.as_usize(),
             debugger_addr,
             listen,
@@ -310,6 +323,7 @@ impl Config {
             client_input_total: cli.client_input_total.as_usize(),
             last_goodbye: cli.last_goodbye,
             dbgp_hold: Duration::from_millis(cli.dbgp_hold),
+            dbgp_proxy,
             hangup_clients: cli.hangup_clients,
             passthrough: cli.passthrough,
             drain_timeout: Duration::from_millis(cli.drain_timeout),
@@ -403,6 +417,50 @@ fn policy(cli: &Cli, listen: &[ListenAddr]) -> Result<Policy, Usage> {
         token_timeout: Duration::from_millis(cli.token_timeout),
         insecure_open: cli.insecure_open,
     })
+}
+
+/// `--dbgp-proxy ADDR|PORT` (a port alone: loopback, like the client port),
+/// valid only where engines connect in and speak DBGp.
+fn dbgp_proxy(
+    cli: &Cli,
+    backend: BackendKind,
+    protocol: Protocol,
+) -> Result<Option<DbgpProxy>, Usage> {
+    let Some(value) = cli.dbgp_proxy.as_deref() else {
+        if cli.dbgp_default_key.is_some() {
+            return Err(Usage::Line(
+                "--dbgp-default-key is for DBGp proxy mode: give --dbgp-proxy PORT too".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if backend != BackendKind::Listen || protocol != Protocol::Dbgp {
+        return Err(Usage::Line(format!(
+            "--dbgp-proxy routes DBGp engines that connect in: it needs --backend xdebug \
+             (listen, dbgp), not {} with --protocol {}",
+            backend.name(),
+            protocol.name()
+        )));
+    }
+    let registrar = match value.parse::<u16>() {
+        Ok(0) => return Err(Usage::Line("--dbgp-proxy 0 is no port".into())),
+        Ok(port) => SocketAddr::from(([127, 0, 0, 1], port)),
+        Err(_) => value.parse::<SocketAddr>().map_err(|e| {
+            Usage::Line(format!(
+                "--dbgp-proxy {value}: {e} (give ADDR:PORT or PORT)"
+            ))
+        })?,
+    };
+    if registrar.port() == cli.port.unwrap_or(0) {
+        return Err(Usage::Line(format!(
+            "--dbgp-proxy {value}: the registration port cannot be the engine port (--port)"
+        )));
+    }
+    let default_key = cli.dbgp_default_key.clone().filter(|k| !k.is_empty());
+    Ok(Some(DbgpProxy {
+        registrar,
+        default_key,
+    }))
 }
 
 /// Resolves `host` (an IP address or a name) once, at start-up. IPv4 is preferred

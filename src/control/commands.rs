@@ -185,6 +185,18 @@ pub fn list(json: bool) -> Result<u8> {
             human(s["uptime_secs"].as_u64().unwrap_or(0)),
             s["pid"]
         );
+        // DBGp proxy mode: one line per session (engine key).
+        let sessions = s["dbgp_proxy"]["sessions"].as_array();
+        for row in sessions.into_iter().flatten() {
+            println!(
+                "  session '{}'  engine {}  {}  IDE {}  {} client(s)",
+                row["key"].as_str().unwrap_or("?"),
+                row["engine"].as_str().unwrap_or("(waiting)"),
+                row["file"].as_str().unwrap_or(""),
+                row["ide"].as_str().unwrap_or("?"),
+                row["clients"]
+            );
+        }
     }
     Ok(0)
 }

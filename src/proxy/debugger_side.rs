@@ -219,6 +219,10 @@ impl Proxy {
     /// that row's. (With several, this is where a rule would choose: a row
     /// could go, and the proxy end with its last one.)
     pub(super) fn session_over(&mut self, row: RowId, code: u8, now: Instant) {
+        // DBGp proxy mode: a row per engine key, which the mode keeps.
+        if self.dbgp.is_some() {
+            return self.dbgp_engine_over(row, now);
+        }
         match self.lifecycle.after_loss(now, code) {
             AfterLoss::Reconnect => {
                 log::log!(
@@ -234,10 +238,6 @@ impl Proxy {
 
     /// Adds a row made while the proxy runs, built by `make` for the id it
     /// will have (its tokens derive from it), and starts its backend.
-    #[allow(
-        dead_code,
-        reason = "first callers: the DBGp proxy and CDP rows (#20, #21)"
-    )]
     pub(super) fn add_row(
         &mut self,
         make: impl FnOnce(RowId, &mio::Registry) -> anyhow::Result<Row>,
@@ -256,10 +256,6 @@ impl Proxy {
     /// and are closed with `why`, its link is closed (deregistered), and its
     /// backend dropped (a listener closed, a child stopped), so that none of
     /// its tokens is registered any more.
-    #[allow(
-        dead_code,
-        reason = "first callers: the DBGp proxy and CDP rows (#20, #21)"
-    )]
     pub(super) fn remove_row(&mut self, row: RowId, why: &str, now: Instant) {
         self.clients.close_row(row, why, self.poll.registry(), now);
         self.apply(now);

@@ -39,6 +39,9 @@ impl Proxy {
                 self.lifecycle.drained();
             }
         }
+        if self.dbgp.is_some() {
+            self.dbgp_tidy(now);
+        }
         // Idle means no client and no debugger in any row.
         self.lifecycle
             .track_idle(now, self.clients.len(), self.rows.any_debugger_up());
@@ -53,6 +56,7 @@ impl Proxy {
             self.clients.deadline(),
             self.lifecycle.deadline(),
             self.control.as_ref().and_then(control::Server::deadline),
+            self.dbgp.as_ref().and_then(super::dbgp::Mode::deadline),
         ]
         .into_iter()
         .chain(rows)
@@ -75,6 +79,7 @@ impl Proxy {
         }
         self.clients.on_timer(self.poll.registry(), now);
         self.apply(now);
+        self.dbgp_on_timers(now);
         if let Phase::Draining { deadline, .. } = self.lifecycle.phase()
             && now >= deadline
         {
@@ -122,7 +127,14 @@ impl Proxy {
         };
         for (key, request) in control.on_event(token, self.poll.registry(), now) {
             let reply = match request {
-                Request::Status => self.view().to_json().to_string(),
+                Request::Status => {
+                    let mut status = self.view().to_json();
+                    if let Some(dbgp) = &self.dbgp {
+                        let clients = &self.clients;
+                        status["dbgp_proxy"] = dbgp.to_json(now, |row| clients.open_in(row));
+                    }
+                    status.to_string()
+                }
                 Request::Stop => {
                     self.lifecycle.on_signal(now, StopBy::Request);
                     serde_json::json!({"stopping": true, "pid": std::process::id()}).to_string()

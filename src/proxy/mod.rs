@@ -43,6 +43,7 @@ use rows::{Row, Rows};
 pub mod accept;
 mod client_side;
 pub mod clients;
+mod dbgp;
 pub mod debugger;
 mod debugger_side;
 mod events;
@@ -82,6 +83,8 @@ struct Proxy {
     signals: Signals,
     clients: Clients,
     rows: Rows,
+    /// `--dbgp-proxy`: the registration port and the shared engine port.
+    dbgp: Option<dbgp::Mode>,
     control: Option<control::Server>,
     started: Instant,
     lifecycle: Lifecycle,
@@ -114,16 +117,23 @@ impl Proxy {
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .context("registering signal handlers")?;
         let debugger_socket = crate::process::systemd::take_debugger(&mut passed);
-        // The one row of today: the debugger the command line names.
         let mut rows = Rows::default();
-        let row = Row::new(
-            rows.vacant(),
-            String::new(),
-            &config,
-            poll.registry(),
-            debugger_socket,
-        )?;
-        rows.insert(row);
+        // DBGp proxy mode makes a row per engine key as engines come;
+        // otherwise the one row is the debugger the command line names.
+        let dbgp = match &config.dbgp_proxy {
+            Some(d) => Some(dbgp::Mode::bind(&config, d, poll.registry())?),
+            None => {
+                let row = Row::new(
+                    rows.vacant(),
+                    String::new(),
+                    &config,
+                    poll.registry(),
+                    debugger_socket,
+                )?;
+                rows.insert(row);
+                None
+            }
+        };
         // The proxy works without its control socket; status/stop then can't reach it.
         let control = control::Server::bind(control_key, poll.registry())
             .map_err(|e| log::warn!("no control socket: {e:#}"))
@@ -142,6 +152,7 @@ impl Proxy {
         Ok(Proxy {
             listening,
             rows,
+            dbgp,
             lifecycle,
             control,
             started: Instant::now(),
@@ -167,6 +178,10 @@ impl Proxy {
                 .iter()
                 .all(|r| r.debugger.backend.ready_when_listening())
         {
+            self.lifecycle.ready();
+        }
+        // Both its ports are bound: engines and IDEs may come.
+        if self.dbgp.is_some() {
             self.lifecycle.ready();
         }
         for row in self.rows.ids() {
@@ -224,6 +239,7 @@ impl Proxy {
             t if self.clients.acceptor.owns(t) => self.clients.acceptor.set_ready(t),
             SIGNALS => self.on_signals(now),
             t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t, now),
+            t if self.dbgp.is_some() && dbgp::Mode::owns(t) => self.on_dbgp_event(t, now),
             t => {
                 let Some(key) = self.clients.key_of(t) else {
                     return;

@@ -38,6 +38,12 @@ impl EngineInit {
         (!key.is_empty()).then_some(key)
     }
 
+    /// The script's `fileuri`, for `status`.
+    pub fn fileuri(&self) -> String {
+        let raw = self.packet.attr("fileuri").unwrap_or_default();
+        String::from_utf8_lossy(&unescape(raw)).into_owned()
+    }
+
     /// The `<init>` with `proxied="<engine IP>"` (replacing any there was),
     /// re-framed: the length prefix grows.
     pub fn proxied(&self, engine: IpAddr) -> Message {

@@ -7,7 +7,8 @@
 //!   ends it (NUL, EOF, half-close, idle pause), with the bounds on it;
 //! - `reply`: the answers, as the IDEs can read them;
 //! - `registry`: who registered which key, and where an engine goes;
-//! - `engine`: the idekey in `<init>`, `proxied`, `detach`.
+//! - `engine`: the idekey in `<init>`, `proxied`, `detach`;
+//! - `router`: which row each engine goes to, which wait, which are let go.
 //!
 //! [`answer`] joins the first three: what the loop does with a command
 //! read on the registration port. The loop itself owns the sockets, the
@@ -18,6 +19,7 @@ pub mod command;
 pub mod engine;
 pub mod registry;
 pub mod reply;
+pub mod router;
 
 #[cfg(test)]
 mod tests;

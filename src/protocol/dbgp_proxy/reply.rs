@@ -28,6 +28,8 @@ pub enum ErrorId {
     Full = 602,
     /// `proxystop` for an idekey nobody registered.
     NotRegistered = 603,
+    /// The access rules refuse the registering peer.
+    Denied = 604,
 }
 
 /// `<proxyinit success="1" idekey="K" address="A" port="P"/>`: the IDE's

@@ -27,6 +27,7 @@ mod admit;
 mod backpressure;
 pub mod client;
 mod deliver;
+mod dial;
 mod leave;
 
 use std::collections::HashMap;

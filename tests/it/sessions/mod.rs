@@ -8,5 +8,6 @@ mod dap;
 mod dap_breakpoint_ids;
 mod dap_lldb;
 mod dbgp;
+mod dbgp_proxy;
 mod gdb;
 mod v8;

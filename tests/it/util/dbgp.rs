@@ -54,8 +54,13 @@ pub fn base64(text: &str) -> String {
 
 impl Dbgp {
     pub fn connect(port: u16, name: &str) -> Dbgp {
+        Dbgp::over(Inbox::connect(port, name))
+    }
+
+    /// An IDE the proxy dialled (DBGp proxy mode).
+    pub fn over(io: Inbox) -> Dbgp {
         Dbgp {
-            io: Inbox::connect(port, name),
+            io,
             next_txn: 1,
             sent: HashMap::new(),
             answered: HashSet::new(),

@@ -85,6 +85,11 @@ impl Php {
             .stdin(if gated { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
+        Php::from_command(cmd)
+    }
+
+    /// PHP as `cmd` says (its stdin piped when gated, stdout piped).
+    pub fn from_command(mut cmd: Command) -> Php {
         let mut proc = Proc::spawn("php", &mut cmd);
         let gate = proc.child.stdin.take();
         Php { proc, gate }

@@ -22,6 +22,11 @@ pub struct Inbox {
 impl Inbox {
     pub fn connect(port: u16, name: &str) -> Inbox {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the proxy");
+        Inbox::over(stream, name)
+    }
+
+    /// Over a connection the proxy made (a DBGp proxy dials its IDEs).
+    pub fn over(stream: TcpStream, name: &str) -> Inbox {
         stream.set_nodelay(true).unwrap();
         Inbox {
             name: name.to_string(),
