@@ -19,6 +19,10 @@ use mio::net::TcpStream as MioStream;
 
 #[path = "support/access.rs"]
 mod access;
+#[path = "support/cdp.rs"]
+mod cdp;
+#[path = "support/dbgp_proxy.rs"]
+mod dbgp_proxy;
 #[path = "support/routed.rs"]
 mod routed;
 use mio::{Events, Interest, Poll, Token};
@@ -86,7 +90,7 @@ fn rounds() -> usize {
         .unwrap_or(5)
 }
 
-/// `BENCH_ONLY=rtt,throughput,fanout,routed,access,idle,start,memory` runs a subset (for
+/// `BENCH_ONLY=rtt,throughput,fanout,routed,cdp,dbgp-proxy,access,idle,start,memory` runs a subset (for
 /// profiling); the report is written only for a full run.
 fn wanted(part: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p == part))
@@ -179,6 +183,12 @@ fn main() {
     }
     if wanted("routed") {
         rows.extend(routed::rows());
+    }
+    if wanted("cdp") {
+        rows.extend(cdp::rows());
+    }
+    if wanted("dbgp-proxy") {
+        rows.extend(dbgp_proxy::rows());
     }
     if wanted("access") {
         rows.extend(access::rows());
