@@ -11,6 +11,7 @@ mod backoff;
 mod child;
 mod connect;
 mod group;
+mod inspector;
 mod listen;
 mod spawn;
 
@@ -27,6 +28,7 @@ use crate::config::{BackendKind, Config};
 use crate::tokens::RowTokens;
 pub use backoff::human;
 pub use connect::Connector;
+pub use inspector::Inspector;
 pub use listen::EngineListener;
 pub use spawn::Spawner;
 
@@ -48,6 +50,8 @@ pub enum Progress {
 
 pub enum Backend {
     Connect(Connector),
+    /// Connect, then CDP discovery and a WebSocket upgrade (`--protocol cdp`).
+    Inspector(Box<Inspector>),
     Listen(EngineListener),
     Spawn(Spawner),
 }
@@ -64,6 +68,9 @@ impl Backend {
         tokens: RowTokens,
     ) -> Result<Backend> {
         Ok(match config.backend {
+            BackendKind::Connect if config.protocol == crate::framing::Protocol::Cdp => {
+                Backend::Inspector(Box::new(Inspector::new(config, tokens, Default::default())))
+            }
             BackendKind::Connect => Backend::Connect(Connector::new(config, tokens)),
             BackendKind::Listen => {
                 Backend::Listen(EngineListener::bind(config, registry, passed, tokens)?)
@@ -79,6 +86,7 @@ impl Backend {
         match self {
             Backend::Listen(_) => true,
             Backend::Connect(c) => c.ready_without_debugger(),
+            Backend::Inspector(i) => i.connector().ready_without_debugger(),
             Backend::Spawn(_) => false,
         }
     }
@@ -88,6 +96,7 @@ impl Backend {
     pub fn waited(&mut self, now: Instant) -> Option<std::time::Duration> {
         match self {
             Backend::Connect(c) => c.waited(now),
+            Backend::Inspector(i) => i.connector_mut().waited(now),
             Backend::Listen(_) | Backend::Spawn(_) => None,
         }
     }
@@ -96,6 +105,7 @@ impl Backend {
     pub fn start(&mut self, registry: &Registry, now: Instant) -> Progress {
         match self {
             Backend::Connect(c) => c.start(registry, now),
+            Backend::Inspector(i) => i.start(registry, now),
             Backend::Listen(l) => l.start(registry),
             Backend::Spawn(s) => s.start(registry, now),
         }
@@ -104,6 +114,7 @@ impl Backend {
     pub fn on_event(&mut self, registry: &Registry, event: &Event, now: Instant) -> Progress {
         match self {
             Backend::Connect(c) => c.on_event(registry, event, now),
+            Backend::Inspector(i) => i.on_event(registry, event, now),
             Backend::Listen(l) => l.on_event(registry),
             Backend::Spawn(s) => {
                 s.on_stderr();
@@ -125,7 +136,7 @@ impl Backend {
     pub fn on_child_signal(&mut self) -> Progress {
         match self {
             Backend::Spawn(s) => s.on_child_signal(),
-            Backend::Connect(_) | Backend::Listen(_) => Progress::Pending,
+            Backend::Connect(_) | Backend::Inspector(_) | Backend::Listen(_) => Progress::Pending,
         }
     }
 
@@ -135,13 +146,14 @@ impl Backend {
     pub fn stream_ended(&mut self, now: Instant) -> Option<u8> {
         match self {
             Backend::Spawn(s) => s.stream_ended(now),
-            Backend::Connect(_) | Backend::Listen(_) => Some(0),
+            Backend::Connect(_) | Backend::Inspector(_) | Backend::Listen(_) => Some(0),
         }
     }
 
     pub fn on_timer(&mut self, registry: &Registry, now: Instant) -> Progress {
         match self {
             Backend::Connect(c) => c.on_timer(registry, now),
+            Backend::Inspector(i) => i.on_timer(registry, now),
             Backend::Spawn(s) => s.on_timer(registry, now),
             Backend::Listen(_) => Progress::Pending,
         }
@@ -151,6 +163,7 @@ impl Backend {
     pub fn deadline(&self) -> Option<Instant> {
         match self {
             Backend::Connect(c) => c.deadline(),
+            Backend::Inspector(i) => i.deadline(),
             Backend::Spawn(s) => s.deadline(),
             Backend::Listen(_) => None,
         }
@@ -160,6 +173,7 @@ impl Backend {
     pub fn owns(&self, token: Token) -> bool {
         match self {
             Backend::Connect(c) => token == c.tokens.link(),
+            Backend::Inspector(i) => token == i.tokens.link(),
             Backend::Listen(l) => token == l.tokens.debugger_listener(),
             Backend::Spawn(s) => token == s.tokens.child_stderr(),
         }
@@ -171,6 +185,7 @@ impl Backend {
     pub fn flapping(&self) -> bool {
         match self {
             Backend::Connect(c) => c.flapping(),
+            Backend::Inspector(i) => i.connector().flapping(),
             Backend::Listen(l) => l.flapping(),
             Backend::Spawn(s) => s.flapping(),
         }
@@ -180,7 +195,16 @@ impl Backend {
     pub fn child_pid(&self) -> Option<u32> {
         match self {
             Backend::Spawn(s) => s.pid(),
-            Backend::Connect(_) | Backend::Listen(_) => None,
+            Backend::Connect(_) | Backend::Inspector(_) | Backend::Listen(_) => None,
+        }
+    }
+
+    /// What an inspector backend learns by discovery, shared with the
+    /// client port's door and the CDP sessions.
+    pub fn known(&self) -> Option<&crate::protocol::cdp::known::Shared> {
+        match self {
+            Backend::Inspector(i) => Some(i.known()),
+            _ => None,
         }
     }
 
@@ -188,6 +212,7 @@ impl Backend {
     pub fn describe(&self) -> String {
         match self {
             Backend::Connect(c) => c.describe(),
+            Backend::Inspector(i) => i.describe(),
             Backend::Listen(l) => l.describe(),
             Backend::Spawn(s) => s.describe(),
         }
@@ -200,6 +225,8 @@ pub enum Link {
         stream: TcpStream,
         wants_write: bool,
         tokens: RowTokens,
+        /// Set `TCP_QUICKACK` again after each read (Linux clears it).
+        quickack: bool,
     },
     /// A child's stdin and stdout. The stdin pipe can only be registered for
     /// WRITABLE, so it is registered only while there is something to write.
@@ -218,6 +245,7 @@ impl Link {
             stream,
             wants_write: true,
             tokens,
+            quickack: false,
         }
     }
 
@@ -248,6 +276,7 @@ impl Link {
                 stream,
                 wants_write,
                 tokens,
+                ..
             } if *wants_write != yes => {
                 let interest = if yes {
                     Interest::READABLE | Interest::WRITABLE
@@ -300,7 +329,15 @@ impl Link {
 impl Read for Link {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Link::Tcp { stream, .. } => stream.read(buf),
+            Link::Tcp {
+                stream, quickack, ..
+            } => {
+                let n = stream.read(buf)?;
+                if *quickack && n > 0 {
+                    let _ = socket2::SockRef::from(&*stream).set_tcp_quickack(true);
+                }
+                Ok(n)
+            }
             Link::Pipes { stdout, .. } => stdout.read(buf),
         }
     }

@@ -175,6 +175,18 @@ impl Proxy {
         self.end_debugger_session(row, "restarted for a new run", now, true);
     }
 
+    /// `row`'s session asked to close its debugger link (a CDP session
+    /// letting node exit): the session ends as if lost, and the backend
+    /// reaches the next one (persistent mode) or the proxy ends (session).
+    pub(super) fn close_debugger(&mut self, row: RowId, why: &str, now: Instant) {
+        if let Some(r) = self.rows.get(row)
+            && r.debugger.is_up()
+        {
+            log::debug!("closing {}: {why}", r.debugger.backend.describe());
+            self.end_debugger_session(row, why, now, true);
+        }
+    }
+
     fn end_debugger_session(&mut self, row: RowId, why: &str, now: Instant, asked: bool) {
         let level = self.lifecycle_level(row);
         let Some(r) = self.rows.get_mut(row) else {
@@ -234,10 +246,6 @@ impl Proxy {
 
     /// Adds a row made while the proxy runs, built by `make` for the id it
     /// will have (its tokens derive from it), and starts its backend.
-    #[allow(
-        dead_code,
-        reason = "first callers: the DBGp proxy and CDP rows (#20, #21)"
-    )]
     pub(super) fn add_row(
         &mut self,
         make: impl FnOnce(RowId, &mio::Registry) -> anyhow::Result<Row>,
@@ -256,10 +264,6 @@ impl Proxy {
     /// and are closed with `why`, its link is closed (deregistered), and its
     /// backend dropped (a listener closed, a child stopped), so that none of
     /// its tokens is registered any more.
-    #[allow(
-        dead_code,
-        reason = "first callers: the DBGp proxy and CDP rows (#20, #21)"
-    )]
     pub(super) fn remove_row(&mut self, row: RowId, why: &str, now: Instant) {
         self.clients.close_row(row, why, self.poll.registry(), now);
         self.apply(now);

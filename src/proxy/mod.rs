@@ -123,6 +123,13 @@ impl Proxy {
             poll.registry(),
             debugger_socket,
         )?;
+        // A protocol whose clients open with a request of their own (CDP)
+        // has them judged at a door, which may tell what this row's backend learns.
+        let mut clients = clients;
+        clients.set_door(crate::proxy::clients::door::for_config(
+            &config,
+            &row.debugger.backend,
+        ));
         rows.insert(row);
         // The proxy works without its control socket; status/stop then can't reach it.
         let control = control::Server::bind(control_key, poll.registry())
@@ -285,11 +292,18 @@ impl Proxy {
                 if !self.clients.has_left() {
                     return;
                 }
+                let mut gone = Vec::new();
                 for (row, id) in self.clients.take_left() {
                     self.report_status();
                     if let Some(r) = self.rows.get_mut(row) {
                         r.session.client_left(id, &mut r.outbox);
+                        if r.goes_with_client {
+                            gone.push(row);
+                        }
                     }
+                }
+                for row in gone {
+                    self.remove_row(row, "its client left", now);
                 }
                 continue;
             };
@@ -309,6 +323,7 @@ impl Proxy {
                         self.clients.close(row, id, &why, self.poll.registry())
                     }
                     Action::RestartDebugger(why) => self.restart_debugger(row, &why, now),
+                    Action::CloseDebugger(why) => self.close_debugger(row, &why, now),
                 }
             }
             // Emptied; kept for its capacity (nothing was queued meanwhile:

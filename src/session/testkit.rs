@@ -152,7 +152,9 @@ impl Run {
                             }
                         }
                     }
-                    Action::RestartDebugger(why) => panic!("unexpected restart: {why}"),
+                    Action::RestartDebugger(why) | Action::CloseDebugger(why) => {
+                        panic!("unexpected restart: {why}")
+                    }
                     Action::Close(id, _) => {
                         if let Some(name) = self.here.remove(&id) {
                             self.closed.push(name);
