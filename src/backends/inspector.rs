@@ -57,7 +57,9 @@ enum Phase {
     /// The connector is reaching the port.
     Connecting,
     /// After a failed discovery: the next round starts then.
-    Waiting { until: Instant },
+    Waiting {
+        until: Instant,
+    },
     Http(Exchange),
 }
 
@@ -162,7 +164,12 @@ impl Inspector {
     }
 
     /// The connector reached the port: its connection carries the list.
-    fn after_connector(&mut self, progress: Progress, registry: &Registry, now: Instant) -> Progress {
+    fn after_connector(
+        &mut self,
+        progress: Progress,
+        registry: &Registry,
+        now: Instant,
+    ) -> Progress {
         match progress {
             Progress::Up(Link::Tcp { stream, .. }) => {
                 self.exchange(stream, true, Step::Get("/json/list"), now);

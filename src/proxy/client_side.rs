@@ -92,7 +92,8 @@ impl Proxy {
             let made = self.add_row(
                 |id, registry| {
                     let backend = backend(registry, RowTokens::of(id))?;
-                    let mut row = Row::from_parts(id, name, Debugger::new(backend, &config), session);
+                    let mut row =
+                        Row::from_parts(id, name, Debugger::new(backend, &config), session);
                     row.goes_with_client = true;
                     Ok(row)
                 },
@@ -100,10 +101,9 @@ impl Proxy {
             );
             match made {
                 Ok(row) => self.clients.enter(key, row, self.poll.registry()),
-                Err(e) => {
-                    self.clients
-                        .drop_entering(key, &format!("{e:#}"), self.poll.registry())
-                }
+                Err(e) => self
+                    .clients
+                    .drop_entering(key, &format!("{e:#}"), self.poll.registry()),
             }
         }
     }

@@ -116,7 +116,9 @@ impl Door for CdpDoor {
         let what = format!("{} {}", req.method, req.path);
         match http::route(&req, &self.path, v.token) {
             Ok(Route::List) => {
-                let token = v.token.map(|t| String::from_utf8_lossy(t.reveal()).into_owned());
+                let token = v
+                    .token
+                    .map(|t| String::from_utf8_lossy(t.reveal()).into_owned());
                 let listing = self.listing(token.as_deref());
                 let host = discovery::url_host(&req, local);
                 answer(discovery::list(&host, &[listing]), what, log::Level::Debug)

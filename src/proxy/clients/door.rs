@@ -17,8 +17,8 @@ use std::net::SocketAddr;
 use mio::Registry;
 
 use super::Clients;
-use crate::access::token::Secret;
 use crate::access::Via;
+use crate::access::token::Secret;
 use crate::backends::Backend;
 use crate::config::Config;
 use crate::framing::Protocol;
@@ -173,7 +173,9 @@ impl Clients {
                 client.handshake_open = false;
                 client.out.push(Chunk::copy_from(&reply));
                 self.dirty.push(key);
-                let rest = client.handshake.split_off(consumed.min(client.handshake.len()));
+                let rest = client
+                    .handshake
+                    .split_off(consumed.min(client.handshake.len()));
                 client.handshake = Vec::new();
                 if !rest.is_empty() {
                     client.held = Some(Chunk::copy_from(&rest));

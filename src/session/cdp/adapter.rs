@@ -128,7 +128,10 @@ impl Session for CdpSession {
                 self.carry(out);
             }
             Some(Control::Ping) => {
-                out.send(To::Client(client), Message::from_parts(message.parts().to_vec()));
+                out.send(
+                    To::Client(client),
+                    Message::from_parts(message.parts().to_vec()),
+                );
             }
             Some(Control::Closed { code, .. }) => {
                 let frame = ws::close_frame(Role::Server, *code, "");
@@ -137,7 +140,9 @@ impl Session for CdpSession {
                 out.close(client, format!("it closed the WebSocket ({code})"));
             }
             Some(Control::Fault { code, what }) => {
-                log::warn!("CDP client #{client}: bad WebSocket input: {what} (closing with {code})");
+                log::warn!(
+                    "CDP client #{client}: bad WebSocket input: {what} (closing with {code})"
+                );
                 close(out, client, *code, what);
             }
         }
@@ -158,7 +163,8 @@ impl Session for CdpSession {
     fn from_debugger(&mut self, message: Message, out: &mut session::Outbox) {
         match &message.control {
             None => {
-                self.machine.from_upstream(message.one_chunk(), &mut self.out);
+                self.machine
+                    .from_upstream(message.one_chunk(), &mut self.out);
                 self.carry(out);
             }
             // Node never pings; a pong would make it drop the session.
