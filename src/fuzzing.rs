@@ -84,7 +84,7 @@ fn frame(protocol: Protocol, dir: Direction, payload: &[u8]) -> Message {
             bytes.extend(payload.iter().copied().filter(|&b| b != 0));
             bytes.push(0);
         }
-        (Protocol::GdbMi | Protocol::Raw, _) => {
+        (Protocol::GdbMi | Protocol::Raw | Protocol::Cdp, _) => {
             bytes.extend(payload.iter().copied().filter(|&b| b != b'\n'));
             bytes.push(b'\n');
         }
@@ -201,7 +201,7 @@ fn check(out: &mut Outbox, present: &mut BTreeSet<ClientId>, s: &mut dyn session
                 }
                 // "All but a client that has left" is all: well defined.
                 Action::Send(To::All | To::AllBut(_) | To::Debugger, _) => {}
-                Action::RestartDebugger(_) => restarts += 1,
+                Action::RestartDebugger(_) | Action::CloseDebugger(_) => restarts += 1,
             }
         }
         // The loop ends the debugger session and reaches the next one.

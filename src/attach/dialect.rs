@@ -107,7 +107,7 @@ fn is_goodbye(protocol: Protocol, message: &[u8]) -> bool {
         Protocol::Dbgp => protocol::dbgp::says_goodbye(message),
         Protocol::V8 => protocol::v8::says_goodbye(message),
         // DAP's goodbye is read by its rejoin (`dap.rs`).
-        Protocol::Dap | Protocol::Raw => false,
+        Protocol::Dap | Protocol::Raw | Protocol::Cdp => false,
     }
 }
 

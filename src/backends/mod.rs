@@ -12,6 +12,7 @@ mod child;
 mod connect;
 mod group;
 mod handed;
+mod inspector;
 mod listen;
 mod spawn;
 
@@ -29,6 +30,7 @@ use crate::tokens::RowTokens;
 pub use backoff::human;
 pub use connect::Connector;
 pub use handed::Handed;
+pub use inspector::Inspector;
 pub use listen::EngineListener;
 pub use spawn::Spawner;
 
@@ -50,6 +52,8 @@ pub enum Progress {
 
 pub enum Backend {
     Connect(Connector),
+    /// Connect, then CDP discovery and a WebSocket upgrade (`--protocol cdp`).
+    Inspector(Box<Inspector>),
     Listen(EngineListener),
     Spawn(Spawner),
     /// DBGp proxy mode: engines are handed to it (`handed.rs`).
@@ -68,6 +72,9 @@ impl Backend {
         tokens: RowTokens,
     ) -> Result<Backend> {
         Ok(match config.backend {
+            BackendKind::Connect if config.protocol == crate::framing::Protocol::Cdp => {
+                Backend::Inspector(Box::new(Inspector::new(config, tokens, Default::default())))
+            }
             BackendKind::Connect => Backend::Connect(Connector::new(config, tokens)),
             BackendKind::Listen => {
                 Backend::Listen(EngineListener::bind(config, registry, passed, tokens)?)
@@ -83,6 +90,7 @@ impl Backend {
         match self {
             Backend::Listen(_) => true,
             Backend::Connect(c) => c.ready_without_debugger(),
+            Backend::Inspector(i) => i.connector().ready_without_debugger(),
             Backend::Spawn(_) | Backend::Handed(_) => false,
         }
     }
@@ -92,6 +100,7 @@ impl Backend {
     pub fn waited(&mut self, now: Instant) -> Option<std::time::Duration> {
         match self {
             Backend::Connect(c) => c.waited(now),
+            Backend::Inspector(i) => i.connector_mut().waited(now),
             Backend::Listen(_) | Backend::Spawn(_) | Backend::Handed(_) => None,
         }
     }
@@ -100,6 +109,7 @@ impl Backend {
     pub fn start(&mut self, registry: &Registry, now: Instant) -> Progress {
         match self {
             Backend::Connect(c) => c.start(registry, now),
+            Backend::Inspector(i) => i.start(registry, now),
             Backend::Listen(l) => l.start(registry),
             Backend::Spawn(s) => s.start(registry, now),
             Backend::Handed(h) => h.start(registry),
@@ -109,6 +119,7 @@ impl Backend {
     pub fn on_event(&mut self, registry: &Registry, event: &Event, now: Instant) -> Progress {
         match self {
             Backend::Connect(c) => c.on_event(registry, event, now),
+            Backend::Inspector(i) => i.on_event(registry, event, now),
             Backend::Listen(l) => l.on_event(registry),
             Backend::Spawn(s) => {
                 s.on_stderr();
@@ -131,7 +142,10 @@ impl Backend {
     pub fn on_child_signal(&mut self) -> Progress {
         match self {
             Backend::Spawn(s) => s.on_child_signal(),
-            Backend::Connect(_) | Backend::Listen(_) | Backend::Handed(_) => Progress::Pending,
+            Backend::Connect(_)
+            | Backend::Inspector(_)
+            | Backend::Listen(_)
+            | Backend::Handed(_) => Progress::Pending,
         }
     }
 
@@ -141,13 +155,17 @@ impl Backend {
     pub fn stream_ended(&mut self, now: Instant) -> Option<u8> {
         match self {
             Backend::Spawn(s) => s.stream_ended(now),
-            Backend::Connect(_) | Backend::Listen(_) | Backend::Handed(_) => Some(0),
+            Backend::Connect(_)
+            | Backend::Inspector(_)
+            | Backend::Listen(_)
+            | Backend::Handed(_) => Some(0),
         }
     }
 
     pub fn on_timer(&mut self, registry: &Registry, now: Instant) -> Progress {
         match self {
             Backend::Connect(c) => c.on_timer(registry, now),
+            Backend::Inspector(i) => i.on_timer(registry, now),
             Backend::Spawn(s) => s.on_timer(registry, now),
             Backend::Listen(_) | Backend::Handed(_) => Progress::Pending,
         }
@@ -157,6 +175,7 @@ impl Backend {
     pub fn deadline(&self) -> Option<Instant> {
         match self {
             Backend::Connect(c) => c.deadline(),
+            Backend::Inspector(i) => i.deadline(),
             Backend::Spawn(s) => s.deadline(),
             Backend::Listen(_) | Backend::Handed(_) => None,
         }
@@ -166,6 +185,7 @@ impl Backend {
     pub fn owns(&self, token: Token) -> bool {
         match self {
             Backend::Connect(c) => token == c.tokens.link(),
+            Backend::Inspector(i) => token == i.tokens.link(),
             Backend::Listen(l) => token == l.tokens.debugger_listener(),
             Backend::Spawn(s) => token == s.tokens.child_stderr(),
             // Its only token is its link's.
@@ -179,6 +199,7 @@ impl Backend {
     pub fn flapping(&self) -> bool {
         match self {
             Backend::Connect(c) => c.flapping(),
+            Backend::Inspector(i) => i.connector().flapping(),
             Backend::Listen(l) => l.flapping(),
             Backend::Spawn(s) => s.flapping(),
             Backend::Handed(_) => false,
@@ -189,7 +210,19 @@ impl Backend {
     pub fn child_pid(&self) -> Option<u32> {
         match self {
             Backend::Spawn(s) => s.pid(),
-            Backend::Connect(_) | Backend::Listen(_) | Backend::Handed(_) => None,
+            Backend::Connect(_)
+            | Backend::Inspector(_)
+            | Backend::Listen(_)
+            | Backend::Handed(_) => None,
+        }
+    }
+
+    /// What an inspector backend learns by discovery, shared with the
+    /// client port's door and the CDP sessions.
+    pub fn known(&self) -> Option<&crate::protocol::cdp::known::Shared> {
+        match self {
+            Backend::Inspector(i) => Some(i.known()),
+            _ => None,
         }
     }
 
@@ -197,6 +230,7 @@ impl Backend {
     pub fn describe(&self) -> String {
         match self {
             Backend::Connect(c) => c.describe(),
+            Backend::Inspector(i) => i.describe(),
             Backend::Listen(l) => l.describe(),
             Backend::Spawn(s) => s.describe(),
             Backend::Handed(h) => h.describe(),
@@ -210,6 +244,8 @@ pub enum Link {
         stream: TcpStream,
         wants_write: bool,
         tokens: RowTokens,
+        /// Set `TCP_QUICKACK` again after each read (Linux clears it).
+        quickack: bool,
     },
     /// A child's stdin and stdout. The stdin pipe can only be registered for
     /// WRITABLE, so it is registered only while there is something to write.
@@ -228,6 +264,7 @@ impl Link {
             stream,
             wants_write: true,
             tokens,
+            quickack: false,
         }
     }
 
@@ -258,6 +295,7 @@ impl Link {
                 stream,
                 wants_write,
                 tokens,
+                ..
             } if *wants_write != yes => {
                 let interest = if yes {
                     Interest::READABLE | Interest::WRITABLE
@@ -310,7 +348,15 @@ impl Link {
 impl Read for Link {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Link::Tcp { stream, .. } => stream.read(buf),
+            Link::Tcp {
+                stream, quickack, ..
+            } => {
+                let n = stream.read(buf)?;
+                if *quickack && n > 0 {
+                    let _ = socket2::SockRef::from(&*stream).set_tcp_quickack(true);
+                }
+                Ok(n)
+            }
             Link::Pipes { stdout, .. } => stdout.read(buf),
         }
     }

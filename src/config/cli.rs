@@ -27,6 +27,8 @@ pub(super) enum BackendArg {
     Xdebug,
     /// connect + --protocol dap (debugpy and other adapters listening on a port).
     Dap,
+    /// connect + --protocol cdp (node --inspect, chromium --remote-debugging-port).
+    Inspector,
 }
 
 impl BackendArg {
@@ -39,6 +41,7 @@ impl BackendArg {
             BackendArg::Gdb => (BackendKind::Spawn, Protocol::GdbMi),
             BackendArg::Xdebug => (BackendKind::Listen, Protocol::Dbgp),
             BackendArg::Dap => (BackendKind::Connect, Protocol::Dap),
+            BackendArg::Inspector => (BackendKind::Connect, Protocol::Cdp),
         }
     }
 }
@@ -65,7 +68,7 @@ pub(super) struct Cli {
     #[arg(long, value_name = "N", required = true, value_parser = clap::value_parser!(u16).range(1..))]
     pub(super) port: Option<u16>,
 
-    /// How the debugger is reached; v8, gdb, xdebug and dap also set --protocol.
+    /// How the debugger is reached; v8, gdb, xdebug, dap and inspector also set --protocol.
     #[arg(long, value_enum, default_value_t = BackendArg::Connect)]
     pub(super) backend: BackendArg,
 
@@ -125,6 +128,11 @@ pub(super) struct Cli {
     /// persistent mode never give up.
     #[arg(long, value_name = "N")]
     pub(super) retries: Option<u32>,
+
+    /// With --protocol cdp: the inspector target to debug, by its id or a
+    /// substring of its URL [default: the first node or page target].
+    #[arg(long, value_name = "ID|URL-SUBSTRING")]
+    pub(super) target: Option<String>,
 
     /// What to do when the debugger goes away [default: session for connect and spawn,
     /// persistent for listen].

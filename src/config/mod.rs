@@ -157,6 +157,8 @@ pub struct Config {
     pub retry_interval: Duration,
     /// `None`: retry for ever.
     pub retries: Option<u32>,
+    /// `--target`: the inspector target (`Protocol::Cdp`).
+    pub target: Option<String>,
     pub mode: Mode,
     pub idle_timeout: Option<Duration>,
     pub max_clients: usize,
@@ -307,6 +309,7 @@ impl Config {
             access,
             retry_interval: Duration::from_millis(cli.retry_interval),
             // An explicit limit is honoured in either mode (the user asked).
+            target: cli.target.clone(),
             retries: match (cli.retries, mode) {
                 (Some(n), _) => (n > 0).then_some(n),
                 (None, Mode::OneSession) => Some(DEFAULT_RETRIES),

@@ -11,6 +11,7 @@
 mod content_length;
 mod dbgp;
 mod lines;
+mod websocket;
 
 use clap::ValueEnum;
 
@@ -35,6 +36,8 @@ pub enum Protocol {
     /// GDB/MI: newline-terminated records.
     #[value(name = "gdb-mi")]
     GdbMi,
+    /// Chrome DevTools Protocol (node --inspect): text messages in WebSocket frames.
+    Cdp,
 }
 
 impl Protocol {
@@ -45,6 +48,7 @@ impl Protocol {
             Protocol::Dap => "dap",
             Protocol::Dbgp => "dbgp",
             Protocol::GdbMi => "gdb-mi",
+            Protocol::Cdp => "cdp",
         }
     }
 }
@@ -118,6 +122,9 @@ impl Scanner {
                 Scanner::DbgpCommands(dbgp::Commands::new(max_message))
             }
             (Protocol::GdbMi, _) => Scanner::Lines(lines::Lines::new(max_message)),
+            // WebSocket framing is decoded by the assembler (`websocket.rs`);
+            // this scanner is never asked.
+            (Protocol::Cdp, _) => Scanner::Raw,
         }
     }
 
@@ -160,6 +167,21 @@ pub struct Message {
     pub empty_body: bool,
     /// gdb's `(gdb) ` prompt line.
     pub prompt: bool,
+    /// Not a message but a WebSocket control event (CDP), for the session
+    /// layer to act on; its parts are then the bytes to send back, if any.
+    pub control: Option<Control>,
+}
+
+/// A WebSocket event that is not a text message (`Protocol::Cdp`): the loop
+/// passes it to the session like any message, and the session answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// A ping: the message's parts are the pong, framed, to send back.
+    Ping,
+    /// The peer's close frame (`code`: `None` for an empty one).
+    Closed { code: Option<u16>, reason: String },
+    /// A protocol violation: the close code to answer with, and what was wrong.
+    Fault { code: u16, what: String },
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +212,7 @@ impl Message {
             len,
             empty_body: false,
             prompt: false,
+            control: None,
         }
     }
 
@@ -233,6 +256,8 @@ impl std::fmt::Display for BadFraming {
 /// Turns a stream of chunks into whole messages.
 pub struct Assembler {
     scanner: Scanner,
+    /// For `Protocol::Cdp`: the WebSocket decoder that replaces the scanner.
+    websocket: Option<websocket::Frames>,
     direction: Direction,
     partial: Vec<Chunk>,
     partial_len: usize,
@@ -242,6 +267,8 @@ impl Assembler {
     pub fn new(protocol: Protocol, direction: Direction, max_message: usize) -> Assembler {
         Assembler {
             scanner: Scanner::new(protocol, direction, max_message),
+            websocket: (protocol == Protocol::Cdp)
+                .then(|| websocket::Frames::new(direction, max_message)),
             direction,
             partial: Vec::new(),
             partial_len: 0,
@@ -250,18 +277,24 @@ impl Assembler {
 
     /// Bytes held of a message that is not complete yet.
     pub fn pending(&self) -> usize {
-        self.partial_len
+        self.websocket
+            .as_ref()
+            .map_or(self.partial_len, websocket::Frames::pending)
     }
 
     /// Whether the stream is between messages.
     pub fn at_boundary(&self) -> bool {
-        self.partial_len == 0 && !self.scanner.in_message()
+        self.pending() == 0 && !self.scanner.in_message()
     }
 
     /// Scans `chunk` and calls `emit` with each message it completes, in order.
     /// On malformed framing, messages before the fault have been emitted and
     /// the stream is unusable from there on.
     pub fn feed(&mut self, chunk: Chunk, mut emit: impl FnMut(Message)) -> Result<(), BadFraming> {
+        if let Some(frames) = &mut self.websocket {
+            frames.feed(&chunk, emit);
+            return Ok(());
+        }
         let mut offset = 0;
         while offset < chunk.len() {
             let scan = self
@@ -299,6 +332,7 @@ impl Assembler {
                     parts: Parts::One(piece),
                     empty_body,
                     prompt,
+                    control: None,
                 }
             } else {
                 self.partial.push(piece);
@@ -309,6 +343,7 @@ impl Assembler {
                     parts: Parts::Many(parts),
                     empty_body,
                     prompt,
+                    control: None,
                 }
             };
             emit(message);

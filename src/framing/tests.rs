@@ -181,6 +181,7 @@ fn raw_passes_every_chunk_as_it_comes() {
 fn encode(protocol: Protocol, dir: Direction, body: &[u8]) -> Vec<u8> {
     match (protocol, dir) {
         (Protocol::V8 | Protocol::Dap, _) => content_length(body),
+        (Protocol::Cdp, _) => unreachable!("WebSocket framing is tested in protocol::cdp::ws"),
         (Protocol::Dbgp, Direction::FromDebugger) => dbgp_packet(body),
         (Protocol::Dbgp, Direction::ToDebugger) => {
             let mut m: Vec<u8> = body

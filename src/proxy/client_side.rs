@@ -7,7 +7,10 @@ use std::time::Instant;
 
 use super::{CLIENT_READS_PER_TURN, Proxy};
 use crate::proxy::clients::client::Client;
-use crate::tokens::RowId;
+use crate::proxy::clients::door::Joiner;
+use crate::proxy::debugger::Debugger;
+use crate::proxy::rows::Row;
+use crate::tokens::{RowId, RowTokens};
 
 impl Proxy {
     /// Whether `row`'s debugger queue is at its bound: its clients wait.
@@ -61,6 +64,7 @@ impl Proxy {
                 }
                 messages.clear();
                 self.messages = messages;
+                self.enter_clients(now);
                 self.apply(now);
                 if !read.is_continue() {
                     break;
@@ -72,6 +76,34 @@ impl Proxy {
             if r.input_paused && !r.debugger.input_full() {
                 r.input_paused = false;
                 log::debug!("reading clients again");
+            }
+        }
+    }
+
+    /// Makes a row for each client a door let in, and puts it there.
+    fn enter_clients(&mut self, now: Instant) {
+        for (key, joiner) in self.clients.take_entering() {
+            let config = self.config.clone();
+            let Joiner {
+                name,
+                session,
+                backend,
+            } = joiner;
+            let made = self.add_row(
+                |id, registry| {
+                    let backend = backend(registry, RowTokens::of(id))?;
+                    let mut row =
+                        Row::from_parts(id, name, Debugger::new(backend, &config), session);
+                    row.goes_with_client = true;
+                    Ok(row)
+                },
+                now,
+            );
+            match made {
+                Ok(row) => self.clients.enter(key, row, self.poll.registry()),
+                Err(e) => self
+                    .clients
+                    .drop_entering(key, &format!("{e:#}"), self.poll.registry()),
             }
         }
     }

@@ -175,6 +175,18 @@ impl Proxy {
         self.end_debugger_session(row, "restarted for a new run", now, true);
     }
 
+    /// `row`'s session asked to close its debugger link (a CDP session
+    /// letting node exit): the session ends as if lost, and the backend
+    /// reaches the next one (persistent mode) or the proxy ends (session).
+    pub(super) fn close_debugger(&mut self, row: RowId, why: &str, now: Instant) {
+        if let Some(r) = self.rows.get(row)
+            && r.debugger.is_up()
+        {
+            log::debug!("closing {}: {why}", r.debugger.backend.describe());
+            self.end_debugger_session(row, why, now, true);
+        }
+    }
+
     fn end_debugger_session(&mut self, row: RowId, why: &str, now: Instant, asked: bool) {
         let level = self.lifecycle_level(row);
         let Some(r) = self.rows.get_mut(row) else {

@@ -118,6 +118,9 @@ impl Proxy {
             .context("registering signal handlers")?;
         let debugger_socket = crate::process::systemd::take_debugger(&mut passed);
         let mut rows = Rows::default();
+        // A protocol whose clients open with a request of their own (CDP)
+        // has them judged at a door, which may tell what this row's backend learns.
+        let mut clients = clients;
         // DBGp proxy mode makes a row per engine key as engines come;
         // otherwise the one row is the debugger the command line names.
         let dbgp = match &config.dbgp_proxy {
@@ -130,6 +133,10 @@ impl Proxy {
                     poll.registry(),
                     debugger_socket,
                 )?;
+                clients.set_door(crate::proxy::clients::door::for_config(
+                    &config,
+                    &row.debugger.backend,
+                ));
                 rows.insert(row);
                 None
             }
@@ -301,11 +308,18 @@ impl Proxy {
                 if !self.clients.has_left() {
                     return;
                 }
+                let mut gone = Vec::new();
                 for (row, id) in self.clients.take_left() {
                     self.report_status();
                     if let Some(r) = self.rows.get_mut(row) {
                         r.session.client_left(id, &mut r.outbox);
+                        if r.goes_with_client {
+                            gone.push(row);
+                        }
                     }
+                }
+                for row in gone {
+                    self.remove_row(row, "its client left", now);
                 }
                 continue;
             };
@@ -325,6 +339,7 @@ impl Proxy {
                         self.clients.close(row, id, &why, self.poll.registry())
                     }
                     Action::RestartDebugger(why) => self.restart_debugger(row, &why, now),
+                    Action::CloseDebugger(why) => self.close_debugger(row, &why, now),
                 }
             }
             // Emptied; kept for its capacity (nothing was queued meanwhile:

@@ -30,6 +30,9 @@ pub struct Row {
     /// Clients of this row are not read: its debugger's queue is full.
     pub input_paused: bool,
     pub stats: Stats,
+    /// Made for one client (a CDP client's own inspector session): the row
+    /// goes when that client leaves.
+    pub goes_with_client: bool,
 }
 
 impl Row {
@@ -79,6 +82,7 @@ impl Row {
             outbox: Outbox::default(),
             input_paused: false,
             stats: Stats::default(),
+            goes_with_client: false,
         }
     }
 }

@@ -28,8 +28,8 @@
 //!   the session sends `To::Debugger` after it goes to the next debugger.
 
 mod backlog;
-// Not wired yet (issue #20): the loop will own one `cdp::CdpClient` per CDP
-// client, beside its upstream inspector session.
+// Each CDP client is a row of its own (issue #20): `cdp::adapter` is its
+// session, over the per-client rules of `cdp::CdpClient`.
 pub mod cdp;
 mod dap;
 mod dbgp;
@@ -73,6 +73,11 @@ pub enum Action {
     /// and made again. For a debugger that is done but stays up (a DAP
     /// adapter whose one run is over); `why` is logged.
     RestartDebugger(String),
+    /// End the debugger session (close the link); the backend then reaches
+    /// the next one as after any loss, and in session mode the proxy ends.
+    /// For a session that must let its debugger go (node waits at its
+    /// program's end until every inspector session is closed).
+    CloseDebugger(String),
 }
 
 /// What a session wants done, in order.
@@ -92,6 +97,10 @@ impl Outbox {
 
     pub fn restart_debugger(&mut self, why: impl Into<String>) {
         self.actions.push(Action::RestartDebugger(why.into()));
+    }
+
+    pub fn close_debugger(&mut self, why: impl Into<String>) {
+        self.actions.push(Action::CloseDebugger(why.into()));
     }
 
     pub fn is_empty(&self) -> bool {
@@ -185,6 +194,9 @@ pub fn new(settings: &Settings) -> Box<dyn Session> {
         Protocol::Dbgp => Box::new(dbgp::Dbgp::new(settings)),
         Protocol::GdbMi => Box::new(gdb_mi::GdbMi::new(settings)),
         Protocol::V8 => Box::new(v8::V8::new(settings)),
+        // The row the command line makes: the proxy's own inspector session
+        // (discovery, the program's end); each client gets a row of its own.
+        Protocol::Cdp => Box::new(cdp::adapter::CdpSession::own()),
         _ => Box::new(passthrough::Passthrough::new(settings)),
     }
 }

@@ -17,6 +17,7 @@
 pub mod backend;
 pub mod discovery;
 pub mod http;
+pub mod known;
 pub mod mask;
 pub mod message;
 pub mod ws;

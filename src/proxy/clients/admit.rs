@@ -125,6 +125,13 @@ impl Clients {
                 );
                 return;
             }
+            // A protocol with a door judges the client's first request first.
+            Verdict::Admit(via) if self.door.is_some() => (
+                State::Waiting {
+                    deadline: now + self.policy.token_timeout,
+                },
+                via,
+            ),
             Verdict::Admit(via) => (State::Open, via),
         };
         if let Stream::Tcp(tcp) = &stream {
@@ -149,7 +156,7 @@ impl Clients {
             }
         };
         let waiting = client.is_waiting();
-        if waiting {
+        if waiting && via == Via::Token {
             log::debug!("{}: asked for the token", client.name());
         }
         self.table.insert(client);
@@ -162,7 +169,7 @@ impl Clients {
     }
 
     /// Takes a client into the session of the row `place` chooses.
-    fn join(&mut self, key: usize, registry: &Registry, place: Place) {
+    pub(super) fn join(&mut self, key: usize, registry: &Registry, place: Place) {
         let Some(row) = self.table.get(key).and_then(place) else {
             // No row to join (none today: the one row is never removed).
             if let Some(client) = self.table.get(key) {
@@ -285,7 +292,7 @@ impl Clients {
         self.drop_waiting_one(key, reply.as_deref(), registry);
     }
 
-    fn drop_waiting_one(&mut self, key: usize, line: Option<&str>, registry: &Registry) {
+    pub(super) fn drop_waiting_one(&mut self, key: usize, line: Option<&str>, registry: &Registry) {
         if let Some(client) = self.table.try_remove(key) {
             self.waiting -= 1;
             client.refuse(line, registry);

@@ -72,8 +72,11 @@ pub struct Client {
     pub readable: bool,
     /// Cuts the client's input into whole messages for the debugger.
     pub input: Assembler,
-    /// While `Waiting`: what it has sent of the token line.
+    /// While `Waiting`: what it has sent of the token line (or of its
+    /// request, at a door).
     pub handshake: Vec<u8>,
+    /// Its first request is still read (a door has not judged it yet).
+    pub handshake_open: bool,
     /// Input that came after the token line, for the debugger once it has
     /// joined the session.
     pub held: Option<Chunk>,
@@ -105,6 +108,7 @@ impl Client {
             readable: true,
             input: Assembler::new(framing.0, Direction::ToDebugger, framing.1),
             handshake: Vec::new(),
+            handshake_open: true,
             held: None,
             row: None,
             stream,
@@ -177,6 +181,14 @@ impl Client {
     pub fn close(mut self, registry: &Registry) {
         let _ = self.stream.shutdown(Shutdown::Write);
         let _ = registry.deregister(&mut self.stream);
+    }
+
+    /// The address the client connected to (TCP only).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.stream {
+            Stream::Tcp(s) => s.local_addr().ok(),
+            Stream::Unix(_) => None,
+        }
     }
 
     pub fn name(&self) -> String {

@@ -86,7 +86,13 @@ impl Clients {
         let (written, result) = client.flush(registry);
         match result {
             SocketResult::Continue if client.state == client::State::Closing => {
-                self.drop_client(key, "done", log::Level::Info, registry);
+                // One answered at a door (a `/json/list` poll) was never in a session.
+                let level = if client.row.is_some() {
+                    log::Level::Info
+                } else {
+                    log::Level::Debug
+                };
+                self.drop_client(key, "done", level, registry);
             }
             SocketResult::Continue | SocketResult::WouldBlock => {
                 self.flow.wrote(key, written, client.out.len(), now);

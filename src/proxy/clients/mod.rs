@@ -25,9 +25,11 @@
 
 mod admit;
 mod backpressure;
+mod cdp_door;
 pub mod client;
 mod deliver;
 mod dial;
+pub mod door;
 mod leave;
 
 use std::collections::HashMap;
@@ -97,6 +99,10 @@ pub struct Clients {
     refusal_log: RefusalLog,
     /// Clients in the table still asked for the token (not in the session).
     waiting: usize,
+    /// The protocol's door for first requests (CDP's HTTP), if it has one.
+    door: Option<Box<dyn door::Door>>,
+    /// Clients the door let in, whose rows the loop makes.
+    entering: Vec<(usize, door::Joiner)>,
 }
 
 impl Clients {
@@ -124,6 +130,8 @@ impl Clients {
             lookup,
             refusal_log: RefusalLog::new(),
             waiting: 0,
+            door: None,
+            entering: Vec::new(),
         })
     }
 
@@ -247,6 +255,9 @@ impl Clients {
             return (None, SocketResult::Closed);
         };
         if client.is_waiting() {
+            if self.door.is_some() {
+                return self.read_door(key, buf, registry);
+            }
             return self.read_handshake(key, buf, registry, place);
         }
         if let Some(held) = client.held.take() {

@@ -20,6 +20,7 @@
 //! Bad client text gets an error answer when it has an id, else the client
 //! is closed (`wire::command`).
 
+pub mod adapter;
 mod setup;
 mod upstream;
 pub mod wire;

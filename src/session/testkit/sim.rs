@@ -134,7 +134,10 @@ impl<S: Session> Sim<S> {
                     left.push(*c);
                 }
             }
-            Action::RestartDebugger(why) => self.restarts.push(why.clone()),
+            // Both end the debugger session; the tests tell them apart by `why`.
+            Action::RestartDebugger(why) | Action::CloseDebugger(why) => {
+                self.restarts.push(why.clone())
+            }
         }
     }
 }

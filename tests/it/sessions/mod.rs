@@ -4,6 +4,7 @@
 //! sent. DAP has three: debugpy (`dap`), lldb's adapter (`dap_lldb`), and
 //! each client's own breakpoint ids on both (`dap_breakpoint_ids`).
 
+mod cdp;
 mod dap;
 mod dap_breakpoint_ids;
 mod dap_lldb;

@@ -84,7 +84,7 @@ fn sent(actions: Vec<Action>) -> Vec<Sent> {
         .map(|a| match a {
             Action::Send(to, m) => Sent::Msg(to, decode(&m)),
             Action::Close(c, _) => Sent::Close(c),
-            Action::RestartDebugger(_) => Sent::Restart,
+            Action::RestartDebugger(_) | Action::CloseDebugger(_) => Sent::Restart,
         })
         .collect()
 }

@@ -168,7 +168,9 @@ impl H {
                     }
                 }
                 Action::Close(c, _) => Sent::Close(c),
-                Action::RestartDebugger(why) => panic!("unexpected restart: {why}"),
+                Action::RestartDebugger(why) | Action::CloseDebugger(why) => {
+                    panic!("unexpected restart: {why}")
+                }
             });
         }
         sent
