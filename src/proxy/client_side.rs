@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::{CLIENT_READS_PER_TURN, Proxy};
 use crate::proxy::clients::client::Client;
-use crate::proxy::clients::door::Joiner;
+use crate::proxy::clients::door::{Entry, Joiner};
 use crate::proxy::debugger::Debugger;
 use crate::proxy::rows::Row;
 use crate::tokens::{RowId, RowTokens};
@@ -80,9 +80,17 @@ impl Proxy {
         }
     }
 
-    /// Makes a row for each client a door let in, and puts it there.
+    /// Puts each client a door let in in its row: one made for it (CDP), or
+    /// the live one it named (the DBGp proxy's sessions).
     fn enter_clients(&mut self, now: Instant) {
-        for (key, joiner) in self.clients.take_entering() {
+        for (key, entry) in self.clients.take_entering() {
+            let joiner = match entry {
+                Entry::New(joiner) => joiner,
+                Entry::Named(name) => {
+                    self.enter_named(key, &name);
+                    continue;
+                }
+            };
             let config = self.config.clone();
             let Joiner {
                 name,
@@ -101,11 +109,35 @@ impl Proxy {
             );
             match made {
                 Ok(row) => self.clients.enter(key, row, self.poll.registry()),
-                Err(e) => self
-                    .clients
-                    .drop_entering(key, &format!("{e:#}"), self.poll.registry()),
+                Err(e) => {
+                    self.clients
+                        .drop_entering(key, &format!("{e:#}"), None, self.poll.registry())
+                }
             }
         }
+    }
+
+    /// A client that named a live session joins it; an unknown name is
+    /// told which are live.
+    fn enter_named(&mut self, key: usize, name: &str) {
+        if let Some(row) = self.rows.by_name(name) {
+            return self.clients.enter(key, row, self.poll.registry());
+        }
+        let live: Vec<&str> = self.rows.iter().map(|r| r.name.as_str()).collect();
+        let line = format!(
+            "dbgproxy: no DBGp session '{name}' is live (live: {})\n",
+            if live.is_empty() {
+                "none".to_string()
+            } else {
+                live.join(", ")
+            }
+        );
+        self.clients.drop_entering(
+            key,
+            &format!("it named session '{name}', which is not live"),
+            Some(&line),
+            self.poll.registry(),
+        );
     }
 
     fn pause_input(&mut self, row: Option<RowId>) {

@@ -124,7 +124,10 @@ impl Proxy {
         // DBGp proxy mode makes a row per engine key as engines come;
         // otherwise the one row is the debugger the command line names.
         let dbgp = match &config.dbgp_proxy {
-            Some(d) => Some(dbgp::Mode::bind(&config, d, poll.registry())?),
+            Some(d) => {
+                clients.set_door(crate::proxy::clients::door::for_config(&config, None));
+                Some(dbgp::Mode::bind(&config, d, poll.registry())?)
+            }
             None => {
                 let row = Row::new(
                     rows.vacant(),
@@ -135,7 +138,7 @@ impl Proxy {
                 )?;
                 clients.set_door(crate::proxy::clients::door::for_config(
                     &config,
-                    &row.debugger.backend,
+                    Some(&row.debugger.backend),
                 ));
                 rows.insert(row);
                 None

@@ -155,10 +155,25 @@ impl Rows {
         tokens::row_of(token).filter(|(id, _)| self.table.contains(id.0))
     }
 
-    /// The row a client that joins now goes to. Today: the one row. The
-    /// DBGp proxy will choose by the client's first line, CDP by its path.
+    /// The row a client that joins now goes to, when that needs no asking:
+    /// the one row, when there is exactly one. With none or several (the
+    /// DBGp proxy's sessions), the client names one at the door
+    /// (`clients/dbgp_door.rs`); CDP's clients each get a row of their own
+    /// there.
     pub fn row_for_new_client(&self) -> Option<RowId> {
-        self.table.iter().next().map(|(k, _)| RowId(k))
+        let mut rows = self.table.iter();
+        match (rows.next(), rows.next()) {
+            (Some((k, _)), None) => Some(RowId(k)),
+            _ => None,
+        }
+    }
+
+    /// The row called `name` (a DBGp proxy session's key).
+    pub fn by_name(&self, name: &str) -> Option<RowId> {
+        self.table
+            .iter()
+            .find(|(_, r)| r.name == name)
+            .map(|(k, _)| RowId(k))
     }
 
     /// A row with actions to carry out, if any.
@@ -194,7 +209,10 @@ mod tests {
         let b = rows.insert(row(&rows, "b", poll.registry()));
         assert_eq!((a, b), (RowId(0), RowId(1)));
         assert_eq!(rows.iter().count(), 2);
-        assert_eq!(rows.row_for_new_client(), Some(a));
+        // Two rows: a client must name one.
+        assert_eq!(rows.row_for_new_client(), None);
+        assert_eq!(rows.by_name("b"), Some(b));
+        assert_eq!(rows.by_name("c"), None);
         let link_b = RowTokens::of(b).link();
         assert_eq!(rows.by_token(link_b), Some((b, Which::Link)));
         assert!(rows.get(b).unwrap().debugger.backend.owns(link_b));

@@ -126,7 +126,7 @@ impl Clients {
                 return;
             }
             // A protocol with a door judges the client's first request first.
-            Verdict::Admit(via) if self.door.is_some() => (
+            Verdict::Admit(via) if self.door_first() => (
                 State::Waiting {
                     deadline: now + self.policy.token_timeout,
                 },
@@ -155,7 +155,11 @@ impl Clients {
                 return;
             }
         };
+        let mut client = client;
         let waiting = client.is_waiting();
+        // A door that sees every client reads the token where its protocol
+        // carries it (CDP: the path); otherwise the token line comes first.
+        client.at_door = waiting && self.door_first();
         if waiting && via == Via::Token {
             log::debug!("{}: asked for the token", client.name());
         }
@@ -171,7 +175,10 @@ impl Clients {
     /// Takes a client into the session of the row `place` chooses.
     pub(super) fn join(&mut self, key: usize, registry: &Registry, place: Place) {
         let Some(row) = self.table.get(key).and_then(place) else {
-            // No row to join (none today: the one row is never removed).
+            // Not exactly one row to join: a door may ask the client which.
+            if self.send_to_door(key, std::time::Instant::now()) {
+                return;
+            }
             if let Some(client) = self.table.get(key) {
                 log::warn!("refusing {}: no debug session to join", client.name());
             }
@@ -311,7 +318,16 @@ impl Clients {
             .map(|(k, _)| k)
             .collect();
         for key in late {
-            self.refuse_waiting(key, Refusal::TokenTimeout, registry, now);
+            match (self.table.get(key), self.door_timeout_reply()) {
+                (Some(c), Some(reply)) if c.at_door => {
+                    log::info!(
+                        "{}: closed: said nothing the door understood in time",
+                        c.name()
+                    );
+                    self.drop_waiting_one(key, Some(reply), registry);
+                }
+                _ => self.refuse_waiting(key, Refusal::TokenTimeout, registry, now),
+            }
         }
     }
 

@@ -77,6 +77,8 @@ pub struct Client {
     pub handshake: Vec<u8>,
     /// Its first request is still read (a door has not judged it yet).
     pub handshake_open: bool,
+    /// While `Waiting`: at the protocol's door (`door.rs`), not asked for the token.
+    pub at_door: bool,
     /// Input that came after the token line, for the debugger once it has
     /// joined the session.
     pub held: Option<Chunk>,
@@ -109,6 +111,7 @@ impl Client {
             input: Assembler::new(framing.0, Direction::ToDebugger, framing.1),
             handshake: Vec::new(),
             handshake_open: true,
+            at_door: false,
             held: None,
             row: None,
             stream,

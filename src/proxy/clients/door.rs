@@ -55,6 +55,18 @@ pub enum Judged {
         consumed: usize,
         joiner: Joiner,
     },
+    /// The client joins the live row called `name` (the loop looks it up);
+    /// its input after the first `consumed` bytes is for that session.
+    Join {
+        consumed: usize,
+        name: String,
+    },
+}
+
+/// Where a client the door let in goes: a row made for it, or one by name.
+pub enum Entry {
+    New(Joiner),
+    Named(String),
 }
 
 /// One client at the door.
@@ -69,16 +81,34 @@ pub struct Visitor<'a> {
 
 pub trait Door {
     fn judge(&mut self, visitor: Visitor<'_>) -> Judged;
+
+    /// Whether every client is judged here (CDP: each opens with its
+    /// request), or only one the loop cannot place at once (the DBGp proxy:
+    /// when not exactly one session is live).
+    fn always(&self) -> bool {
+        true
+    }
+
+    /// What a client at the door that said nothing it understood within
+    /// `--token-timeout` is told before the close (empty: the token
+    /// handshake's refusal line).
+    fn timeout_reply(&self) -> &'static str {
+        ""
+    }
 }
 
 /// The door for `config`'s protocol, if it has one. `backend` is the
-/// command line's row's (what it learns, the door may tell).
-pub fn for_config(config: &Config, backend: &Backend) -> Option<Box<dyn Door>> {
+/// command line's row's, if it has one (what it learns, the door may tell).
+pub fn for_config(config: &Config, backend: Option<&Backend>) -> Option<Box<dyn Door>> {
     match config.protocol {
         Protocol::Cdp => {
-            let known = backend.known().cloned().unwrap_or_default();
+            let known = backend
+                .and_then(Backend::known)
+                .cloned()
+                .unwrap_or_default();
             Some(Box::new(super::cdp_door::CdpDoor::new(config, known)))
         }
+        Protocol::Dbgp if config.dbgp_proxy.is_some() => Some(Box::new(super::dbgp_door::DbgpDoor)),
         _ => None,
     }
 }
@@ -92,8 +122,50 @@ impl Clients {
         self.door.is_some()
     }
 
+    /// Whether every admitted client goes to the door first.
+    pub(super) fn door_first(&self) -> bool {
+        self.door.as_ref().is_some_and(|d| d.always())
+    }
+
+    /// A client the loop could not place at once waits at the door, if
+    /// there is one (the DBGp proxy's, to name a session); what it sent
+    /// after its token line is what the door reads first.
+    pub(super) fn send_to_door(&mut self, key: usize, now: std::time::Instant) -> bool {
+        if self.door.is_none() {
+            return false;
+        }
+        let deadline = now + self.policy.token_timeout;
+        let Some(client) = self.table.get_mut(key) else {
+            return false;
+        };
+        if !client.is_waiting() {
+            self.waiting += 1;
+        }
+        client.state = State::Waiting { deadline };
+        client.handshake_open = true;
+        client.at_door = true;
+        if let Some(held) = client.held.take() {
+            client.handshake = held.to_vec();
+        }
+        log::debug!("{}: asked to name a session", client.name());
+        if !client.handshake.is_empty() {
+            // What came with the token line is judged now, not at the next read.
+            self.readable.push(key);
+            client.readable = true;
+        }
+        true
+    }
+
+    /// What a client asked to name a session and silent until the deadline is told.
+    pub(super) fn door_timeout_reply(&self) -> Option<&'static str> {
+        self.door
+            .as_ref()
+            .map(|d| d.timeout_reply())
+            .filter(|r| !r.is_empty())
+    }
+
     /// Clients that entered, with their rows to make (`enter` each, or `drop_entering`).
-    pub fn take_entering(&mut self) -> Vec<(usize, Joiner)> {
+    pub fn take_entering(&mut self) -> Vec<(usize, Entry)> {
         std::mem::take(&mut self.entering)
     }
 
@@ -104,14 +176,21 @@ impl Clients {
         self.readable.push(key);
     }
 
-    /// The row for the client at `key` could not be made.
-    pub fn drop_entering(&mut self, key: usize, why: &str, registry: &Registry) {
+    /// The row for the client at `key` could not be made, or found; `line`
+    /// tells the client why.
+    pub fn drop_entering(
+        &mut self,
+        key: usize,
+        why: &str,
+        line: Option<&str>,
+        registry: &Registry,
+    ) {
         if let Some(c) = self.table.get(key) {
             log::warn!("{}: no session for it: {why}", c.name());
         }
         if let Some(client) = self.table.try_remove(key) {
             self.waiting -= 1;
-            client.refuse(None, registry);
+            client.refuse(line, registry);
         }
     }
 
@@ -128,8 +207,14 @@ impl Clients {
         if !client.readable || !client.handshake_open {
             return (None, SocketResult::WouldBlock);
         }
+        let mut drained = false;
         match client.read(buf) {
             (n, SocketResult::Continue) => client.handshake.extend_from_slice(&buf[..n]),
+            // What came before (after a token line) is judged all the same.
+            (_, SocketResult::WouldBlock) if !client.handshake.is_empty() => {
+                client.readable = false;
+                drained = true;
+            }
             (_, SocketResult::WouldBlock) => {
                 client.readable = false;
                 return (None, SocketResult::WouldBlock);
@@ -154,6 +239,7 @@ impl Clients {
             local: client.local_addr(),
         });
         match judged {
+            Judged::More if drained => (None, SocketResult::WouldBlock),
             Judged::More => (None, SocketResult::Continue),
             Judged::Answer { bytes, why, level } => {
                 log::log!(level, "{}: {why}", client.name());
@@ -180,7 +266,19 @@ impl Clients {
                 if !rest.is_empty() {
                     client.held = Some(Chunk::copy_from(&rest));
                 }
-                self.entering.push((key, joiner));
+                self.entering.push((key, Entry::New(joiner)));
+                (None, SocketResult::Continue)
+            }
+            Judged::Join { consumed, name } => {
+                client.handshake_open = false;
+                let rest = client
+                    .handshake
+                    .split_off(consumed.min(client.handshake.len()));
+                client.handshake = Vec::new();
+                if !rest.is_empty() {
+                    client.held = Some(Chunk::copy_from(&rest));
+                }
+                self.entering.push((key, Entry::Named(name)));
                 (None, SocketResult::Continue)
             }
         }

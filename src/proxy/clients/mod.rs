@@ -27,6 +27,7 @@ mod admit;
 mod backpressure;
 mod cdp_door;
 pub mod client;
+mod dbgp_door;
 mod deliver;
 mod dial;
 pub mod door;
@@ -102,7 +103,7 @@ pub struct Clients {
     /// The protocol's door for first requests (CDP's HTTP), if it has one.
     door: Option<Box<dyn door::Door>>,
     /// Clients the door let in, whose rows the loop makes.
-    entering: Vec<(usize, door::Joiner)>,
+    entering: Vec<(usize, door::Entry)>,
 }
 
 impl Clients {
@@ -255,7 +256,7 @@ impl Clients {
             return (None, SocketResult::Closed);
         };
         if client.is_waiting() {
-            if self.door.is_some() {
+            if client.at_door {
                 return self.read_door(key, buf, registry);
             }
             return self.read_handshake(key, buf, registry, place);
