@@ -271,6 +271,7 @@ impl Proxy {
     pub(super) fn remove_row(&mut self, row: RowId, why: &str, now: Instant) {
         self.clients.close_row(row, why, self.poll.registry(), now);
         self.apply(now);
+        self.clients.forget_row(row);
         if let Some(mut r) = self.rows.remove(row) {
             log::info!("{}: session removed: {why}", r.debugger.backend.describe());
             r.debugger.flush_and_close(self.poll.registry());

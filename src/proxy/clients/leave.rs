@@ -100,6 +100,17 @@ impl Clients {
         }
     }
 
+    /// `row` is gone from the table: its clients, all closing now, belong
+    /// to no row while they finish writing, so that a row that reuses the
+    /// id never counts them (`members`, `holding`).
+    pub fn forget_row(&mut self, row: RowId) {
+        for key in self.members.remove(&row).unwrap_or_default() {
+            if let Some(client) = self.table.get_mut(key) {
+                client.row = None;
+            }
+        }
+    }
+
     pub fn queued_bytes(&self) -> usize {
         self.table.iter().map(|(_, c)| c.out.len()).sum()
     }

@@ -104,3 +104,24 @@ fn a_client_behind_holds_only_its_rows_debugger() {
     clients.close_row(B, "row removed", poll.registry(), now);
     assert_eq!(clients.take_left(), vec![(A, a1), (B, b1)]);
 }
+
+#[test]
+fn a_removed_rows_closing_clients_belong_to_no_row() {
+    let poll = Poll::new().expect("poll");
+    let mut clients = table(&poll);
+    let (a1, _p1) = join(&mut clients, &poll, A);
+    let now = Instant::now();
+    // Its client has more queued than the socket takes at once.
+    clients.deliver(A, To::All, &Message::from_bytes(&vec![b'x'; 1 << 22]), now);
+    clients.close_row(A, "the row goes", poll.registry(), now);
+    assert_eq!(clients.take_left(), vec![(A, a1)]);
+    let key = clients.ids[&a1];
+    assert!(!clients.table[key].out.is_empty(), "still writing");
+    clients.forget_row(A);
+    assert_eq!(clients.row_of(key), None);
+    // A row that reuses the id starts with no members, and is not held.
+    assert!(clients.members(A).is_empty());
+    assert!(!clients.holding(A));
+    let (a2, _p2) = join(&mut clients, &poll, A);
+    assert_eq!(clients.ids_in(A), vec![a2]);
+}
