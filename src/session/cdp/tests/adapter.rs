@@ -72,7 +72,7 @@ impl Row {
     }
 
     /// What reached the client since the last look, as it reads it.
-    pub fn to_client(&mut self) -> Vec<String> {
+    pub fn client_got(&mut self) -> Vec<String> {
         let got = &self.sim.got[&C];
         let new = &got[self.client_seen..];
         self.client_seen = got.len();
@@ -103,7 +103,7 @@ fn a_recorded_restart_plays_through_the_row() {
             }
             Line::Node(m) => {
                 row.node(m);
-                let to_client = row.to_client();
+                let to_client = row.client_got();
                 if !own(m) && !m.contains("NodeRuntime.waitingForDisconnect") {
                     assert_eq!(to_client, [m], "passed through as it came");
                 } else {

@@ -51,7 +51,7 @@ fn client(gate: &SharedGate, name: &str, line: u32, releases: bool) -> Row {
         let sent = row.upstream();
         assert_eq!(answer(&mut row, &sent), [Vec::<String>::new()]);
     }
-    row.to_client();
+    row.client_got();
     row
 }
 
