@@ -5,6 +5,7 @@
 //! each client's own breakpoint ids on both (`dap_breakpoint_ids`).
 
 mod cdp;
+mod cdp_brk;
 mod cdp_devtools;
 mod dap;
 mod dap_breakpoint_ids;
