@@ -4,7 +4,7 @@
 //! sent. DAP has three: debugpy (`dap`), lldb's adapter (`dap_lldb`), and
 //! each client's own breakpoint ids on both (`dap_breakpoint_ids`).
 
-mod cdp;
+pub(crate) mod cdp;
 mod cdp_brk;
 mod cdp_devtools;
 mod dap;
