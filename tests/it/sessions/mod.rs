@@ -5,6 +5,7 @@
 //! each client's own breakpoint ids on both (`dap_breakpoint_ids`).
 
 pub(crate) mod cdp;
+mod cdp_bad;
 mod cdp_brk;
 mod cdp_devtools;
 mod dap;
