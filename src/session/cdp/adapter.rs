@@ -106,6 +106,15 @@ impl CdpSession {
     }
 
     fn carry_actions(&mut self, out: &mut session::Outbox) {
+        // A row's upstream session goes with its client; closed by itself
+        // it would read to the loop as the debug session's end, which in
+        // session mode closes every other client too.
+        let closing_client = self
+            .out
+            .actions()
+            .iter()
+            .any(|a| matches!(a, Action::CloseClient(_)));
+        let leaving = self.leaving || closing_client;
         for action in self.out.drain() {
             match action {
                 Action::ToClient(text) => {
@@ -116,7 +125,7 @@ impl CdpSession {
                 Action::ToUpstream(text) => {
                     out.send(To::Debugger, ws::text_frame(Role::Client, &[text]));
                 }
-                Action::CloseUpstream(why) if !self.leaving => out.close_debugger(why),
+                Action::CloseUpstream(why) if !leaving => out.close_debugger(why),
                 Action::CloseUpstream(_) => {}
                 Action::CloseClient(why) => {
                     if let Some(id) = self.client {

@@ -216,3 +216,32 @@ fn bad_client_input_gets_its_close_code_and_touches_nobody_else() {
     assert_eq!(clients, 2, "{st:#}");
     proxy.wait_log("bad WebSocket input");
 }
+
+/// In session mode too (the default): a client closed for a text it cannot
+/// send takes only its own row, not the debug session of the others.
+#[test]
+fn a_client_closed_for_bad_text_in_session_mode_ends_only_itself() {
+    let dir = TempDir::new("cdp-bad-session");
+    let script = dir.write("ticker.js", TICKER);
+    let port = free_port_pair();
+    let _node = inspect(&dir.0, &script, port, false);
+    let args = ["--backend", "inspector", "--port", &port.to_string()];
+    let mut proxy = cli::proxy_in(&dir.0, &args);
+    proxy.wait_ready();
+    let client = port + 1;
+    let host = format!("127.0.0.1:{client}");
+    wait_until("the target listed", || {
+        body(&get(client, "/json/list", &host))[0]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("ticker.js"))
+    });
+    let path = format!("/0db9c0de-0000-4000-8000-{client:012}");
+    let mut bystander = Ws::open(client, &path);
+    bystander.works(1);
+    let mut odd = Ws::open(client, &path);
+    odd.works(1);
+    odd.text("[1,2]");
+    assert_eq!(odd.close_code(), 1007);
+    bystander.works(2);
+    assert!(proxy.try_status().is_none(), "{}", proxy.stderr());
+}
