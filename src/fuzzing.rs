@@ -343,4 +343,29 @@ pub fn websocket(data: &[u8]) {
     let whole = websocket_events(role, &[rest]);
     let split = websocket_events(role, &[&rest[..cut], &rest[cut..]]);
     assert_eq!(whole, split, "chunking changed the events");
+    // The same bytes through the loop's framing (`framing::websocket`).
+    let direction = match role {
+        ws::Role::Server => Direction::ToDebugger,
+        ws::Role::Client => Direction::FromDebugger,
+    };
+    let whole = websocket_messages(direction, &[rest]);
+    let split = websocket_messages(direction, &[&rest[..cut], &rest[cut..]]);
+    assert_eq!(whole, split, "chunking changed the messages");
+}
+
+/// What the CDP framing made of some pieces: a violation is a message (the
+/// last), never a failed stream.
+fn websocket_messages(direction: Direction, pieces: &[&[u8]]) -> Vec<String> {
+    let mut a = Assembler::new(Protocol::Cdp, direction, MAX_MESSAGE);
+    let mut seen = Vec::new();
+    let mut faulted = false;
+    for p in pieces {
+        let fed = a.feed(Chunk::copy_from(p), |m| {
+            assert!(!faulted, "a message after a violation");
+            faulted = matches!(m.control, Some(crate::framing::Control::Fault { .. }));
+            seen.push(format!("{:?} {:?}", m.control, m.to_vec()));
+        });
+        assert!(fed.is_ok(), "the WebSocket framing failed a stream");
+    }
+    seen
 }

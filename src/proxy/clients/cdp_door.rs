@@ -22,10 +22,13 @@ use crate::protocol::cdp::discovery::{self, Listing};
 use crate::protocol::cdp::http::{self, Refusal, Route};
 use crate::protocol::cdp::known::Shared;
 use crate::session::cdp::adapter::{CdpSession, Kind};
+use crate::session::cdp::gate::{Gate, RELEASE_WAIT, SharedGate};
 
 pub struct CdpDoor {
     config: Config,
     known: Shared,
+    /// The release gate all its clients' rows share (one debuggee).
+    gate: SharedGate,
     /// `/` and the id the list names.
     path: String,
 }
@@ -36,6 +39,7 @@ impl CdpDoor {
             path: format!("/{}", stable_id(config.client_port)),
             config: config.clone(),
             known,
+            gate: Gate::shared(RELEASE_WAIT),
         }
     }
 
@@ -66,6 +70,7 @@ impl CdpDoor {
                 self.config.mode,
                 kind,
                 self.known.clone(),
+                self.gate.clone(),
             )),
             backend: Box::new(move |_, tokens| {
                 Ok(Backend::Inspector(Box::new(Inspector::new(

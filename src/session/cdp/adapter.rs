@@ -9,12 +9,20 @@
 //! (`framing::Control`) are answered here too: a ping gets its pong, a
 //! client's close gets a close back, a bad frame gets its RFC 6455 code.
 //!
+//! Client rows share a release gate (`gate.rs`): after a restart the
+//! process waiting for a debugger is let run only once every client's setup
+//! is in, so the adapter keeps its client's readiness there and sends the
+//! release when the gate opens (on its own events, or on `tick`).
+//!
 //! The row the command line makes has an adapter without a client
 //! ([`CdpSession::own`]): the proxy's own inspector session, which keeps
 //! discovery current and lets node exit at the program's end like any other.
 
+use std::time::Instant;
+
 use serde_json::{Map, Value, json};
 
+use super::gate::{Readiness, SharedGate};
 use super::{Action, CdpClient, Outbox, Settings};
 use crate::config::Mode;
 use crate::framing::{Control, Message};
@@ -34,6 +42,8 @@ pub struct CdpSession {
     client: Option<ClientId>,
     kind: Kind,
     known: Option<Shared>,
+    /// The release gate and this client's place in it (client rows only).
+    gate: Option<(SharedGate, u64)>,
     out: Outbox,
     /// The client is leaving: what the machine says of the upstream then is
     /// moot (the row goes with its client).
@@ -42,17 +52,20 @@ pub struct CdpSession {
 
 impl CdpSession {
     /// The session of one CDP client's row.
-    pub fn client(mode: Mode, kind: Kind, known: Shared) -> CdpSession {
+    pub fn client(mode: Mode, kind: Kind, known: Shared, gate: SharedGate) -> CdpSession {
         let mut machine = CdpClient::new(Settings {
             mode,
+            gated_release: true,
             ..Settings::default()
         });
         machine.description = kind.user_agent.clone().unwrap_or_default();
+        let member = gate.borrow_mut().join(&machine.description);
         CdpSession {
             machine,
             client: None,
             kind,
             known: Some(known),
+            gate: Some((gate, member)),
             out: Outbox::default(),
             leaving: false,
         }
@@ -70,13 +83,38 @@ impl CdpSession {
             client: None,
             kind: Kind::default(),
             known: None,
+            gate: None,
             out: Outbox::default(),
             leaving: false,
         }
     }
 
-    /// Carries out what the machine asked for.
+    /// Carries out what the machine asked for, then tells the gate where
+    /// the client stands and releases the process if the gate is open.
     fn carry(&mut self, out: &mut session::Outbox) {
+        self.carry_actions(out);
+        let Some((gate, member)) = &self.gate else {
+            return;
+        };
+        let readiness = self.machine.readiness();
+        gate.borrow_mut().set(*member, readiness);
+        if readiness == Readiness::Ready && gate.borrow().open() {
+            self.machine.release(&mut self.out);
+            gate.borrow_mut().set(*member, self.machine.readiness());
+            self.carry_actions(out);
+        }
+    }
+
+    fn carry_actions(&mut self, out: &mut session::Outbox) {
+        // A row's upstream session goes with its client; closed by itself
+        // it would read to the loop as the debug session's end, which in
+        // session mode closes every other client too.
+        let closing_client = self
+            .out
+            .actions()
+            .iter()
+            .any(|a| matches!(a, Action::CloseClient(_)));
+        let leaving = self.leaving || closing_client;
         for action in self.out.drain() {
             match action {
                 Action::ToClient(text) => {
@@ -87,7 +125,7 @@ impl CdpSession {
                 Action::ToUpstream(text) => {
                     out.send(To::Debugger, ws::text_frame(Role::Client, &[text]));
                 }
-                Action::CloseUpstream(why) if !self.leaving => out.close_debugger(why),
+                Action::CloseUpstream(why) if !leaving => out.close_debugger(why),
                 Action::CloseUpstream(_) => {}
                 Action::CloseClient(why) => {
                     if let Some(id) = self.client {
@@ -113,12 +151,23 @@ fn close(out: &mut session::Outbox, id: ClientId, code: u16, why: &str) {
     out.close(id, why.to_owned());
 }
 
+impl Drop for CdpSession {
+    fn drop(&mut self) {
+        if let Some((gate, member)) = &self.gate {
+            gate.borrow_mut().leave(*member);
+        }
+    }
+}
+
 impl Session for CdpSession {
     fn client_joined(&mut self, client: ClientId, _out: &mut session::Outbox) {
         self.client = Some(client);
         self.machine.description = format!("#{client} {}", self.machine.description)
             .trim_end()
             .to_owned();
+        if let Some((gate, member)) = &self.gate {
+            gate.borrow_mut().rename(*member, &self.machine.description);
+        }
     }
 
     fn from_client(&mut self, client: ClientId, message: Message, out: &mut session::Outbox) {
@@ -153,6 +202,10 @@ impl Session for CdpSession {
         self.machine.client_left(&mut self.out);
         self.client = None;
         self.carry(out);
+        if let Some((gate, member)) = &self.gate {
+            // The others no longer wait for it.
+            gate.borrow_mut().leave(*member);
+        }
     }
 
     fn debugger_up(&mut self, out: &mut session::Outbox) {
@@ -186,6 +239,20 @@ impl Session for CdpSession {
         self.leaving = leaving;
     }
 
+    fn tick(&mut self, now: Instant, out: &mut session::Outbox) {
+        if let Some((gate, _)) = &self.gate {
+            gate.borrow_mut().tick(now);
+            self.carry(out);
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let (gate, _) = self.gate.as_ref()?;
+        (self.machine.readiness() == Readiness::Ready)
+            .then(|| gate.borrow().deadline())
+            .flatten()
+    }
+
     fn client_status(&self, _client: ClientId) -> Map<String, Value> {
         let mut m = self.machine.status();
         m.insert(
@@ -200,6 +267,10 @@ impl Session for CdpSession {
                     json!({"id": t.id, "url": t.url, "title": t.title}),
                 );
             }
+        }
+        if let Some((gate, _)) = &self.gate {
+            let forced = gate.borrow().forced_releases();
+            m.insert("releases_forced".into(), forced.into());
         }
         m
     }

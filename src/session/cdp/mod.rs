@@ -21,6 +21,7 @@
 //! is closed (`wire::command`).
 
 pub mod adapter;
+pub mod gate;
 mod setup;
 mod upstream;
 pub mod wire;
@@ -91,7 +92,7 @@ pub struct Settings {
     /// with several clients the first to finish its replay would let the
     /// program run before the others' breakpoints are in. Gated, a client
     /// never releases by itself: the loop calls `release` on every client
-    /// of a process once all are `ready_to_release`.
+    /// of a process once all are `ready_to_release` (`gate.rs`).
     pub gated_release: bool,
 }
 

@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use super::gate::Readiness;
 use super::setup::Recorded;
 use super::wire::{self, Incoming, OWN_IDS, SERVER_ERROR};
 use super::{Action, CdpClient, Outbox, Own, PROGRAM_ENDED, Pending, WENT_AWAY};
@@ -167,6 +168,21 @@ impl CdpClient {
     /// [`release`](Self::release) (with `gated_release`).
     pub fn ready_to_release(&self) -> bool {
         self.up && self.release_pending && self.replaying == 0
+    }
+
+    /// Where this client stands toward releasing its process, for the
+    /// gate: not up yet or still replaying (others wait for it), ready, or
+    /// asking nothing. A client that is closing asks nothing.
+    pub fn readiness(&self) -> Readiness {
+        if self.closing {
+            Readiness::Settled
+        } else if !self.up || self.replaying > 0 {
+            Readiness::Pending
+        } else if self.release_pending {
+            Readiness::Ready
+        } else {
+            Readiness::Settled
+        }
     }
 
     /// Lets the new process run (`Runtime.runIfWaitingForDebugger`), if this

@@ -9,6 +9,7 @@
 //! "test" with the target in its environment. The token is in `token`,
 //! Unix-socket clients in `unix_sockets`.
 
+mod cdp;
 mod token;
 mod unix_sockets;
 

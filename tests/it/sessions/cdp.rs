@@ -16,11 +16,12 @@ use crate::util::tools::{Proc, TempDir, node, node_modules};
 use crate::util::{DEADLINE, Proxy, free_port_pair, wait_until};
 
 /// A line the script runs every few milliseconds (0-based, as CDP counts).
-const TICK_LINE: u32 = 2;
-const TICKER: &str = "let n = 0;\nfunction tick() {\n  n += 1;\n}\nsetInterval(tick, 5);\n";
+pub(crate) const TICK_LINE: u32 = 2;
+pub(crate) const TICKER: &str =
+    "let n = 0;\nfunction tick() {\n  n += 1;\n}\nsetInterval(tick, 5);\n";
 
 /// node 20 with its inspector on `port`.
-fn inspect(dir: &Path, script: &Path, port: u16, brk: bool) -> Proc {
+pub(crate) fn inspect(dir: &Path, script: &Path, port: u16, brk: bool) -> Proc {
     let flag = if brk { "--inspect-brk" } else { "--inspect" };
     let mut cmd = Command::new(node());
     cmd.arg(format!("{flag}=127.0.0.1:{port}"))
@@ -36,7 +37,7 @@ fn inspect(dir: &Path, script: &Path, port: u16, brk: bool) -> Proc {
     proc
 }
 
-fn proxy(runtime: &Path, port: u16) -> Proxy {
+pub(crate) fn proxy(runtime: &Path, port: u16) -> Proxy {
     let port = port.to_string();
     let args = [
         "--backend",
@@ -53,7 +54,7 @@ fn proxy(runtime: &Path, port: u16) -> Proxy {
 }
 
 /// A plain HTTP request to the client port; the whole answer (the proxy closes).
-fn http(port: u16, request: &str) -> String {
+pub(crate) fn http(port: u16, request: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("client port");
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     s.write_all(request.as_bytes()).unwrap();
@@ -62,19 +63,19 @@ fn http(port: u16, request: &str) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-fn get(port: u16, path: &str, host: &str) -> String {
+pub(crate) fn get(port: u16, path: &str, host: &str) -> String {
     http(
         port,
         &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n"),
     )
 }
 
-fn body(answer: &str) -> Value {
+pub(crate) fn body(answer: &str) -> Value {
     let (_, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
 }
 
-fn file_url(path: &Path) -> String {
+pub(crate) fn file_url(path: &Path) -> String {
     format!("file://{}", path.display())
 }
 

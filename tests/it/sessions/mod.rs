@@ -4,7 +4,10 @@
 //! sent. DAP has three: debugpy (`dap`), lldb's adapter (`dap_lldb`), and
 //! each client's own breakpoint ids on both (`dap_breakpoint_ids`).
 
-mod cdp;
+pub(crate) mod cdp;
+mod cdp_bad;
+mod cdp_brk;
+mod cdp_devtools;
 mod dap;
 mod dap_breakpoint_ids;
 mod dap_lldb;

@@ -9,7 +9,9 @@ use super::{Action, CdpClient, Outbox, Settings, WENT_AWAY};
 use crate::config::Mode;
 use crate::net::queue::Chunk;
 
+mod adapter;
 mod ending;
+mod gate;
 mod rules;
 
 const RESTART: &str = include_str!("../transcripts/restart.cdp");
