@@ -28,10 +28,10 @@ use crate::config::{self, LastGoodbye, Mode};
 use crate::framing::{Assembler, Direction, MAX_HEADERS, Message, Protocol};
 use crate::net::queue::Chunk;
 use crate::protocol::cdp::ws;
-use crate::protocol::dbgp_proxy::answer;
 use crate::protocol::dbgp_proxy::command::{Limits, Read, Reader};
 use crate::protocol::dbgp_proxy::engine::{EngineInit, detach};
 use crate::protocol::dbgp_proxy::registry::{Owner, Registry};
+use crate::protocol::dbgp_proxy::{Peer, answer};
 use crate::session::{self, Action, ClientId, Outbox, Settings, To};
 
 const MAX_MESSAGE: usize = 4096;
@@ -282,7 +282,7 @@ pub fn dbgp_proxy(data: &[u8]) {
         let mut reg = Registry::new(2, Some("dflt".into()));
         let ide = "127.0.0.1:9003".parse().expect("a literal address");
         let _ = reg.register("taken", Owner::Uid(0), ide, false, now);
-        let a = answer(whole, ide.ip(), Owner::Uid(1), &mut reg, now);
+        let a = answer(whole, ide.ip(), Peer::Owner(Owner::Uid(1)), &mut reg, now);
         if let Some(reply) = a.reply {
             let nul = reply.iter().position(|&b| b == 0).expect("a length");
             let len: usize = std::str::from_utf8(&reply[..nul])

@@ -185,7 +185,22 @@ pub fn list(json: bool) -> Result<u8> {
             human(s["uptime_secs"].as_u64().unwrap_or(0)),
             s["pid"]
         );
-        // DBGp proxy mode: one line per session (engine key).
+        // DBGp proxy mode: one line per registration, one per session.
+        let registrations = s["dbgp_proxy"]["registrations"].as_array();
+        for r in registrations.into_iter().flatten() {
+            println!(
+                "  registration '{}'  IDE {}  by {}{}  for {}",
+                r["key"].as_str().unwrap_or("?"),
+                r["ide"].as_str().unwrap_or("?"),
+                r["owner"].as_str().unwrap_or("?"),
+                if r["multi"].as_bool() == Some(true) {
+                    "  multi"
+                } else {
+                    ""
+                },
+                r["since"].as_str().unwrap_or("?"),
+            );
+        }
         let sessions = s["dbgp_proxy"]["sessions"].as_array();
         for row in sessions.into_iter().flatten() {
             println!(

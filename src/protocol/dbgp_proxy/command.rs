@@ -67,11 +67,53 @@ impl Verb {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// `proxyinit -p PORT -k KEY [-m 0|1]`: the IDE listens on PORT of the
-    /// registering connection's peer address.
-    Init { port: u16, key: String, multi: bool },
-    /// `proxystop -k KEY`.
-    Stop { key: String },
+    /// `proxyinit -p PORT -k KEY [-m 0|1] [-t TOKEN]`: the IDE listens on
+    /// PORT of the registering connection's peer address.
+    Init {
+        port: u16,
+        key: String,
+        multi: bool,
+        token: Option<Presented>,
+    },
+    /// `proxystop -k KEY [-t TOKEN]`.
+    Stop {
+        key: String,
+        token: Option<Presented>,
+    },
+}
+
+impl Request {
+    pub fn verb(&self) -> Verb {
+        match self {
+            Request::Init { .. } => Verb::Init,
+            Request::Stop { .. } => Verb::Stop,
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        match self {
+            Request::Init { key, .. } | Request::Stop { key, .. } => key,
+        }
+    }
+
+    /// The `-t` given, if any.
+    pub fn token(&self) -> Option<&Presented> {
+        match self {
+            Request::Init { token, .. } | Request::Stop { token, .. } => token.as_ref(),
+        }
+    }
+}
+
+/// The `-t TOKEN` a peer not let in by its uid passes (the extra option
+/// stock IDEs can be made to send, see `dbgp_proxy::answer`). Kept out of
+/// `Debug` output, hence out of logs, like `access::token::Secret`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Presented(pub Box<[u8]>);
+
+impl fmt::Debug for Presented {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Presented(<redacted>)")
+    }
 }
 
 /// Why a connection brought no usable command.
@@ -247,13 +289,16 @@ impl Reader {
 }
 
 /// One command, its terminator gone; options in any order, values quoted or
-/// not, as DBGp's own commands (`protocol::dbgp::command`).
+/// not, as DBGp's own commands (`protocol::dbgp::command`). No message built
+/// here quotes a `-t` value.
 pub fn parse(text: &[u8]) -> Read {
     let text = text.trim_ascii();
     let name_end = text.iter().position(|&b| b == b' ').unwrap_or(text.len());
     let name = &text[..name_end];
     if name.is_empty() || !name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(Bad::Garbage(escape(text, 48)));
+        // Its first word only: whatever follows may hold a `-t` token.
+        let word = text.split(u8::is_ascii_whitespace).next().unwrap_or(text);
+        return Err(Bad::Garbage(escape(word, 48)));
     }
     let verb = match name {
         b"proxyinit" => Verb::Init,
@@ -278,12 +323,13 @@ pub fn parse(text: &[u8]) -> Read {
     let key = one(b'k')?;
     let port = one(b'p')?;
     let multi = one(b'm')?;
+    let token = one(b't')?.map(|t| Presented(t.into()));
     let key = match key {
         None => return Err(Bad::MissingKey(verb)),
         Some(k) => idekey(k).map_err(|what| bad(None, what))?,
     };
     if verb == Verb::Stop {
-        return Ok(Request::Stop { key });
+        return Ok(Request::Stop { key, token });
     }
     let multi = match multi {
         None | Some(b"0") => false,
@@ -297,7 +343,12 @@ pub fn parse(text: &[u8]) -> Read {
         return Err(Bad::MissingPort { key });
     };
     match std::str::from_utf8(port).ok().and_then(port_number) {
-        Some(port) => Ok(Request::Init { port, key, multi }),
+        Some(port) => Ok(Request::Init {
+            port,
+            key,
+            multi,
+            token,
+        }),
         None => Err(Bad::BadPort {
             key,
             value: escape(port, 16),

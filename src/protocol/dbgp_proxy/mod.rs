@@ -27,9 +27,24 @@ mod tests;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use crate::access::token::Secret;
 use command::{Bad, Read, Request, Verb};
 use registry::{Age, Owner, Refusal, Registered, Registry};
 use reply::ErrorId;
+
+/// Who the registering peer is, by the access rules (as for clients).
+#[derive(Debug, Clone, Copy)]
+pub enum Peer<'a> {
+    /// Let in as is: its registrations are this owner's.
+    Owner(Owner),
+    /// Not a uid the rules let in, and there is a token: it may register
+    /// only by passing it as `-t TOKEN` (stock IDEs cannot send the client
+    /// port's `dbgproxy-token` line, but most let the user put words after
+    /// the key), and then owns its registrations as `Owner::Token`.
+    NeedsToken(&'a Secret),
+    /// Refused, and why (names what would let it in).
+    Refused(&'a str),
+}
 
 /// What to send back on a registration connection (then close it at once:
 /// php-debug parses the reply only on close), and the one log line.
@@ -42,10 +57,35 @@ pub struct Answer {
 }
 
 /// Serves one registration connection's command from `peer` (its address:
-/// a registration names the registering peer only), owned by `owner`.
-pub fn answer(read: Read, peer: IpAddr, owner: Owner, reg: &mut Registry, now: Instant) -> Answer {
+/// a registration names the registering peer only), who is `who`.
+pub fn answer(read: Read, peer: IpAddr, who: Peer, reg: &mut Registry, now: Instant) -> Answer {
+    let owner = match (&read, who) {
+        (_, Peer::Owner(owner)) => owner,
+        // A command that is not one touches no registration: answered alike.
+        (Err(_), _) => Owner::Token,
+        (Ok(request), Peer::NeedsToken(secret)) => match request.token() {
+            Some(presented) if secret.matches(&presented.0) => Owner::Token,
+            presented => {
+                let why = match presented {
+                    Some(_) => "wrong token (-t)",
+                    None => "this peer is not a local user the proxy lets in",
+                };
+                let message = format!(
+                    "access refused: {why}; pass the proxy's token as `-t TOKEN` \
+                     (e.g. as the idekey \"KEY -t TOKEN\"), or register through an SSH tunnel"
+                );
+                return denied(request, peer, &message, why, reg);
+            }
+        },
+        (Ok(request), Peer::Refused(why)) => {
+            let message = format!("access refused: {why}");
+            return denied(request, peer, &message, why, reg);
+        }
+    };
     match read {
-        Ok(Request::Init { port, key, multi }) => {
+        Ok(Request::Init {
+            port, key, multi, ..
+        }) => {
             let ide = SocketAddr::new(peer, port);
             match reg.register(&key, owner, ide, multi, now) {
                 Ok(done) => {
@@ -67,7 +107,7 @@ pub fn answer(read: Read, peer: IpAddr, owner: Owner, reg: &mut Registry, now: I
                 Err(refusal) => refused(Verb::Init, &key, peer, &refusal),
             }
         }
-        Ok(Request::Stop { key }) => match reg.unregister(&key, owner, now) {
+        Ok(Request::Stop { key, .. }) => match reg.unregister(&key, owner, now) {
             Ok(gone) => Answer {
                 reply: Some(reply::stop_ok(&key)),
                 level: log::Level::Info,
@@ -98,6 +138,22 @@ pub fn answer(read: Read, peer: IpAddr, owner: Owner, reg: &mut Registry, now: I
                 note: format!("registration port: {peer}: {message}"),
             }
         }
+    }
+}
+
+/// The access rules (or the token) refuse the peer: nothing registered.
+fn denied(request: &Request, peer: IpAddr, message: &str, why: &str, reg: &mut Registry) -> Answer {
+    reg.count_denied();
+    let verb = request.verb().name();
+    Answer {
+        reply: Some(reply::error(
+            verb,
+            Some(request.key()),
+            ErrorId::Denied,
+            message,
+        )),
+        level: log::Level::Warn,
+        note: format!("{verb} from {peer} refused: {why}"),
     }
 }
 

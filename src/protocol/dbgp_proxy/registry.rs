@@ -123,6 +123,8 @@ pub struct Counters {
     pub dropped: u64,
     pub refused_taken: u64,
     pub refused_full: u64,
+    /// Peers the access rules (or a missing or wrong `-t`) refused.
+    pub refused_access: u64,
 }
 
 #[derive(Debug)]
@@ -256,6 +258,11 @@ impl Registry {
 
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// A registering peer the access rules refused (counted with the rest).
+    pub fn count_denied(&mut self) {
+        self.counters.refused_access += 1;
     }
 }
 

@@ -182,6 +182,7 @@ impl Mode {
                 "dropped_unreachable": k.dropped,
                 "refused_taken": k.refused_taken,
                 "refused_full": k.refused_full,
+                "refused_access": k.refused_access,
                 "routed": r.routed,
                 "held": r.held,
                 "detached": r.detached,

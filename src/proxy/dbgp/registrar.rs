@@ -2,7 +2,8 @@
 //! `proxystop`, read however the IDE ends it (`command::Reader`), answered
 //! (`dbgp_proxy::answer`) and closed at once. The registering peer's owner
 //! comes from the access rules, as for clients: a peer they refuse gets an
-//! error answer saying why. At most `MAX_CONNS` at once; a silent one is
+//! error answer saying why, and one they would let in with the token must
+//! pass it as `-t TOKEN` (`dbgp_proxy::Peer`). At most `MAX_CONNS` at once; a silent one is
 //! closed after `--token-timeout`.
 
 use std::io::{Read, Write};
@@ -17,8 +18,7 @@ use crate::access::{self, Query, Verdict};
 use crate::net;
 use crate::protocol::dbgp_proxy::command::{Read as Command, Reader};
 use crate::protocol::dbgp_proxy::registry::Owner;
-use crate::protocol::dbgp_proxy::reply::{self, ErrorId};
-use crate::protocol::dbgp_proxy::{self, answer};
+use crate::protocol::dbgp_proxy::{self, Peer, answer};
 use crate::proxy::Proxy;
 use crate::tokens::dbgp;
 
@@ -27,7 +27,14 @@ pub(super) struct Conn {
     peer: SocketAddr,
     pub(super) reader: Reader,
     /// Whose the registration would be, or why the access rules refuse it.
-    owner: Result<Owner, String>,
+    who: Who,
+}
+
+/// What the access rules said of the peer when it connected.
+enum Who {
+    Owner(Owner),
+    NeedsToken,
+    Refused(String),
 }
 
 impl Proxy {
@@ -49,13 +56,13 @@ impl Proxy {
                 );
                 continue;
             }
-            let owner = owner_of(mode, &stream, peer, &self.config.access);
+            let who = owner_of(mode, &stream, peer, &self.config.access);
             let key = mode.conns.vacant_key();
             let mut conn = Conn {
                 stream,
                 peer,
                 reader: Reader::new(mode.limits, now),
-                owner,
+                who,
             };
             let token = Token(dbgp::CONN + key);
             if let Err(e) =
@@ -121,22 +128,14 @@ impl Proxy {
         let Some(mut conn) = mode.conns.try_remove(key) else {
             return;
         };
-        let answer = match (&conn.owner, read) {
-            (Ok(owner), read) => answer(read, conn.peer.ip(), *owner, &mut mode.keys, now),
-            (Err(why), Ok(request)) => {
-                let (verb, key) = match &request {
-                    dbgp_proxy::command::Request::Init { key, .. } => ("proxyinit", key),
-                    dbgp_proxy::command::Request::Stop { key } => ("proxystop", key),
-                };
-                let message = format!("access refused: {why}");
-                dbgp_proxy::Answer {
-                    reply: Some(reply::error(verb, Some(key), ErrorId::Denied, &message)),
-                    level: log::Level::Warn,
-                    note: format!("{verb} from {} refused: {why}", conn.peer),
-                }
-            }
-            (Err(_), read) => answer(read, conn.peer.ip(), Owner::Token, &mut mode.keys, now),
+        let who = match (&conn.who, &self.config.access.token) {
+            (Who::Owner(owner), _) => Peer::Owner(*owner),
+            // The token is read when the command comes: SIGHUP may replace it.
+            (Who::NeedsToken, Some(secret)) => Peer::NeedsToken(secret),
+            (Who::NeedsToken, None) => Peer::Refused("there is no token now (--token-file)"),
+            (Who::Refused(why), _) => Peer::Refused(why),
         };
+        let answer = answer(read, conn.peer.ip(), who, &mut mode.keys, now);
         log::log!(answer.level, "{}", answer.note);
         if let Some(reply) = &answer.reply {
             // A few hundred bytes into a fresh socket: one write takes them.
@@ -150,13 +149,8 @@ impl Proxy {
 }
 
 /// Whose socket `peer` is, by the access rules: the uid for a local peer
-/// they let in; an error naming why for one they refuse.
-fn owner_of(
-    mode: &mut Mode,
-    stream: &TcpStream,
-    peer: SocketAddr,
-    policy: &access::Policy,
-) -> Result<Owner, String> {
+/// they let in; whether it needs the token; why, for one they refuse.
+fn owner_of(mode: &mut Mode, stream: &TcpStream, peer: SocketAddr, policy: &access::Policy) -> Who {
     let found = stream
         .local_addr()
         .map(|ours| mode.lookup.owners(&[Query::new(ours, peer)]))
@@ -169,12 +163,10 @@ fn owner_of(
         policy.decide(None)
     };
     match (decided, found) {
-        (Verdict::Admit(_), access::Owner::Uid(uid)) => Ok(Owner::Uid(uid)),
-        (Verdict::Admit(_), _) => Ok(Owner::Token),
-        (Verdict::AskToken, _) => Err(
-            "this peer needs the token, and the registration port takes none yet: register from an allowed local user"
-                .into(),
-        ),
-        (Verdict::Refuse(refusal), _) => Err(refusal.describe(policy)),
+        (Verdict::Admit(_), access::Owner::Uid(uid)) => Who::Owner(Owner::Uid(uid)),
+        // `--insecure-open` or `--allow-users any`: one owner for them all.
+        (Verdict::Admit(_), _) => Who::Owner(Owner::Token),
+        (Verdict::AskToken, _) => Who::NeedsToken,
+        (Verdict::Refuse(refusal), _) => Who::Refused(refusal.describe(policy)),
     }
 }

@@ -6,8 +6,9 @@
 //! The other-uid tests run a client as uid 65534 (`setpriv`), which needs
 //! root: without it they print why and return (CI runs as root). That client
 //! is this test binary itself, running its `helper_client_of_another_user`
-//! "test" with the target in its environment. The token is in `token`,
-//! Unix-socket clients in `unix_sockets`.
+//! "test" with the target in its environment (DBGp proxy mode's
+//! registration tests run it too). The token is in `token`, Unix-socket
+//! clients in `unix_sockets`.
 
 mod cdp;
 mod token;
@@ -25,8 +26,8 @@ use crate::util::cli::*;
 use crate::util::tools::{TempDir, on_path};
 use crate::util::*;
 
-const NOBODY: u32 = 65534;
-const TOKEN: &str = "t0ken-for-the-tests-0123456789";
+pub(crate) const NOBODY: u32 = 65534;
+pub(crate) const TOKEN: &str = "t0ken-for-the-tests-0123456789";
 
 fn me() -> u32 {
     // SAFETY: geteuid cannot fail.
@@ -34,7 +35,7 @@ fn me() -> u32 {
 }
 
 /// Whether this test can run a client as another uid; says why not otherwise.
-fn root_or_skip(test: &str) -> bool {
+pub(crate) fn root_or_skip(test: &str) -> bool {
     if me() == 0 {
         return true;
     }
@@ -122,9 +123,9 @@ fn helper_test() -> &'static str {
 }
 
 /// A client running as uid 65534; `finish` says what it got.
-struct OtherUser(Child);
+pub(crate) struct OtherUser(Child);
 
-fn as_nobody(scratch: &TempDir, target: &str, send: &str, want: usize) -> OtherUser {
+pub(crate) fn as_nobody(scratch: &TempDir, target: &str, send: &str, want: usize) -> OtherUser {
     let child = Command::new(on_path("setpriv", "util-linux"))
         .args([
             format!("--reuid={NOBODY}"),
@@ -146,7 +147,7 @@ fn as_nobody(scratch: &TempDir, target: &str, send: &str, want: usize) -> OtherU
 
 impl OtherUser {
     /// `(end, got)`: how its reading ended ("eof", "enough", "timeout") and what came.
-    fn finish(self) -> (String, String) {
+    pub(crate) fn finish(self) -> (String, String) {
         let out = self.0.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         let line = text
@@ -170,7 +171,7 @@ impl OtherUser {
 
 // ----- small helpers -----
 
-fn token_file(dir: &TempDir, mode: u32) -> PathBuf {
+pub(crate) fn token_file(dir: &TempDir, mode: u32) -> PathBuf {
     let path = dir.write("token", &format!("{TOKEN}\n"));
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     path

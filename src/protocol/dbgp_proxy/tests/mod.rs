@@ -7,18 +7,20 @@
 //! - `clients`: VS Code, NetBeans, Eclipse PDT, Xdebug's dbgpClient, gedit,
 //!   each checked against the exact reply bytes;
 //! - `bad`: bad input, owners, the table's bounds, engines' lookups;
-//! - `props`: any bytes, any split.
+//! - `props`: any bytes, any split;
+//! - `token`: remote peers that pass the token as `-t`.
 
 mod bad;
 mod clients;
 mod props;
+mod token;
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::command::{Limits, Reader};
 use super::registry::{Owner, Registry};
-use super::{Answer, answer};
+use super::{Answer, Peer, answer};
 
 /// The `--token-timeout`-like bound the tests run with.
 pub const SILENT: Duration = Duration::from_secs(5);
@@ -81,6 +83,11 @@ impl H {
 
     /// One registration connection from `peer`, played as the loop would.
     pub fn conn(&mut self, peer: &str, owner: Owner, script: &[Ev]) -> Done {
+        self.conn_as(peer, Peer::Owner(owner), script)
+    }
+
+    /// The same, from a peer the access rules see as `who`.
+    pub fn conn_as(&mut self, peer: &str, who: Peer, script: &[Ev]) -> Done {
         let peer: IpAddr = peer.parse().unwrap();
         let open = self.now;
         let mut r = Reader::new(Limits::new(SILENT), self.at(open));
@@ -115,7 +122,7 @@ impl H {
         let ms = (at - self.at(open)).as_millis() as u64;
         self.now = open + ms;
         Done {
-            answer: answer(read, peer, owner, &mut self.reg, at),
+            answer: answer(read, peer, who, &mut self.reg, at),
             at: ms,
         }
     }

@@ -49,7 +49,7 @@ proptest! {
         let whole = read_cut(&data, &[]);
         prop_assert_eq!(&read_cut(&data, &cuts), &whole);
         let mut reg = Registry::new(MAX, None);
-        let a = answer(whole, "127.0.0.1".parse().unwrap(), ALICE, &mut reg, Instant::now());
+        let a = answer(whole, "127.0.0.1".parse().unwrap(), Peer::Owner(ALICE), &mut reg, Instant::now());
         if let Some(reply) = a.reply {
             let nul = reply.iter().position(|&b| b == 0).unwrap();
             let len: usize = std::str::from_utf8(&reply[..nul]).unwrap().parse().unwrap();
@@ -79,7 +79,7 @@ proptest! {
             }
         }
         let data = [cmd.as_bytes(), end].concat();
-        let want = Request::Init { port, key: k, multi: multi == Some(true) };
+        let want = Request::Init { port, key: k, multi: multi == Some(true), token: None };
         prop_assert_eq!(read_cut(&data, &[]), Ok(want.clone()));
         prop_assert_eq!(read_cut(&data, &cuts), Ok(want));
     }
